@@ -1,0 +1,79 @@
+-- WoChat database schema: the state after the newest migration.
+--
+-- Two databases, following the WoChat database design (seeds/002): the `keys` table lives in
+-- the plain `wochat.db` of the data home (it feeds the login dropdown); `message`, `friend` and
+-- `talk` live in each account's SQLCipher-encrypted `accounts/<address>/chat.db`.
+--
+-- The program builds fresh databases from this file and upgrades older ones with the numbered
+-- migrations in src/store/migrations.rs; a test checks that both roads end at the same schema.
+-- Every difference from the design is written as a comment next to it ("design:").
+--
+-- Times are INTEGER milliseconds since the Unix epoch (design: TIME, which SQLite does not have).
+-- `id INTEGER PRIMARY KEY AUTOINCREMENT` is SQLite's 64-bit row id (design: BIGINT, which SQLite
+-- does not accept with AUTOINCREMENT).
+
+-- @database wochat.db
+
+CREATE TABLE keys
+(
+    id     INTEGER PRIMARY KEY AUTOINCREMENT,   -- 1, 2, 3, ...
+    dt     INTEGER NOT NULL,                    -- when the key was created
+    -- design: CHAR(64) "AES256-encrypted secret key". Here: nonce (12) || ciphertext (32) ||
+    -- GCM tag (16) = 60 bytes of AES-256-GCM, with the public key as associated data.
+    sk     BLOB NOT NULL UNIQUE,
+    pk     CHAR(66) NOT NULL UNIQUE,            -- the public key (the address), lowercase hex
+    name   VARCHAR(128) NOT NULL UNIQUE,        -- UTF-8 display name, trimmed, 1 to 128 bytes
+    -- design: active CHAR(1), nullable. Here it is never NULL.
+    active CHAR(1) NOT NULL DEFAULT 'Y' CHECK (active IN ('Y', 'N')),
+    -- design: the key was SHA256(password). Here Argon2id with these parameters and salt
+    -- derives it, so that a stolen wochat.db resists password guessing.
+    kdf_m  INTEGER NOT NULL,                    -- Argon2id memory, KiB (default 65536)
+    kdf_t  INTEGER NOT NULL,                    -- Argon2id passes (default 3)
+    kdf_p  INTEGER NOT NULL,                    -- Argon2id lanes (default 1)
+    salt   BLOB NOT NULL                        -- random, 16 bytes
+);
+
+-- @database chat.db
+
+CREATE TABLE message
+(
+    id    INTEGER PRIMARY KEY AUTOINCREMENT,    -- 1, 2, 3, ...
+    dt    INTEGER NOT NULL,                     -- when the message was stored here
+    topic CHAR(66) NOT NULL,                    -- recipient address, also the MQTT topic
+    pk    CHAR(66) NOT NULL,                    -- sender address
+    -- design: "SHA256 of the unencrypted message". Here SHA256 of the CBOR packet exactly as
+    -- sent (PROTOCOL.md section 6), lowercase hex; UNIQUE makes a redelivery a no-op.
+    hash  CHAR(64) NOT NULL UNIQUE,
+    size  INTEGER NOT NULL,                     -- bytes of the CBOR packet
+    type  CHAR(1) NOT NULL CHECK (type IN ('T', 'I', 'G', 'M', 'F')),
+    stat  CHAR(1) NOT NULL CHECK (stat IN ('N', 'S', 'C')),  -- N stored, S broker acked, C receipt
+    -- design: "the message body, stored encrypted". Here the CBOR packet; the whole chat.db is
+    -- encrypted by SQLCipher, so no second layer is needed.
+    val   BLOB NOT NULL,
+    -- added: the other party of the conversation (topic when sent, pk when received), so a
+    -- talk's history is one index range.
+    peer  CHAR(66) NOT NULL
+);
+CREATE INDEX message_peer_id ON message (peer, id);
+
+CREATE TABLE friend
+(
+    id    INTEGER PRIMARY KEY AUTOINCREMENT,    -- 1, 2, 3, ...
+    dt    INTEGER NOT NULL,                     -- when the row was created
+    pk    CHAR(66) NOT NULL UNIQUE,             -- the friend's address
+    name  VARCHAR(128) NOT NULL,                -- display name
+    birth INTEGER,                              -- birthday (optional)
+    sex   CHAR(1),                              -- (optional)
+    -- design: "status, blocked or not". A = active, B = blocked.
+    stat  CHAR(1) NOT NULL DEFAULT 'A' CHECK (stat IN ('A', 'B'))
+);
+
+CREATE TABLE talk
+(
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,  -- 1, 2, 3, ...
+    pk      CHAR(66) NOT NULL UNIQUE,           -- the other party's address
+    -- added: last activity (orders the talk list) and the unread count.
+    last_dt INTEGER NOT NULL DEFAULT 0,
+    unread  INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX talk_last_dt ON talk (last_dt);

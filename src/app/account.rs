@@ -1,0 +1,79 @@
+//! An open account: identity, lock and encrypted database, in one process.
+
+use crate::crypto::{Address, Identity};
+use crate::home::Home;
+use crate::store::{AccountLock, ChatDb, KeyStore, KeysError, LockError, StoreError};
+
+/// Why an account could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Name, password or key row problem.
+    #[error(transparent)]
+    Keys(#[from] KeysError),
+    /// The account is open in another process, or the lock file failed.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// `chat.db` could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The account directory could not be created.
+    #[error("cannot create the account directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A logged-in account. Holding it holds the account's lock.
+pub struct Account {
+    /// The key pair.
+    pub identity: Identity,
+    /// The display name.
+    pub name: String,
+    /// The encrypted database.
+    pub chat: ChatDb,
+    /// The data home.
+    pub home: Home,
+    _lock: AccountLock,
+}
+
+impl Account {
+    /// Logs in: takes the account's lock (so a second window fails fast, before Argon2),
+    /// decrypts the key with `password`, and opens `chat.db`.
+    pub fn open(home: &Home, keys: &KeyStore, name: &str, password: &[u8]) -> Result<Self, OpenError> {
+        LockedAccount::lock(home, keys, name)?.login(keys, password)
+    }
+
+    /// The account's address.
+    pub fn address(&self) -> Address {
+        self.identity.address()
+    }
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account").field("name", &self.name).field("address", &self.address()).finish()
+    }
+}
+
+/// An account whose lock is held but which is not logged in yet (the password is still to
+/// come): a second process is refused before anyone types a password.
+pub struct LockedAccount {
+    home: Home,
+    name: String,
+    lock: AccountLock,
+}
+
+impl LockedAccount {
+    /// Takes the lock of the active account `name`.
+    pub fn lock(home: &Home, keys: &KeyStore, name: &str) -> Result<Self, OpenError> {
+        let address = keys.address_of(name)?;
+        home.create_account_dir(&address)?;
+        let lock = AccountLock::acquire(&home.lock_path(&address))?;
+        Ok(Self { home: home.clone(), name: name.trim().to_string(), lock })
+    }
+
+    /// Decrypts the key with `password` and opens `chat.db`.
+    pub fn login(self, keys: &KeyStore, password: &[u8]) -> Result<Account, OpenError> {
+        let identity = keys.login(&self.name, password)?;
+        let chat = ChatDb::open(&self.home.chat_db_path(&identity.address()), &identity)?;
+        Ok(Account { identity, name: self.name, chat, home: self.home, _lock: self.lock })
+    }
+}

@@ -1,0 +1,126 @@
+//! The headless command-line interface. Its command names, output formats and exit codes are a
+//! contract that scripts rely on: 0 success, 1 an error (one line on stderr), 2 a usage error.
+
+mod account;
+mod friend;
+mod password;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::app::{Account, LockedAccount};
+use crate::home::Home;
+use crate::store::KeyStore;
+pub use password::PasswordSource;
+
+/// WoChat: end-to-end encrypted chat over MQTT.
+#[derive(Debug, Parser)]
+#[command(name = "wochat", version, about, long_about = None)]
+pub struct Cli {
+    /// Data home directory (default: the platform data directory).
+    #[arg(long, global = true, env = "WOCHAT_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Account to use.
+    #[arg(long, global = true, env = "WOCHAT_ACCOUNT", value_name = "NAME")]
+    pub account: Option<String>,
+
+    /// Read the password (and then a new password, where one is needed) from standard input,
+    /// one per line. `WOCHAT_PASSWORD` takes precedence.
+    #[arg(long, global = true)]
+    pub password_stdin: bool,
+
+    /// What to do; without a command the desktop app starts.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage the accounts of this home.
+    #[command(subcommand)]
+    Account(account::AccountCmd),
+    /// Log in and print the account's address.
+    Whoami,
+    /// Manage friends.
+    #[command(subcommand)]
+    Friend(friend::FriendCmd),
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    match dispatch(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("wochat: {}", one_line(&e));
+            1
+        }
+    }
+}
+
+fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").replace('\n', " ")
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    let mut ctx = Ctx::new(&cli)?;
+    match cli.command {
+        None => {
+            anyhow::bail!("the desktop app is not part of this build yet; see `wochat --help` for the commands")
+        }
+        Some(Command::Account(cmd)) => account::run(&mut ctx, cmd),
+        Some(Command::Whoami) => {
+            let account = ctx.open_account()?;
+            println!("{}", account.address());
+            Ok(())
+        }
+        Some(Command::Friend(cmd)) => friend::run(&mut ctx, cmd),
+    }
+}
+
+/// What every command needs: the home, the key store, the chosen account and the password.
+pub(crate) struct Ctx {
+    pub home: Home,
+    pub account: Option<String>,
+    pub passwords: PasswordSource,
+    keys: Option<KeyStore>,
+}
+
+impl Ctx {
+    fn new(cli: &Cli) -> Result<Self> {
+        let root = match &cli.home {
+            Some(h) => h.clone(),
+            None => Home::default_root()?,
+        };
+        let home = Home::open(&root).with_context(|| format!("cannot create the data home {}", root.display()))?;
+        Ok(Self { home, account: cli.account.clone(), passwords: PasswordSource::new(cli.password_stdin), keys: None })
+    }
+
+    /// The key store, opened on first use.
+    pub fn keys(&mut self) -> Result<&KeyStore> {
+        if self.keys.is_none() {
+            let path = self.home.keys_db_path();
+            self.keys = Some(KeyStore::open(&path)?);
+        }
+        Ok(self.keys.as_ref().expect("just set"))
+    }
+
+    /// The `--account` name, or an error saying how to give one.
+    pub fn account_name(&self) -> Result<String> {
+        self.account
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("no account chosen: pass --account NAME or set WOCHAT_ACCOUNT"))
+    }
+
+    /// Logs in to the chosen account.
+    pub fn open_account(&mut self) -> Result<Account> {
+        let name = self.account_name()?;
+        let home = self.home.clone();
+        let locked = LockedAccount::lock(&home, self.keys()?, &name)?;
+        let password = self.passwords.password(&format!("Password for {name}: "))?;
+        Ok(locked.login(self.keys()?, password.as_bytes())?)
+    }
+}

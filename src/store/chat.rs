@@ -1,0 +1,49 @@
+//! An account's encrypted `chat.db` (SQLCipher), keyed from the account's secret key.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+use super::{StoreError, migrations, open_database};
+use crate::crypto::{Address, Identity};
+
+/// HKDF info string of the database key.
+pub const DB_KEY_INFO: &str = "wochat/v1/db";
+
+/// The open `chat.db` of one account: messages, friends and talks.
+pub struct ChatDb {
+    pub(super) conn: Connection,
+    pub(super) me: Address,
+    path: PathBuf,
+}
+
+impl ChatDb {
+    /// Opens (creating and migrating) the database at `path` with the key derived from the
+    /// identity's secret key (HKDF-SHA-256, info `"wochat/v1/db"`).
+    pub fn open(path: &Path, identity: &Identity) -> Result<Self, StoreError> {
+        let key = identity.derive_key(DB_KEY_INFO);
+        let conn = open_database(path, Some(&key), migrations::CHAT_DB)?;
+        Ok(Self { conn, me: identity.address(), path: path.to_path_buf() })
+    }
+
+    /// The owner's address.
+    pub fn me(&self) -> Address {
+        self.me
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The underlying connection (for tests and maintenance).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl std::fmt::Debug for ChatDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatDb").field("me", &self.me).field("path", &self.path).finish()
+    }
+}

@@ -1,0 +1,115 @@
+//! The `friend` table: people this account talks to, with their display names and status.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{ChatDb, StoreError, now_ms, with_write_tx};
+use crate::crypto::Address;
+
+/// Whether messages from a friend are accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FriendStatus {
+    /// Messages are accepted.
+    Active,
+    /// Messages are dropped after opening and get no receipt.
+    Blocked,
+}
+
+impl FriendStatus {
+    fn from_code(c: &str) -> Self {
+        if c == "B" { Self::Blocked } else { Self::Active }
+    }
+
+    /// The word used in `friend list`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Blocked => "blocked",
+        }
+    }
+}
+
+/// A row of the `friend` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Friend {
+    /// Address.
+    pub address: Address,
+    /// Display name.
+    pub name: String,
+    /// Active or blocked.
+    pub status: FriendStatus,
+    /// When the row was created (ms).
+    pub dt: i64,
+}
+
+impl ChatDb {
+    /// Adds a friend, or renames an existing one (the status is kept).
+    pub fn upsert_friend(&mut self, address: &Address, name: &str) -> Result<(), StoreError> {
+        let now = now_ms();
+        with_write_tx(&mut self.conn, |tx| {
+            tx.execute(
+                "INSERT INTO friend (dt, pk, name, stat) VALUES (?1, ?2, ?3, 'A')
+                 ON CONFLICT (pk) DO UPDATE SET name = excluded.name",
+                params![now, address.to_hex(), name],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Blocks an address: a friend keeps their row; anyone else gets a blocked row.
+    pub fn block(&mut self, address: &Address) -> Result<(), StoreError> {
+        let now = now_ms();
+        with_write_tx(&mut self.conn, |tx| {
+            tx.execute(
+                "INSERT INTO friend (dt, pk, name, stat) VALUES (?1, ?2, '', 'B')
+                 ON CONFLICT (pk) DO UPDATE SET stat = 'B'",
+                params![now, address.to_hex()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Unblocks an address; returns whether it was blocked.
+    pub fn unblock(&mut self, address: &Address) -> Result<bool, StoreError> {
+        Ok(self.conn.execute("UPDATE friend SET stat = 'A' WHERE pk = ?1 AND stat = 'B'", [address.to_hex()])? > 0)
+    }
+
+    /// Removes a friend; returns whether there was one. Messages are kept.
+    pub fn remove_friend(&mut self, address: &Address) -> Result<bool, StoreError> {
+        Ok(self.conn.execute("DELETE FROM friend WHERE pk = ?1", [address.to_hex()])? > 0)
+    }
+
+    /// One friend, if present.
+    pub fn friend(&self, address: &Address) -> Result<Option<Friend>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT pk, name, stat, dt FROM friend WHERE pk = ?1", [address.to_hex()], row_to_friend)
+            .optional()?
+            .flatten())
+    }
+
+    /// All friends, in the order they were added.
+    pub fn friends(&self) -> Result<Vec<Friend>, StoreError> {
+        let mut stmt = self.conn.prepare_cached("SELECT pk, name, stat, dt FROM friend ORDER BY id")?;
+        let rows = stmt.query_map([], row_to_friend)?;
+        let mut out = Vec::new();
+        for r in rows {
+            if let Some(f) = r? {
+                out.push(f);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Maps a row; a row whose address does not parse is skipped (`None`) rather than failing
+/// the whole list.
+fn row_to_friend(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Friend>> {
+    let pk: String = r.get(0)?;
+    let Ok(address) = pk.parse() else { return Ok(None) };
+    Ok(Some(Friend {
+        address,
+        name: r.get(1)?,
+        status: FriendStatus::from_code(&r.get::<_, String>(2)?),
+        dt: r.get(3)?,
+    }))
+}

@@ -1,0 +1,47 @@
+//! Numbered schema migrations. A database records its version in `PRAGMA user_version`;
+//! opening it applies every newer migration, in order, in one immediate transaction, so that
+//! two processes opening the same database at once cannot both migrate it.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// One schema step: `sql` takes a database from `version - 1` to `version`.
+#[derive(Debug)]
+pub struct Migration {
+    /// The version the database has after this step.
+    pub version: u32,
+    /// The statements of this step.
+    pub sql: &'static str,
+}
+
+/// Migrations of `wochat.db`.
+pub const KEYS_DB: &[Migration] = &[Migration { version: 1, sql: include_str!("migrations/keys_001_init.sql") }];
+
+/// Migrations of `chat.db`.
+pub const CHAT_DB: &[Migration] = &[Migration { version: 1, sql: include_str!("migrations/chat_001_init.sql") }];
+
+/// The version a database reaches after `list`.
+pub fn latest(list: &[Migration]) -> u32 {
+    list.last().map_or(0, |m| m.version)
+}
+
+/// Brings the database up to the newest version of `list`.
+pub fn migrate(conn: &mut Connection, list: &[Migration]) -> Result<(), StoreError> {
+    migrate_to(conn, list, latest(list))
+}
+
+/// Brings the database up to `target` (used by tests to build old versions).
+pub fn migrate_to(conn: &mut Connection, list: &[Migration], target: u32) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > latest(list) {
+        return Err(StoreError::TooNew { found: current, supported: latest(list) });
+    }
+    for m in list.iter().filter(|m| m.version > current && m.version <= target) {
+        tx.execute_batch(m.sql)?;
+        tx.pragma_update(None, "user_version", m.version)?;
+    }
+    tx.commit()?;
+    Ok(())
+}

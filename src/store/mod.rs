@@ -1,0 +1,109 @@
+//! Storage: the plain key database (`wochat.db`) and each account's encrypted `chat.db`.
+
+mod chat;
+mod friends;
+mod keys;
+mod lock;
+pub mod migrations;
+
+pub use chat::ChatDb;
+pub use friends::{Friend, FriendStatus};
+pub use keys::{AccountEntry, KeyStore, KeysError};
+pub use lock::{AccountLock, LockError};
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+use zeroize::Zeroizing;
+
+use crate::crypto::Key32;
+use migrations::Migration;
+
+/// How long a writer waits for another process's transaction before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Errors opening or using a database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file is not a database, is damaged, or (for `chat.db`) the key is wrong.
+    #[error("cannot open {path}: {reason}")]
+    Unreadable {
+        /// The database file.
+        path: PathBuf,
+        /// Why, in words.
+        reason: String,
+    },
+    /// The database was written by a newer WoChat.
+    #[error("the database has schema version {found}, newer than this WoChat supports ({supported}); please upgrade")]
+    TooNew {
+        /// Version found in the file.
+        found: u32,
+        /// Newest version this build knows.
+        supported: u32,
+    },
+    /// Any other SQLite error.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Opens (creating if missing) a database, keys it if `key` is given (SQLCipher raw key),
+/// checks that it is readable, sets WAL, the busy timeout and foreign keys, and migrates it.
+pub fn open_database(path: &Path, key: Option<&Key32>, list: &[Migration]) -> Result<Connection, StoreError> {
+    let unreadable = |reason: String| StoreError::Unreadable { path: path.to_path_buf(), reason };
+    let mut conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| unreadable(e.to_string()))?;
+    if let Some(key) = key {
+        // SQLCipher would print its own diagnostics (a wrong key) to stderr; errors are
+        // reported through the result instead.
+        conn.execute_batch("PRAGMA cipher_log_level = NONE;").map_err(|e| unreadable(e.to_string()))?;
+        let pragma = Zeroizing::new(format!("PRAGMA key = \"x'{}'\";", hex::encode(key.as_ref())));
+        conn.execute_batch(&pragma).map_err(|e| unreadable(e.to_string()))?;
+    }
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // The first read decrypts page 1: this is where a wrong key or a damaged file shows.
+    if let Err(e) = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
+        let reason = match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) if key.is_some() => {
+                "wrong key, or the file is damaged or not a WoChat database".to_string()
+            }
+            Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
+                "the file is damaged or not a WoChat database".to_string()
+            }
+            _ => e.to_string(),
+        };
+        return Err(unreadable(reason));
+    }
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(unreadable(format!("could not switch to WAL mode (got {mode})")));
+    }
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    migrations::migrate(&mut conn, list).map_err(|e| match e {
+        StoreError::Sqlite(e) if matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseCorrupt)) => {
+            unreadable("the file is damaged".into())
+        }
+        other => other,
+    })?;
+    Ok(conn)
+}
+
+/// Runs `f` in an immediate write transaction: the write lock is taken up front, so a
+/// concurrent writer waits on the busy timeout instead of failing with "database is locked".
+pub fn with_write_tx<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let out = f(&tx)?;
+    tx.commit()?;
+    Ok(out)
+}

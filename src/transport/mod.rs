@@ -1,0 +1,5 @@
+//! MQTT transport.
+
+mod url;
+
+pub use url::BrokerUrl;

@@ -1,0 +1,215 @@
+//! The encrypted account database, migrations, and what reaches the disk.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{TestHome, files_containing};
+use rusqlite::Connection;
+use wochat::app::{Account, OpenError};
+use wochat::crypto::Identity;
+use wochat::store::migrations::{self, Migration};
+use wochat::store::{ChatDb, KeyStore, KeysError, StoreError};
+
+#[test]
+fn chat_db_is_encrypted_on_disk() {
+    let t = TestHome::new();
+    let keys = t.keys();
+    keys.create("alice", b"pw").unwrap();
+    let marker = "Zebra-Friend-4242-名字";
+    let friend: wochat::crypto::Address = Identity::generate().unwrap().address();
+    let path = {
+        let mut acc = Account::open(&t.home, &keys, "alice", b"pw").unwrap();
+        acc.chat.upsert_friend(&friend, marker).unwrap();
+        // Visible through the key while open (in the WAL or the main file).
+        assert_eq!(acc.chat.friends().unwrap()[0].name, marker);
+        assert!(files_containing(t.root(), marker.as_bytes()).is_empty());
+        acc.chat.path().to_path_buf()
+    };
+    assert!(path.exists());
+    assert!(files_containing(t.root(), marker.as_bytes()).is_empty());
+    assert!(files_containing(t.root(), friend.to_hex().as_bytes()).is_empty());
+    // Not a plain SQLite file.
+    let header = std::fs::read(&path).unwrap();
+    assert!(!header.starts_with(b"SQLite format 3"));
+    let mut acc = Account::open(&t.home, &keys, "alice", b"pw").unwrap();
+    assert_eq!(acc.chat.friends().unwrap()[0].name, marker);
+    acc.chat.upsert_friend(&friend, "renamed").unwrap();
+}
+
+#[test]
+fn wrong_key_and_damaged_files_are_clear_errors() {
+    let t = TestHome::new();
+    let keys = t.keys();
+    keys.create("alice", b"pw").unwrap();
+    let path = Account::open(&t.home, &keys, "alice", b"pw").unwrap().chat.path().to_path_buf();
+
+    let stranger = Identity::generate().unwrap();
+    let e = ChatDb::open(&path, &stranger).unwrap_err();
+    assert!(matches!(e, StoreError::Unreadable { .. }), "{e}");
+    assert!(e.to_string().contains("wrong key"), "{e}");
+
+    // A damaged chat.db: login reports it and nothing panics.
+    std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+    let _ = std::fs::remove_file(path.with_extension("db-wal"));
+    let e = Account::open(&t.home, &keys, "alice", b"pw").unwrap_err();
+    assert!(matches!(e, OpenError::Store(StoreError::Unreadable { .. })), "{e}");
+
+    // A damaged wochat.db.
+    drop(keys);
+    let kp = t.home.keys_db_path();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", kp.display()));
+    }
+    std::fs::write(&kp, b"this is not a database, just text that is long enough to look like one......").unwrap();
+    let e = KeyStore::open(&kp).unwrap_err();
+    assert!(matches!(e, KeysError::Store(StoreError::Unreadable { .. })), "{e}");
+    assert!(e.to_string().contains("damaged"), "{e}");
+}
+
+#[test]
+fn databases_use_wal_busy_timeout_and_foreign_keys() {
+    let t = TestHome::new();
+    let keys = t.keys();
+    keys.create("alice", b"pw").unwrap();
+    let acc = Account::open(&t.home, &keys, "alice", b"pw").unwrap();
+    let c = acc.chat.connection();
+    let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let fk: i64 = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+    let busy: i64 = c.query_row("PRAGMA busy_timeout", [], |r| r.get(0)).unwrap();
+    assert_eq!((mode.as_str(), fk), ("wal", 1));
+    assert!(busy >= 5000);
+    let plain = Connection::open(t.home.keys_db_path()).unwrap();
+    let mode: String = plain.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn second_open_of_an_account_is_refused_while_the_first_holds_it() {
+    let t = TestHome::new();
+    let keys = t.keys();
+    keys.create("alice", b"pw").unwrap();
+    keys.create("bob", b"pw").unwrap();
+    let first = Account::open(&t.home, &keys, "alice", b"pw").unwrap();
+    let e = Account::open(&t.home, &keys, "alice", b"pw").unwrap_err();
+    assert_eq!(e.to_string(), "this account is already open in another window");
+    let _bob = Account::open(&t.home, &keys, "bob", b"pw").unwrap();
+    drop(first);
+    Account::open(&t.home, &keys, "alice", b"pw").unwrap();
+}
+
+/// The schema of a database, column by column and index by index, independent of how the
+/// CREATE statements were spelled.
+fn schema_of(conn: &Connection) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    let mut objects = conn
+        .prepare("SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name")
+        .unwrap();
+    let rows: Vec<(String, String, String)> =
+        objects.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
+    for (kind, name, table) in rows {
+        let describe = |sql: String| -> Vec<String> {
+            let mut s = conn.prepare(&sql).unwrap();
+            let n = s.column_count();
+            s.query_map([], |r| {
+                Ok((0..n)
+                    .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i).unwrap()))
+                    .collect::<Vec<_>>()
+                    .join("|"))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+        };
+        let desc = if kind == "table" {
+            let mut d = describe(format!("PRAGMA table_xinfo('{name}')"));
+            d.extend(describe(format!("PRAGMA foreign_key_list('{name}')")));
+            d
+        } else {
+            let mut d = describe(format!("PRAGMA index_xinfo('{name}')"));
+            d.push(format!("on {table}"));
+            d
+        };
+        out.insert(format!("{kind} {name}"), desc);
+    }
+    out
+}
+
+/// The part of `schema.sql` for one database.
+fn schema_sql_section(db: &str) -> String {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.sql")).unwrap();
+    let marker = format!("-- @database {db}\n");
+    let start = text.find(&marker).unwrap() + marker.len();
+    let end = text[start..].find("-- @database ").map_or(text.len(), |i| start + i);
+    text[start..end].to_string()
+}
+
+fn check_migrations(list: &[Migration], db: &str) {
+    // Fresh: every migration from an empty database.
+    let mut fresh = Connection::open_in_memory().unwrap();
+    migrations::migrate(&mut fresh, list).unwrap();
+    let fresh_schema = schema_of(&fresh);
+    // schema.sql describes the same thing.
+    let documented = Connection::open_in_memory().unwrap();
+    documented.execute_batch(&schema_sql_section(db)).unwrap();
+    assert_eq!(schema_of(&documented), fresh_schema, "schema.sql differs from the migrations of {db}");
+    // Migrated: a database left at each older version, then upgraded.
+    for v in 1..=migrations::latest(list) {
+        let mut old = Connection::open_in_memory().unwrap();
+        migrations::migrate_to(&mut old, list, v).unwrap();
+        migrations::migrate(&mut old, list).unwrap();
+        assert_eq!(schema_of(&old), fresh_schema, "{db} migrated from version {v}");
+        let version: u32 = old.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, migrations::latest(list));
+    }
+    // A database from a newer program is refused rather than damaged.
+    let mut newer = Connection::open_in_memory().unwrap();
+    newer.pragma_update(None, "user_version", migrations::latest(list) + 1).unwrap();
+    assert!(matches!(migrations::migrate(&mut newer, list), Err(StoreError::TooNew { .. })));
+}
+
+#[test]
+fn fresh_and_migrated_databases_have_the_same_schema() {
+    check_migrations(migrations::KEYS_DB, "wochat.db");
+    check_migrations(migrations::CHAT_DB, "chat.db");
+}
+
+#[test]
+fn migrations_keep_rows() {
+    let t = TestHome::new();
+    let keys = t.keys();
+    keys.create("alice", b"pw").unwrap();
+    let friend = Identity::generate().unwrap().address();
+    {
+        let mut acc = Account::open(&t.home, &keys, "alice", b"pw").unwrap();
+        acc.chat.upsert_friend(&friend, "kept").unwrap();
+    }
+    // Re-opening runs the migrations again: idempotent, rows intact.
+    let acc = Account::open(&t.home, &keys, "alice", b"pw").unwrap();
+    assert_eq!(acc.chat.friend(&friend).unwrap().unwrap().name, "kept");
+}
+
+#[test]
+fn secret_key_never_reaches_the_disk() {
+    let t = TestHome::new();
+    let keys = t.keys();
+    keys.create("alice", b"pw").unwrap();
+    let secret = {
+        let mut acc = Account::open(&t.home, &keys, "alice", b"pw").unwrap();
+        acc.chat.upsert_friend(&Identity::generate().unwrap().address(), "f").unwrap();
+        keys.change_password("alice", b"pw", b"pw2").unwrap();
+        *acc.identity.secret_bytes()
+    };
+    let db_key = Identity::from_secret_bytes(&secret).unwrap().derive_key("wochat/v1/db");
+    let needles: Vec<Vec<u8>> = vec![
+        secret.to_vec(),
+        hex::encode(secret).into_bytes(),
+        hex::encode_upper(secret).into_bytes(),
+        db_key.to_vec(),
+        hex::encode(db_key.as_ref()).into_bytes(),
+    ];
+    assert!(common::files_below(t.root()).len() >= 3);
+    for n in &needles {
+        assert!(files_containing(t.root(), n).is_empty(), "a secret was found on disk");
+    }
+}
