@@ -12,3 +12,4 @@ pub mod home;
 pub mod link;
 pub mod store;
 pub mod transport;
+pub mod wire;

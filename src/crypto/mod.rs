@@ -5,6 +5,7 @@
 
 mod address;
 mod aead;
+pub mod envelope;
 mod identity;
 pub mod password;
 

@@ -1,0 +1,91 @@
+//! The WoChat wire protocol v1 (`PROTOCOL.md`): CBOR packets, padding, envelopes, client ids.
+//!
+//! Pure code: no I/O. [`seal_packet`] and [`open_envelope`] are the whole path between a
+//! [`Packet`] and the bytes published on MQTT.
+
+mod packet;
+mod padding;
+
+pub use packet::{AttachKind, Body, ObjectMeta, Packet, PacketError};
+pub use padding::{PaddingError, pad, padded_len, unpad};
+
+use crate::crypto::envelope::{EnvelopeError, Keyring};
+use crate::crypto::{Address, sha256};
+
+/// Protocol version carried in packets and in the envelope's first byte.
+pub const VERSION: u8 = 1;
+
+/// Largest text (UTF-8 bytes) in a packet.
+pub const MAX_TEXT: usize = 32 * 1024;
+
+/// Size of a file chunk.
+pub const CHUNK_SIZE: u64 = 65536;
+
+/// The MQTT client id of an address: `"w"` and the first 22 hex characters of SHA256(pk).
+pub fn client_id(address: &Address) -> String {
+    format!("w{}", &hex::encode(sha256(address.as_bytes()))[..22])
+}
+
+/// Why an incoming envelope was dropped (counted by reason).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DropReason {
+    /// The envelope failed its checks (size, version, points, tags).
+    #[error("envelope: {0}")]
+    Envelope(#[from] EnvelopeError),
+    /// The padding is malformed.
+    #[error("padding: {0}")]
+    Padding(#[from] PaddingError),
+    /// The CBOR packet is malformed or not of a known type.
+    #[error("packet: {0}")]
+    Packet(#[from] PacketError),
+}
+
+impl DropReason {
+    /// A short stable name for counting and for `{"event":"dropped","reason":...}`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Envelope(e) => e.code(),
+            Self::Padding(_) => "bad_padding",
+            Self::Packet(_) => "bad_packet",
+        }
+    }
+}
+
+/// A packet ready to publish: the envelope and the message hash (SHA256 of the CBOR).
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    /// The MQTT payload.
+    pub envelope: Vec<u8>,
+    /// SHA256 of the CBOR bytes.
+    pub hash: [u8; 32],
+    /// The CBOR bytes (stored in `message.val`).
+    pub cbor: Vec<u8>,
+}
+
+/// Encodes, pads and seals `packet` from the keyring's identity to `to`.
+pub fn seal_packet(keys: &Keyring, to: &Address, packet: &Packet) -> Result<Sealed, EnvelopeError> {
+    let cbor = packet.encode();
+    let envelope = keys.seal(to, &pad(&cbor))?;
+    Ok(Sealed { envelope, hash: sha256(&cbor), cbor })
+}
+
+/// A received, authenticated packet.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    /// The sender (authenticated).
+    pub from: Address,
+    /// The CBOR bytes.
+    pub cbor: Vec<u8>,
+    /// SHA256 of the CBOR bytes.
+    pub hash: [u8; 32],
+    /// The decoded packet.
+    pub packet: Packet,
+}
+
+/// Opens, unpads and decodes an envelope addressed to the keyring's identity.
+pub fn open_envelope(keys: &Keyring, envelope: &[u8]) -> Result<Opened, DropReason> {
+    let (from, padded) = keys.open(envelope)?;
+    let cbor = unpad(&padded)?.to_vec();
+    let packet = Packet::decode(&cbor)?;
+    Ok(Opened { from, hash: sha256(&cbor), cbor, packet })
+}

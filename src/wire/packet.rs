@@ -1,0 +1,487 @@
+//! The CBOR packet (PROTOCOL.md section 4): a map with text keys; unknown keys are ignored.
+
+use minicbor::data::Type;
+use minicbor::{Decoder, Encoder};
+
+use super::{MAX_TEXT, VERSION};
+
+/// The kind of an attachment message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachKind {
+    /// `I`: a still image.
+    Image,
+    /// `G`: a GIF.
+    Gif,
+    /// `M`: a video.
+    Video,
+    /// `F`: any other file.
+    File,
+}
+
+impl AttachKind {
+    /// The type letter.
+    pub fn letter(self) -> char {
+        match self {
+            Self::Image => 'I',
+            Self::Gif => 'G',
+            Self::Video => 'M',
+            Self::File => 'F',
+        }
+    }
+
+    fn from_letter(c: &str) -> Option<Self> {
+        Some(match c {
+            "I" => Self::Image,
+            "G" => Self::Gif,
+            "M" => Self::Video,
+            "F" => Self::File,
+            _ => return None,
+        })
+    }
+}
+
+/// The `obj` map of an attachment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// SHA-256 of the whole file.
+    pub hash: [u8; 32],
+    /// File size in bytes.
+    pub size: u64,
+    /// Display name only; never a path.
+    pub name: String,
+    /// MIME type.
+    pub mime: String,
+    /// Number of 64 KiB chunks.
+    pub chunks: u64,
+    /// Width in pixels, for images and videos.
+    pub w: Option<u64>,
+    /// Height in pixels.
+    pub h: Option<u64>,
+    /// Preview image (at most 320 px, 48 KiB).
+    pub thumb: Option<Vec<u8>>,
+}
+
+/// What a packet carries, by type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// `T`: a text message.
+    Text {
+        /// UTF-8, at most 32 KiB.
+        text: String,
+    },
+    /// `I`, `G`, `M`, `F`: an attachment with an optional caption.
+    Attachment {
+        /// Which letter.
+        kind: AttachKind,
+        /// Caption.
+        text: Option<String>,
+        /// The file.
+        obj: ObjectMeta,
+    },
+    /// `R`: a receipt for stored messages.
+    Receipt {
+        /// Message hashes.
+        ack: Vec<[u8; 32]>,
+    },
+    /// `C`: one chunk of a file.
+    Chunk {
+        /// SHA-256 of the whole file.
+        hash: [u8; 32],
+        /// Chunk index.
+        i: u64,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// `N`: chunks still missing.
+    Need {
+        /// SHA-256 of the whole file.
+        hash: [u8; 32],
+        /// Missing chunk indexes.
+        i: Vec<u64>,
+    },
+}
+
+impl Body {
+    /// The type letter of the `t` key.
+    pub fn letter(&self) -> char {
+        match self {
+            Self::Text { .. } => 'T',
+            Self::Attachment { kind, .. } => kind.letter(),
+            Self::Receipt { .. } => 'R',
+            Self::Chunk { .. } => 'C',
+            Self::Need { .. } => 'N',
+        }
+    }
+
+    /// Whether this is a message (stored as a row and receipted), not a control packet.
+    pub fn is_message(&self) -> bool {
+        matches!(self, Self::Text { .. } | Self::Attachment { .. })
+    }
+}
+
+/// A packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    /// Random message id.
+    pub id: [u8; 16],
+    /// Sender's clock, ms since the Unix epoch.
+    pub ts: u64,
+    /// Type-specific content.
+    pub body: Body,
+}
+
+/// A CBOR packet that does not follow the protocol.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PacketError {
+    /// Not well-formed CBOR of the expected shape.
+    #[error("malformed CBOR: {0}")]
+    Cbor(String),
+    /// A required key is missing.
+    #[error("missing key {0:?}")]
+    Missing(&'static str),
+    /// `v` is not 1.
+    #[error("unsupported packet version {0}")]
+    Version(u64),
+    /// `t` is not a known type.
+    #[error("unknown packet type {0:?}")]
+    UnknownType(String),
+    /// A value breaks a limit (text length, byte-string length).
+    #[error("invalid value for {0:?}")]
+    Invalid(&'static str),
+    /// Bytes after the packet.
+    #[error("trailing bytes after the packet")]
+    Trailing,
+}
+
+impl From<minicbor::decode::Error> for PacketError {
+    fn from(e: minicbor::decode::Error) -> Self {
+        Self::Cbor(e.to_string())
+    }
+}
+
+type Enc = Encoder<Vec<u8>>;
+
+impl Packet {
+    /// A packet with a random id and the current time.
+    pub fn new(body: Body) -> Self {
+        let mut id = [0u8; 16];
+        // The OS RNG failing is not recoverable in any useful way; an all-zero id would still
+        // be a valid (if not unique) packet, and the hash covers ts and body too.
+        let _ = crate::crypto::random_bytes(&mut id);
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Self { id, ts, body }
+    }
+
+    /// The CBOR bytes: keys `v`, `id`, `ts`, `t`, then the type's keys.
+    pub fn encode(&self) -> Vec<u8> {
+        self.try_encode().expect("encoding into a Vec cannot fail")
+    }
+
+    fn try_encode(&self) -> Result<Vec<u8>, minicbor::encode::Error<std::convert::Infallible>> {
+        let mut e: Enc = Encoder::new(Vec::new());
+        let extra = match &self.body {
+            Body::Text { .. } | Body::Receipt { .. } | Body::Chunk { .. } | Body::Need { .. } => 1,
+            Body::Attachment { text, .. } => 1 + u64::from(text.is_some()),
+        };
+        e.map(4 + extra)?;
+        e.str("v")?.u64(u64::from(VERSION))?;
+        e.str("id")?.bytes(&self.id)?;
+        e.str("ts")?.u64(self.ts)?;
+        let mut letter = [0u8; 4];
+        e.str("t")?.str(self.body.letter().encode_utf8(&mut letter))?;
+        match &self.body {
+            Body::Text { text } => {
+                e.str("text")?.str(text)?;
+            }
+            Body::Attachment { text, obj, .. } => {
+                if let Some(text) = text {
+                    e.str("text")?.str(text)?;
+                }
+                e.str("obj")?;
+                encode_obj(&mut e, obj)?;
+            }
+            Body::Receipt { ack } => {
+                e.str("ack")?.array(ack.len() as u64)?;
+                for h in ack {
+                    e.bytes(h)?;
+                }
+            }
+            Body::Chunk { hash, i, data } => {
+                e.str("chunk")?.map(3)?;
+                e.str("hash")?.bytes(hash)?;
+                e.str("i")?.u64(*i)?;
+                e.str("data")?.bytes(data)?;
+            }
+            Body::Need { hash, i } => {
+                e.str("need")?.map(2)?;
+                e.str("hash")?.bytes(hash)?;
+                e.str("i")?.array(i.len() as u64)?;
+                for x in i {
+                    e.u64(*x)?;
+                }
+            }
+        }
+        Ok(e.into_writer())
+    }
+
+    /// Decodes and validates a packet; unknown keys are skipped.
+    pub fn decode(cbor: &[u8]) -> Result<Self, PacketError> {
+        let mut d = Decoder::new(cbor);
+        let (mut v, mut id, mut ts, mut t) = (None, None, None, None);
+        let (mut text, mut obj, mut ack, mut chunk, mut need) = (None, None, None, None, None);
+        for_each_entry(&mut d, |d, key| {
+            match key {
+                "v" => v = Some(d.u64()?),
+                "id" => id = Some(fixed::<16>(d.bytes()?, "id")?),
+                "ts" => ts = Some(d.u64()?),
+                "t" => t = Some(d.str()?.to_string()),
+                "text" => {
+                    let s = d.str()?;
+                    if s.len() > MAX_TEXT {
+                        return Err(PacketError::Invalid("text"));
+                    }
+                    text = Some(s.to_string());
+                }
+                "obj" => obj = Some(decode_obj(d)?),
+                "ack" => ack = Some(decode_ack(d)?),
+                "chunk" => chunk = Some(decode_chunk(d)?),
+                "need" => need = Some(decode_need(d)?),
+                _ => d.skip()?,
+            }
+            Ok(())
+        })?;
+        if d.position() != cbor.len() {
+            return Err(PacketError::Trailing);
+        }
+        let v = v.ok_or(PacketError::Missing("v"))?;
+        if v != u64::from(VERSION) {
+            return Err(PacketError::Version(v));
+        }
+        let id = id.ok_or(PacketError::Missing("id"))?;
+        let ts = ts.ok_or(PacketError::Missing("ts"))?;
+        let t = t.ok_or(PacketError::Missing("t"))?;
+        let body = match t.as_str() {
+            "T" => Body::Text { text: text.ok_or(PacketError::Missing("text"))? },
+            "R" => Body::Receipt { ack: ack.ok_or(PacketError::Missing("ack"))? },
+            "C" => {
+                let (hash, i, data) = chunk.ok_or(PacketError::Missing("chunk"))?;
+                Body::Chunk { hash, i, data }
+            }
+            "N" => {
+                let (hash, i) = need.ok_or(PacketError::Missing("need"))?;
+                Body::Need { hash, i }
+            }
+            other => match AttachKind::from_letter(other) {
+                Some(kind) => Body::Attachment { kind, text, obj: obj.ok_or(PacketError::Missing("obj"))? },
+                None => return Err(PacketError::UnknownType(other.chars().take(16).collect())),
+            },
+        };
+        Ok(Self { id, ts, body })
+    }
+}
+
+fn encode_obj(e: &mut Enc, o: &ObjectMeta) -> Result<(), minicbor::encode::Error<std::convert::Infallible>> {
+    let n = 5 + u64::from(o.w.is_some()) + u64::from(o.h.is_some()) + u64::from(o.thumb.is_some());
+    e.map(n)?;
+    e.str("hash")?.bytes(&o.hash)?;
+    e.str("size")?.u64(o.size)?;
+    e.str("name")?.str(&o.name)?;
+    e.str("mime")?.str(&o.mime)?;
+    e.str("chunks")?.u64(o.chunks)?;
+    if let Some(w) = o.w {
+        e.str("w")?.u64(w)?;
+    }
+    if let Some(h) = o.h {
+        e.str("h")?.u64(h)?;
+    }
+    if let Some(thumb) = &o.thumb {
+        e.str("thumb")?.bytes(thumb)?;
+    }
+    Ok(())
+}
+
+/// Calls `f` for each key of a (definite or indefinite) map; `f` must consume the value.
+fn for_each_entry<'b>(
+    d: &mut Decoder<'b>,
+    mut f: impl FnMut(&mut Decoder<'b>, &str) -> Result<(), PacketError>,
+) -> Result<(), PacketError> {
+    let len = d.map()?;
+    let mut seen = 0u64;
+    loop {
+        match len {
+            Some(n) if seen == n => return Ok(()),
+            None if d.datatype()? == Type::Break => {
+                d.skip()?;
+                return Ok(());
+            }
+            _ => {}
+        }
+        if d.datatype()? != Type::String {
+            // Keys are text; skip any other key and its value.
+            d.skip()?;
+            d.skip()?;
+        } else {
+            let key = d.str()?.to_owned();
+            f(d, &key)?;
+        }
+        seen += 1;
+    }
+}
+
+/// Calls `f` for each item of a (definite or indefinite) array; `f` must consume the item.
+fn for_each_item<'b>(
+    d: &mut Decoder<'b>,
+    mut f: impl FnMut(&mut Decoder<'b>) -> Result<(), PacketError>,
+) -> Result<(), PacketError> {
+    let len = d.array()?;
+    let mut seen = 0u64;
+    loop {
+        match len {
+            Some(n) if seen == n => return Ok(()),
+            None if d.datatype()? == Type::Break => {
+                d.skip()?;
+                return Ok(());
+            }
+            _ => {}
+        }
+        f(d)?;
+        seen += 1;
+    }
+}
+
+fn fixed<const N: usize>(b: &[u8], what: &'static str) -> Result<[u8; N], PacketError> {
+    b.try_into().map_err(|_| PacketError::Invalid(what))
+}
+
+fn decode_obj(d: &mut Decoder<'_>) -> Result<ObjectMeta, PacketError> {
+    let (mut hash, mut size, mut name, mut mime, mut chunks) = (None, None, None, None, None);
+    let (mut w, mut h, mut thumb) = (None, None, None);
+    for_each_entry(d, |d, key| {
+        match key {
+            "hash" => hash = Some(fixed::<32>(d.bytes()?, "obj.hash")?),
+            "size" => size = Some(d.u64()?),
+            "name" => name = Some(d.str()?.to_string()),
+            "mime" => mime = Some(d.str()?.to_string()),
+            "chunks" => chunks = Some(d.u64()?),
+            "w" => w = Some(d.u64()?),
+            "h" => h = Some(d.u64()?),
+            "thumb" => thumb = Some(d.bytes()?.to_vec()),
+            _ => d.skip()?,
+        }
+        Ok(())
+    })?;
+    let size = size.ok_or(PacketError::Missing("obj.size"))?;
+    let chunks = chunks.ok_or(PacketError::Missing("obj.chunks"))?;
+    if chunks != size.div_ceil(super::CHUNK_SIZE) {
+        return Err(PacketError::Invalid("obj.chunks"));
+    }
+    Ok(ObjectMeta {
+        hash: hash.ok_or(PacketError::Missing("obj.hash"))?,
+        size,
+        name: name.ok_or(PacketError::Missing("obj.name"))?,
+        mime: mime.ok_or(PacketError::Missing("obj.mime"))?,
+        chunks,
+        w,
+        h,
+        thumb,
+    })
+}
+
+fn decode_ack(d: &mut Decoder<'_>) -> Result<Vec<[u8; 32]>, PacketError> {
+    let mut out = Vec::new();
+    for_each_item(d, |d| {
+        out.push(fixed::<32>(d.bytes()?, "ack")?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn decode_chunk(d: &mut Decoder<'_>) -> Result<([u8; 32], u64, Vec<u8>), PacketError> {
+    let (mut hash, mut i, mut data) = (None, None, None);
+    for_each_entry(d, |d, key| {
+        match key {
+            "hash" => hash = Some(fixed::<32>(d.bytes()?, "chunk.hash")?),
+            "i" => i = Some(d.u64()?),
+            "data" => {
+                let b = d.bytes()?;
+                if b.len() as u64 > super::CHUNK_SIZE {
+                    return Err(PacketError::Invalid("chunk.data"));
+                }
+                data = Some(b.to_vec());
+            }
+            _ => d.skip()?,
+        }
+        Ok(())
+    })?;
+    Ok((
+        hash.ok_or(PacketError::Missing("chunk.hash"))?,
+        i.ok_or(PacketError::Missing("chunk.i"))?,
+        data.ok_or(PacketError::Missing("chunk.data"))?,
+    ))
+}
+
+fn decode_need(d: &mut Decoder<'_>) -> Result<([u8; 32], Vec<u64>), PacketError> {
+    let (mut hash, mut idx) = (None, None);
+    for_each_entry(d, |d, key| {
+        match key {
+            "hash" => hash = Some(fixed::<32>(d.bytes()?, "need.hash")?),
+            "i" => {
+                let mut v = Vec::new();
+                for_each_item(d, |d| {
+                    v.push(d.u64()?);
+                    Ok(())
+                })?;
+                idx = Some(v);
+            }
+            _ => d.skip()?,
+        }
+        Ok(())
+    })?;
+    Ok((hash.ok_or(PacketError::Missing("need.hash"))?, idx.ok_or(PacketError::Missing("need.i"))?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_body_round_trips() {
+        let obj = ObjectMeta {
+            hash: [9; 32],
+            size: 70000,
+            name: "a.png".into(),
+            mime: "image/png".into(),
+            chunks: 2,
+            w: Some(3),
+            h: None,
+            thumb: Some(vec![1, 2]),
+        };
+        for body in [
+            Body::Text { text: "hi 你好".into() },
+            Body::Attachment { kind: AttachKind::Gif, text: None, obj: obj.clone() },
+            Body::Attachment { kind: AttachKind::File, text: Some("cap".into()), obj },
+            Body::Receipt { ack: vec![[1; 32], [2; 32]] },
+            Body::Chunk { hash: [3; 32], i: 7, data: vec![0; 100] },
+            Body::Need { hash: [4; 32], i: vec![0, 5, 9] },
+        ] {
+            let p = Packet::new(body);
+            assert_eq!(Packet::decode(&p.encode()).unwrap(), p);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_packets() {
+        let good = Packet::new(Body::Text { text: "x".into() }).encode();
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert_eq!(Packet::decode(&trailing), Err(PacketError::Trailing));
+        assert!(Packet::decode(&good[..good.len() - 1]).is_err());
+        assert!(Packet::decode(&[]).is_err());
+        assert!(Packet::decode(&[0xff; 10]).is_err());
+        let long = Packet::new(Body::Text { text: "x".repeat(MAX_TEXT + 1) }).encode();
+        assert_eq!(Packet::decode(&long), Err(PacketError::Invalid("text")));
+    }
+}
