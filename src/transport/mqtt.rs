@@ -1,0 +1,295 @@
+//! The MQTT connection task and the publisher task.
+//!
+//! rumqttc reports a QoS 1 publish as `Outgoing::Publish(pkid)` and its acknowledgement as
+//! `PubAck(pkid)`. To know *which* message a PUBACK confirms, the client's request channel is a
+//! rendezvous channel (capacity 0) fed by one publisher task: a publish is handed over only
+//! when the event loop takes it, so the n-th new `Outgoing::Publish` belongs to the n-th
+//! request, and each request's tag is queued just before it is handed over. A resent publish
+//! keeps its packet id and is recognised as such. When the broker has lost the session, the
+//! publishes rumqttc drops are reported as [`TransportEvent::Lost`] so the caller publishes
+//! them again.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS};
+use tokio::sync::mpsc;
+
+use super::{Backoff, BrokerUrl};
+
+/// Identifies a published message (its hash) in [`TransportEvent::Acked`] and `Lost`.
+pub type Tag = [u8; 32];
+
+/// Largest MQTT packet accepted or sent: an envelope is at most 1 MiB; larger packets from a
+/// hostile publisher are still read (and dropped by the envelope check) up to this size.
+const MAX_PACKET: usize = 8 * 1024 * 1024;
+
+/// How to reach the broker and who we are.
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    /// Brokers tried in turn.
+    pub urls: Vec<BrokerUrl>,
+    /// Optional user name.
+    pub username: Option<String>,
+    /// Optional password.
+    pub password: Option<String>,
+    /// CA certificates for TLS (default: the system's).
+    pub ca_file: Option<PathBuf>,
+    /// MQTT client id (PROTOCOL.md section 5).
+    pub client_id: String,
+    /// The topic to subscribe to (the own address).
+    pub topic: String,
+    /// MQTT keep-alive interval.
+    pub keep_alive: Duration,
+    /// Reconnect delays.
+    pub backoff: Backoff,
+}
+
+/// An incoming publish; acknowledge it with [`Transport::ack`] once it is stored.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// The MQTT payload (an envelope, if the sender follows the protocol).
+    pub payload: bytes::Bytes,
+    publish: Publish,
+}
+
+/// What the transport reports.
+#[derive(Debug)]
+pub enum TransportEvent {
+    /// Connected and (re)subscribed.
+    Connected {
+        /// The broker URL.
+        broker: String,
+        /// Whether the broker kept our session.
+        session_present: bool,
+    },
+    /// The connection failed or dropped; the next attempt follows after `retry_in`.
+    Disconnected {
+        /// The broker URL.
+        broker: String,
+        /// Why.
+        error: String,
+        /// Delay before the next attempt.
+        retry_in: Duration,
+    },
+    /// A publish on our topic.
+    Message(Incoming),
+    /// The broker acknowledged the publish with this tag.
+    Acked(Tag),
+    /// These tagged publishes were dropped with a lost session: publish them again.
+    Lost(Vec<Tag>),
+}
+
+enum Control {
+    Ack(Publish),
+    Subscribe,
+}
+
+struct OutMsg {
+    tag: Option<Tag>,
+    topic: String,
+    payload: bytes::Bytes,
+}
+
+/// Tags of publishes handed to rumqttc, by packet id once it has one.
+#[derive(Default)]
+struct Tracking {
+    awaiting_pkid: VecDeque<Option<Tag>>,
+    by_pkid: HashMap<u16, Option<Tag>>,
+}
+
+/// A running MQTT connection. Dropping it stops the tasks.
+pub struct Transport {
+    control: mpsc::UnboundedSender<Control>,
+    data: mpsc::UnboundedSender<OutMsg>,
+    client: AsyncClient,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Transport {
+    /// Starts the connection and publisher tasks on the current tokio runtime.
+    pub fn start(cfg: TransportConfig, events: mpsc::UnboundedSender<TransportEvent>) -> Result<Self, String> {
+        if cfg.urls.is_empty() {
+            return Err("no broker URL configured".into());
+        }
+        let first = options_for(&cfg, 0)?;
+        let (client, eventloop) = AsyncClient::new(first, 0);
+        let tracking = Arc::new(Mutex::new(Tracking::default()));
+        let (control_tx, control_rx) = mpsc::unbounded_channel();
+        let (data_tx, data_rx) = mpsc::unbounded_channel();
+        let poll = tokio::spawn(poll_loop(cfg.clone(), eventloop, events, tracking.clone(), control_tx.clone()));
+        let publisher = tokio::spawn(publish_loop(client.clone(), cfg.topic.clone(), control_rx, data_rx, tracking));
+        Ok(Self { control: control_tx, data: data_tx, client, tasks: vec![poll, publisher] })
+    }
+
+    /// Queues a QoS 1 publish. `tag` comes back in `Acked` (or `Lost`).
+    pub fn publish(&self, tag: Option<Tag>, topic: String, payload: Vec<u8>) {
+        let _ = self.data.send(OutMsg { tag, topic, payload: payload.into() });
+    }
+
+    /// Acknowledges an incoming publish (after it is safely stored).
+    pub fn ack(&self, incoming: Incoming) {
+        let _ = self.control.send(Control::Ack(incoming.publish));
+    }
+
+    /// Disconnects cleanly (the broker keeps the session) and stops the tasks.
+    pub async fn close(self) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.client.disconnect()).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn options_for(cfg: &TransportConfig, index: usize) -> Result<MqttOptions, String> {
+    let url = &cfg.urls[index % cfg.urls.len()];
+    let mut o = MqttOptions::new(cfg.client_id.clone(), url.host.clone(), url.port);
+    o.set_clean_session(false)
+        .set_keep_alive(cfg.keep_alive)
+        .set_manual_acks(true)
+        .set_max_packet_size(MAX_PACKET, MAX_PACKET)
+        .set_inflight(100);
+    if let (Some(u), p) = (&cfg.username, &cfg.password) {
+        o.set_credentials(u.clone(), p.clone().unwrap_or_default());
+    }
+    if url.tls {
+        let tls = super::tls::client_config(cfg.ca_file.as_deref())?;
+        o.set_transport(rumqttc::Transport::Tls(rumqttc::TlsConfiguration::Rustls(tls)));
+    }
+    Ok(o)
+}
+
+async fn poll_loop(
+    cfg: TransportConfig,
+    mut eventloop: EventLoop,
+    events: mpsc::UnboundedSender<TransportEvent>,
+    tracking: Arc<Mutex<Tracking>>,
+    control: mpsc::UnboundedSender<Control>,
+) {
+    let mut backoff = cfg.backoff.clone();
+    let mut url_index = 0usize;
+    loop {
+        let broker = cfg.urls[url_index % cfg.urls.len()].to_string();
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                backoff.reset();
+                if !ack.session_present {
+                    // rumqttc dropped the publishes it would have resent: report them.
+                    let lost: Vec<Tag> = {
+                        let mut t = tracking.lock().unwrap_or_else(|e| e.into_inner());
+                        t.by_pkid.drain().filter_map(|(_, tag)| tag).collect()
+                    };
+                    if !lost.is_empty() && events.send(TransportEvent::Lost(lost)).is_err() {
+                        return;
+                    }
+                }
+                let _ = control.send(Control::Subscribe);
+                if events.send(TransportEvent::Connected { broker, session_present: ack.session_present }).is_err() {
+                    return;
+                }
+            }
+            Ok(ev) => {
+                if !handle_event(ev, &events, &tracking) {
+                    return;
+                }
+            }
+            Err(e) => {
+                // Events rumqttc buffered before the failure still describe what happened.
+                let buffered: Vec<Event> = eventloop.state.events.drain(..).collect();
+                for ev in buffered {
+                    if !handle_event(ev, &events, &tracking) {
+                        return;
+                    }
+                }
+                if matches!(e, rumqttc::ConnectionError::RequestsDone) {
+                    return;
+                }
+                let retry_in = backoff.next_delay();
+                let error = e.to_string();
+                if events.send(TransportEvent::Disconnected { broker, error, retry_in }).is_err() {
+                    return;
+                }
+                tokio::time::sleep(retry_in).await;
+                if cfg.urls.len() > 1 {
+                    url_index = (url_index + 1) % cfg.urls.len();
+                    match options_for(&cfg, url_index) {
+                        Ok(o) => eventloop.mqtt_options = o,
+                        Err(error) => {
+                            let _ = events.send(TransportEvent::Disconnected {
+                                broker: cfg.urls[url_index].to_string(),
+                                error,
+                                retry_in: Duration::ZERO,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Handles one event; `false` when the receiver is gone.
+fn handle_event(ev: Event, events: &mpsc::UnboundedSender<TransportEvent>, tracking: &Mutex<Tracking>) -> bool {
+    match ev {
+        Event::Incoming(Packet::Publish(p)) => {
+            events.send(TransportEvent::Message(Incoming { payload: p.payload.clone(), publish: p })).is_ok()
+        }
+        Event::Incoming(Packet::PubAck(a)) => {
+            let tag = tracking.lock().unwrap_or_else(|e| e.into_inner()).by_pkid.remove(&a.pkid).flatten();
+            match tag {
+                Some(tag) => events.send(TransportEvent::Acked(tag)).is_ok(),
+                None => true,
+            }
+        }
+        Event::Outgoing(Outgoing::Publish(pkid)) => {
+            let mut t = tracking.lock().unwrap_or_else(|e| e.into_inner());
+            if !t.by_pkid.contains_key(&pkid) {
+                // A new publish (a resend keeps its packet id and its entry).
+                let tag = t.awaiting_pkid.pop_front().flatten();
+                t.by_pkid.insert(pkid, tag);
+            }
+            true
+        }
+        _ => true,
+    }
+}
+
+async fn publish_loop(
+    client: AsyncClient,
+    topic: String,
+    mut control: mpsc::UnboundedReceiver<Control>,
+    mut data: mpsc::UnboundedReceiver<OutMsg>,
+    tracking: Arc<Mutex<Tracking>>,
+) {
+    loop {
+        let result = tokio::select! {
+            biased;
+            c = control.recv() => match c {
+                Some(Control::Subscribe) => client.subscribe(topic.clone(), QoS::AtLeastOnce).await,
+                Some(Control::Ack(p)) => client.ack(&p).await,
+                None => return,
+            },
+            m = data.recv() => match m {
+                Some(m) => {
+                    tracking.lock().unwrap_or_else(|e| e.into_inner()).awaiting_pkid.push_back(m.tag);
+                    client.publish_bytes(m.topic, QoS::AtLeastOnce, false, m.payload).await
+                }
+                None => return,
+            },
+        };
+        if result.is_err() {
+            return; // the event loop is gone
+        }
+    }
+}
