@@ -52,9 +52,17 @@ CREATE TABLE message
     val   BLOB NOT NULL,
     -- added: the other party of the conversation (topic when sent, pk when received), so a
     -- talk's history is one index range.
-    peer  CHAR(66) NOT NULL
+    peer  CHAR(66) NOT NULL,
+    -- added (v2): the sender's clock from the packet (`ts`), ms.
+    ts    INTEGER NOT NULL DEFAULT 0,
+    -- added (v2), outgoing messages only: how often the message was published again without
+    -- a receipt, and when to publish it again (PROTOCOL.md section 6: 30 s, doubling to 1 h,
+    -- for 7 days).
+    tries    INTEGER NOT NULL DEFAULT 0,
+    next_try INTEGER
 );
 CREATE INDEX message_peer_id ON message (peer, id);
+CREATE INDEX message_outbox ON message (stat, next_try) WHERE stat IN ('N', 'S');
 
 CREATE TABLE friend
 (
@@ -74,6 +82,9 @@ CREATE TABLE talk
     pk      CHAR(66) NOT NULL UNIQUE,           -- the other party's address
     -- added: last activity (orders the talk list) and the unread count.
     last_dt INTEGER NOT NULL DEFAULT 0,
-    unread  INTEGER NOT NULL DEFAULT 0
+    unread  INTEGER NOT NULL DEFAULT 0,
+    -- added (v2): 1 while the talk is a message request (an unknown sender wrote first),
+    -- until the user adds the sender as a friend or blocks them.
+    request INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX talk_last_dt ON talk (last_dt);

@@ -12,4 +12,5 @@ pub mod home;
 pub mod link;
 pub mod store;
 pub mod transport;
+pub mod util;
 pub mod wire;

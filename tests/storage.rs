@@ -198,7 +198,7 @@ fn secret_key_never_reaches_the_disk() {
         let mut acc = Account::open(&t.home, &keys, "alice", b"pw").unwrap();
         acc.chat.upsert_friend(&Identity::generate().unwrap().address(), "f").unwrap();
         keys.change_password("alice", b"pw", b"pw2").unwrap();
-        *acc.identity.secret_bytes()
+        *acc.identity().secret_bytes()
     };
     let db_key = Identity::from_secret_bytes(&secret).unwrap().derive_key("wochat/v1/db");
     let needles: Vec<Vec<u8>> = vec![

@@ -1,5 +1,8 @@
 //! An open account: identity, lock and encrypted database, in one process.
 
+use std::sync::Arc;
+
+use crate::crypto::envelope::Keyring;
 use crate::crypto::{Address, Identity};
 use crate::home::Home;
 use crate::store::{AccountLock, ChatDb, KeyStore, KeysError, LockError, StoreError};
@@ -23,8 +26,8 @@ pub enum OpenError {
 
 /// A logged-in account. Holding it holds the account's lock.
 pub struct Account {
-    /// The key pair.
-    pub identity: Identity,
+    /// The key pair, with its per-peer ECDH cache.
+    pub keys: Arc<Keyring>,
     /// The display name.
     pub name: String,
     /// The encrypted database.
@@ -43,7 +46,18 @@ impl Account {
 
     /// The account's address.
     pub fn address(&self) -> Address {
-        self.identity.address()
+        self.keys.address()
+    }
+
+    /// A second connection to the account's database, for reading while the engine owns the
+    /// first one.
+    pub fn reader(&self) -> Result<ChatDb, StoreError> {
+        ChatDb::open(self.chat.path(), self.identity())
+    }
+
+    /// The key pair.
+    pub fn identity(&self) -> &Identity {
+        self.keys.identity()
     }
 }
 
@@ -74,6 +88,6 @@ impl LockedAccount {
     pub fn login(self, keys: &KeyStore, password: &[u8]) -> Result<Account, OpenError> {
         let identity = keys.login(&self.name, password)?;
         let chat = ChatDb::open(&self.home.chat_db_path(&identity.address()), &identity)?;
-        Ok(Account { identity, name: self.name, chat, home: self.home, _lock: self.lock })
+        Ok(Account { keys: Arc::new(Keyring::new(identity)), name: self.name, chat, home: self.home, _lock: self.lock })
     }
 }

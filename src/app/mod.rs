@@ -1,5 +1,13 @@
-//! Use cases on top of the core: opening an account session, and (later) messaging.
+//! Use cases on top of the core: opening an account, connecting, and messaging.
 
 mod account;
+mod connect;
+mod engine;
+mod events;
+mod view;
 
 pub use account::{Account, LockedAccount, OpenError};
+pub use connect::{prepare_broker, transport_config};
+pub use engine::{Client, Command};
+pub use events::{ConnState, Event};
+pub use view::{MessageView, ObjectView};

@@ -3,6 +3,7 @@
 
 mod account;
 mod friend;
+mod messaging;
 mod password;
 
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::app::{Account, LockedAccount};
+use crate::config::Config;
 use crate::home::Home;
 use crate::store::KeyStore;
 pub use password::PasswordSource;
@@ -32,6 +34,10 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub password_stdin: bool,
 
+    /// Broker URL(s) to use instead of the configured ones (mqtt://host:port, mqtts://host:port).
+    #[arg(long = "broker", global = true, env = "WOCHAT_BROKER", value_name = "URL", value_delimiter = ',')]
+    pub broker_urls: Vec<String>,
+
     /// What to do; without a command the desktop app starts.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -48,6 +54,14 @@ pub enum Command {
     /// Manage friends.
     #[command(subcommand)]
     Friend(friend::FriendCmd),
+    /// Send a message and wait for the broker's acknowledgement; prints its hash.
+    Send(messaging::SendArgs),
+    /// Print a conversation, oldest first.
+    History(messaging::HistoryArgs),
+    /// Stay connected: receive, send receipts, keep the outbox going, until SIGINT or SIGTERM.
+    Run(messaging::RunArgs),
+    /// Run the embedded MQTT broker in the foreground.
+    Broker(messaging::BrokerArgs),
 }
 
 /// Runs a parsed command line; returns the process exit code.
@@ -78,6 +92,10 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Command::Friend(cmd)) => friend::run(&mut ctx, cmd),
+        Some(Command::Send(args)) => messaging::send(&mut ctx, args),
+        Some(Command::History(args)) => messaging::history(&mut ctx, args),
+        Some(Command::Run(args)) => messaging::run(&mut ctx, args),
+        Some(Command::Broker(args)) => messaging::broker(args),
     }
 }
 
@@ -86,6 +104,7 @@ pub(crate) struct Ctx {
     pub home: Home,
     pub account: Option<String>,
     pub passwords: PasswordSource,
+    pub broker_urls: Vec<String>,
     keys: Option<KeyStore>,
 }
 
@@ -96,7 +115,13 @@ impl Ctx {
             None => Home::default_root()?,
         };
         let home = Home::open(&root).with_context(|| format!("cannot create the data home {}", root.display()))?;
-        Ok(Self { home, account: cli.account.clone(), passwords: PasswordSource::new(cli.password_stdin), keys: None })
+        Ok(Self {
+            home,
+            account: cli.account.clone(),
+            passwords: PasswordSource::new(cli.password_stdin),
+            broker_urls: cli.broker_urls.clone(),
+            keys: None,
+        })
     }
 
     /// The key store, opened on first use.
@@ -106,6 +131,11 @@ impl Ctx {
             self.keys = Some(KeyStore::open(&path)?);
         }
         Ok(self.keys.as_ref().expect("just set"))
+    }
+
+    /// The home's settings.
+    pub fn config(&self) -> Result<Config> {
+        Ok(Config::load(&self.home.config_path())?)
     }
 
     /// The `--account` name, or an error saying how to give one.

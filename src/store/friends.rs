@@ -51,6 +51,8 @@ impl ChatDb {
                  ON CONFLICT (pk) DO UPDATE SET name = excluded.name",
                 params![now, address.to_hex(), name],
             )?;
+            // Adding the sender of a message request accepts it.
+            tx.execute("UPDATE talk SET request = 0 WHERE pk = ?1", [address.to_hex()])?;
             Ok(())
         })
     }
@@ -64,6 +66,7 @@ impl ChatDb {
                  ON CONFLICT (pk) DO UPDATE SET stat = 'B'",
                 params![now, address.to_hex()],
             )?;
+            tx.execute("UPDATE talk SET request = 0 WHERE pk = ?1", [address.to_hex()])?;
             Ok(())
         })
     }
@@ -76,6 +79,11 @@ impl ChatDb {
     /// Removes a friend; returns whether there was one. Messages are kept.
     pub fn remove_friend(&mut self, address: &Address) -> Result<bool, StoreError> {
         Ok(self.conn.execute("DELETE FROM friend WHERE pk = ?1", [address.to_hex()])? > 0)
+    }
+
+    /// Whether messages from `address` are dropped.
+    pub fn is_blocked(&self, address: &Address) -> Result<bool, StoreError> {
+        is_blocked(&self.conn, address)
     }
 
     /// One friend, if present.
@@ -112,4 +120,11 @@ fn row_to_friend(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Friend>> {
         status: FriendStatus::from_code(&r.get::<_, String>(2)?),
         dt: r.get(3)?,
     }))
+}
+
+/// Whether messages from `address` are dropped (usable inside a transaction).
+pub(crate) fn is_blocked(conn: &rusqlite::Connection, address: &Address) -> Result<bool, StoreError> {
+    Ok(conn.query_row("SELECT EXISTS(SELECT 1 FROM friend WHERE pk = ?1 AND stat = 'B')", [address.to_hex()], |r| {
+        r.get(0)
+    })?)
 }

@@ -127,8 +127,21 @@ impl KeyStore {
     pub fn create(&self, name: &str, password: &[u8]) -> Result<Address, KeysError> {
         let name = normalize_name(name)?;
         self.ensure_name_free(&name)?;
-        let id = Identity::generate()?;
-        let sealed = password::seal_identity(&id, password, self.kdf)?;
+        self.create_from(&name, &Identity::generate()?, password)
+    }
+
+    /// Creates an account from an existing key pair (restoring a key kept elsewhere).
+    pub fn create_from(&self, name: &str, id: &Identity, password: &[u8]) -> Result<Address, KeysError> {
+        let name = normalize_name(name)?;
+        self.ensure_name_free(&name)?;
+        if let Some(existing) = self
+            .conn
+            .query_row("SELECT name FROM keys WHERE pk = ?1", [id.address().to_hex()], |r| r.get::<_, String>(0))
+            .optional()?
+        {
+            return Err(KeysError::AlreadyPresent(existing));
+        }
+        let sealed = password::seal_identity(id, password, self.kdf)?;
         self.insert(&name, &id.address(), &sealed, now_ms())?;
         Ok(id.address())
     }

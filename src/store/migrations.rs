@@ -19,7 +19,10 @@ pub struct Migration {
 pub const KEYS_DB: &[Migration] = &[Migration { version: 1, sql: include_str!("migrations/keys_001_init.sql") }];
 
 /// Migrations of `chat.db`.
-pub const CHAT_DB: &[Migration] = &[Migration { version: 1, sql: include_str!("migrations/chat_001_init.sql") }];
+pub const CHAT_DB: &[Migration] = &[
+    Migration { version: 1, sql: include_str!("migrations/chat_001_init.sql") },
+    Migration { version: 2, sql: include_str!("migrations/chat_002_outbox.sql") },
+];
 
 /// The version a database reaches after `list`.
 pub fn latest(list: &[Migration]) -> u32 {

@@ -4,12 +4,18 @@ mod chat;
 mod friends;
 mod keys;
 mod lock;
+mod messages;
 pub mod migrations;
+mod talks;
 
 pub use chat::ChatDb;
+pub(crate) use friends::is_blocked;
 pub use friends::{Friend, FriendStatus};
 pub use keys::{AccountEntry, KeyStore, KeysError};
 pub use lock::{AccountLock, LockError};
+pub use messages::{MessageRow, NewMessage, OutboxItem, RETRY_FIRST_MS, RETRY_FOR_MS, RETRY_MAX_MS};
+pub(crate) use messages::{insert_message, mark_confirmed, mark_sent};
+pub use talks::Talk;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -44,13 +44,8 @@ fn embedded_config(addr: SocketAddr) -> Config {
         external_auth: None,
         dynamic_filters: true,
     };
-    let server = ServerSettings {
-        name: "wochat".into(),
-        listen: addr,
-        tls: None,
-        next_connection_delay_ms: 1,
-        connections,
-    };
+    let server =
+        ServerSettings { name: "wochat".into(), listen: addr, tls: None, next_connection_delay_ms: 1, connections };
     let router = RouterConfig {
         max_connections: 10_010,
         max_outgoing_packet_count: 500,

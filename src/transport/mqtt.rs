@@ -74,6 +74,8 @@ pub enum TransportEvent {
         /// Delay before the next attempt.
         retry_in: Duration,
     },
+    /// The broker confirmed the subscription to our topic.
+    Subscribed,
     /// A publish on our topic.
     Message(Incoming),
     /// The broker acknowledged the publish with this tag.
@@ -245,6 +247,7 @@ fn handle_event(ev: Event, events: &mpsc::UnboundedSender<TransportEvent>, track
         Event::Incoming(Packet::Publish(p)) => {
             events.send(TransportEvent::Message(Incoming { payload: p.payload.clone(), publish: p })).is_ok()
         }
+        Event::Incoming(Packet::SubAck(_)) => events.send(TransportEvent::Subscribed).is_ok(),
         Event::Incoming(Packet::PubAck(a)) => {
             let tag = tracking.lock().unwrap_or_else(|e| e.into_inner()).by_pkid.remove(&a.pkid).flatten();
             match tag {

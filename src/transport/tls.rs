@@ -12,8 +12,8 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>
     let mut roots = RootCertStore::empty();
     match ca_file {
         Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("broker.ca_file {}: {e}", path.display()))?;
+            let certs =
+                CertificateDer::pem_file_iter(path).map_err(|e| format!("broker.ca_file {}: {e}", path.display()))?;
             for cert in certs {
                 let cert = cert.map_err(|e| format!("broker.ca_file {}: {e}", path.display()))?;
                 roots.add(cert).map_err(|e| format!("broker.ca_file {}: {e}", path.display()))?;
