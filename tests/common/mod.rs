@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod broker;
+pub mod peer;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
