@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::{Value, json};
-use tokio::io::AsyncBufReadExt;
+use std::io::BufRead;
 use tokio::sync::mpsc;
 
 use super::Ctx;
@@ -133,16 +133,18 @@ pub(super) fn run(ctx: &mut Ctx, args: RunArgs) -> Result<()> {
         let (client, mut events) = Client::start(account, tcfg)?;
         let out = Printer { json: args.json, reader, me };
         let (line_tx, mut lines) = mpsc::unbounded_channel::<String>();
-        tokio::spawn(async move {
-            let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-            while let Ok(Some(line)) = stdin.next_line().await {
+        // A plain thread: a blocked read of standard input must not keep the runtime (and so
+        // the process) from stopping. End of input does not stop the client.
+        std::thread::spawn(move || {
+            for line in std::io::stdin().lock().lines() {
+                let Ok(line) = line else { break };
                 if line_tx.send(line).is_err() {
                     break;
                 }
             }
-            // End of input does not stop the client.
         });
         let mut stop = Box::pin(shutdown_signal());
+        let mut stdin_open = true;
         loop {
             tokio::select! {
                 _ = &mut stop => break,
@@ -150,8 +152,12 @@ pub(super) fn run(ctx: &mut Ctx, args: RunArgs) -> Result<()> {
                     Some(e) => out.event(&e),
                     None => break,
                 },
-                line = lines.recv(), if !lines.is_closed() => {
-                    let Some(line) = line else { continue };
+                line = lines.recv(), if stdin_open => {
+                    // Buffered lines are still read after the input ends.
+                    let Some(line) = line else {
+                        stdin_open = false;
+                        continue;
+                    };
                     if line.trim().is_empty() {
                         continue;
                     }

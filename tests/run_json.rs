@@ -1,0 +1,217 @@
+//! `wochat run --json` as real processes: a full exchange driven through stdin, and a sender
+//! killed with SIGKILL in the middle of a burst.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use common::TestHome;
+use common::broker::Mosquitto;
+use serde_json::{Value, json};
+use wochat::crypto::Address;
+use wochat::store::ChatDb;
+
+/// A `wochat run --json` child with its stdout as a stream of JSON values.
+struct Runner {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<Value>,
+}
+
+impl Runner {
+    fn start(home: &TestHome, account: &str, url: &str) -> Self {
+        let mut child = home
+            .cli()
+            .env("WOCHAT_PASSWORD", "pw")
+            .args(["--account", account, "--broker", url, "run", "--json"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"));
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Self { child, stdin, lines: rx }
+    }
+
+    fn send(&mut self, v: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{v}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn wait(&self, secs: u64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) if pred(&v) => return v,
+                Ok(v) => seen.push(event(&v).to_string()),
+                Err(_) => panic!("timed out waiting for {what}; saw {seen:?}"),
+            }
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        Command::new("kill").args([sig, &self.child.id().to_string()]).status().unwrap();
+    }
+
+    fn wait_exit(&mut self, secs: u64) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "the client did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn event(v: &Value) -> &str {
+    v["event"].as_str().unwrap_or("")
+}
+
+fn create(home: &TestHome, name: &str) -> String {
+    let o = home.run(Some("pw"), &["account", "create", name]);
+    assert!(o.status.success());
+    common::stdout(&o).trim().to_string()
+}
+
+#[test]
+fn run_json_drives_a_full_exchange() {
+    let broker = Mosquitto::start();
+    let home = TestHome::new();
+    let alice_addr = create(&home, "alice");
+    let bob_addr = create(&home, "bob");
+    let mut alice = Runner::start(&home, "alice", &broker.url());
+    let mut bob = Runner::start(&home, "bob", &broker.url());
+    let ready = alice.wait(20, "alice ready", |v| event(v) == "ready");
+    assert_eq!(ready["address"], alice_addr.as_str());
+    bob.wait(20, "bob ready", |v| event(v) == "ready");
+    // Closing stdin does not stop bob.
+    drop(bob.stdin.take());
+
+    alice.send("this is not json");
+    alice.wait(10, "error event", |v| event(v) == "error");
+    alice.send(r#"{"cmd":"launch_rockets"}"#);
+    alice.wait(10, "error event", |v| event(v) == "error");
+    alice.send(&json!({"cmd": "friend_add", "address": bob_addr, "name": "Bob"}).to_string());
+    alice.send(&json!({"cmd": "send", "to": bob_addr, "text": "hello over JSON 你好"}).to_string());
+    let out = alice.wait(10, "own message event", |v| event(v) == "message");
+    assert_eq!(out["dir"], "out");
+    assert_eq!(out["stat"], "N");
+    assert_eq!(out["from"], alice_addr.as_str());
+    assert_eq!(out["to"], bob_addr.as_str());
+    assert_eq!(out["type"], "T");
+    let hash = out["hash"].as_str().unwrap().to_string();
+    alice.wait(20, "status S", |v| event(v) == "status" && v["hash"] == hash.as_str() && v["stat"] == "S");
+    let got = bob.wait(20, "bob receives", |v| event(v) == "message");
+    assert_eq!(got["dir"], "in");
+    assert_eq!(got["text"], "hello over JSON 你好");
+    assert_eq!(got["hash"], hash.as_str());
+    assert_eq!(got["from"], alice_addr.as_str());
+    for key in ["hash", "dt", "dir", "from", "to", "type", "stat", "text", "obj"] {
+        assert!(got.get(key).is_some(), "message event lacks {key}");
+    }
+    alice.wait(20, "status C", |v| event(v) == "status" && v["hash"] == hash.as_str() && v["stat"] == "C");
+
+    alice.send(r#"{"cmd":"quit"}"#);
+    assert_eq!(alice.wait_exit(10), 0);
+    bob.signal("-TERM");
+    assert_eq!(bob.wait_exit(10), 0);
+    // Both accounts are free again, and history shows the exchange.
+    let o = home.run(Some("pw"), &["--account", "bob", "history", &alice_addr, "--json"]);
+    let lines: Vec<Value> = common::stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["text"], "hello over JSON 你好");
+    let o = home.run(Some("pw"), &["--account", "alice", "history", &bob_addr, "--json"]);
+    assert!(common::stdout(&o).contains("\"stat\":\"C\""));
+}
+
+fn open_db(home: &TestHome, name: &str) -> (ChatDb, Address) {
+    let id = home.keys().login(name, b"pw").unwrap();
+    let addr = id.address();
+    (ChatDb::open(&home.home.chat_db_path(&addr), &id).unwrap(), addr)
+}
+
+#[test]
+fn sender_killed_in_a_burst_resumes_and_nothing_is_lost_or_doubled() {
+    let broker = Mosquitto::start();
+    let home = TestHome::new();
+    create(&home, "alice");
+    let bob_addr = create(&home, "bob");
+    let bob = Runner::start(&home, "bob", &broker.url());
+    bob.wait(20, "bob ready", |v| event(v) == "ready");
+    let mut alice = Runner::start(&home, "alice", &broker.url());
+    alice.wait(20, "alice ready", |v| event(v) == "ready");
+
+    // 1,000 sends as fast as stdin takes them; SIGKILL after 300 are stored.
+    let writer = {
+        let mut stdin = alice.stdin.take().unwrap();
+        let bob_addr = bob_addr.clone();
+        std::thread::spawn(move || {
+            for i in 0..1000 {
+                let line = json!({"cmd": "send", "to": bob_addr, "text": format!("burst {i}")}).to_string();
+                if writeln!(stdin, "{line}").is_err() {
+                    break; // the process is gone
+                }
+            }
+        })
+    };
+    let mut stored = 0;
+    while stored < 300 {
+        alice.wait(30, "message events", |v| event(v) == "message");
+        stored += 1;
+    }
+    alice.signal("-KILL");
+    alice.wait_exit(10);
+    let _ = writer.join();
+
+    // Start it again: it publishes what is still N and collects the receipts.
+    let alice = Runner::start(&home, "alice", &broker.url());
+    alice.wait(20, "alice ready again", |v| event(v) == "ready");
+    let (alice_db, alice_addr) = open_db(&home, "alice");
+    let bob_address: Address = bob_addr.parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let sent = loop {
+        let h = alice_db.history(&bob_address, usize::MAX >> 1, None).unwrap();
+        if h.len() >= 300 && h.iter().all(|m| m.stat == 'C') {
+            break h;
+        }
+        assert!(Instant::now() < deadline, "not all C: {:?}", h.iter().map(|m| m.stat).collect::<String>());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (bob_db, _) = open_db(&home, "bob");
+    let got = bob_db.history(&alice_addr, usize::MAX >> 1, None).unwrap();
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for m in &got {
+        *counts.entry(m.hash.as_str()).or_default() += 1;
+    }
+    assert!(counts.values().all(|&c| c == 1), "a message was stored twice");
+    let sent_hashes: HashSet<&str> = sent.iter().map(|m| m.hash.as_str()).collect();
+    let got_hashes: HashSet<&str> = got.iter().map(|m| m.hash.as_str()).collect();
+    assert_eq!(sent_hashes, got_hashes, "bob has exactly what alice stored");
+}
