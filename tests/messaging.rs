@@ -262,3 +262,41 @@ async fn the_broker_sees_neither_text_nor_sender() {
     alice.stop().await;
     bob.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn talks_order_unread_counts_and_message_requests() {
+    let broker = Mosquitto::start();
+    let home = TestHome::new();
+    let mut alice = start_peer(&home, "alice", &broker.url());
+    let mut bob = start_peer(&home, "bob", &broker.url());
+    let mut carol = start_peer(&home, "carol", &broker.url());
+    for p in [&mut alice, &mut bob, &mut carol] {
+        p.ready().await;
+    }
+    bob.client.add_friend(alice.address, "Alice".into()).await.unwrap();
+    for i in 0..3 {
+        alice.client.send_text(bob.address, format!("a{i}")).await.unwrap();
+    }
+    bob.until_history(&alice.address, 20, |h| h.len() == 3).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    carol.client.send_text(bob.address, "hello stranger".into()).await.unwrap();
+    bob.until_history(&carol.address, 20, |h| h.len() == 1).await;
+
+    let talks = bob.reader.talks().unwrap();
+    assert_eq!(talks.iter().map(|t| t.peer).collect::<Vec<_>>(), vec![carol.address, alice.address], "latest first");
+    assert_eq!((talks[0].unread, talks[0].request), (1, true), "carol is a message request");
+    assert_eq!((talks[1].unread, talks[1].request), (3, false), "alice is a friend");
+    assert_eq!(bob.reader.unread_total().unwrap(), 4);
+
+    bob.client.mark_read(alice.address);
+    bob.client.add_friend(carol.address, "Carol".into()).await.unwrap(); // accepts the request
+    let talks = bob.reader.talks().unwrap();
+    assert_eq!((talks[0].unread, talks[0].request), (1, false));
+    assert_eq!(talks[1].unread, 0);
+    // Bob answering puts alice back on top.
+    bob.client.send_text(alice.address, "back to you".into()).await.unwrap();
+    assert_eq!(bob.reader.talks().unwrap()[0].peer, alice.address);
+    for p in [alice, bob, carol] {
+        p.stop().await;
+    }
+}

@@ -215,3 +215,23 @@ fn sender_killed_in_a_burst_resumes_and_nothing_is_lost_or_doubled() {
     let got_hashes: HashSet<&str> = got.iter().map(|m| m.hash.as_str()).collect();
     assert_eq!(sent_hashes, got_hashes, "bob has exactly what alice stored");
 }
+
+/// Two windows on a machine with no broker: the first hosts the embedded one (auto mode), the
+/// second uses it, and they chat.
+#[test]
+fn two_processes_chat_through_the_embedded_broker_of_the_first() {
+    let home = TestHome::new();
+    create(&home, "alice");
+    let bob_addr = create(&home, "bob");
+    let url = format!("mqtt://127.0.0.1:{}", common::broker::free_port());
+    let mut alice = Runner::start(&home, "alice", &url);
+    alice.wait(20, "alice ready", |v| event(v) == "ready");
+    let bob = Runner::start(&home, "bob", &url);
+    bob.wait(20, "bob ready", |v| event(v) == "ready");
+    alice.send(&json!({"cmd": "send", "to": bob_addr, "text": "no broker installed"}).to_string());
+    let out = alice.wait(10, "own message", |v| event(v) == "message");
+    let hash = out["hash"].as_str().unwrap().to_string();
+    let got = bob.wait(20, "bob receives", |v| event(v) == "message");
+    assert_eq!(got["text"], "no broker installed");
+    alice.wait(20, "status C", |v| event(v) == "status" && v["hash"] == hash.as_str() && v["stat"] == "C");
+}

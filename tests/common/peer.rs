@@ -22,6 +22,11 @@ pub struct Peer {
 
 /// Creates the account `name` in `home` if needed and starts a client on `url`.
 pub fn start_peer(home: &TestHome, name: &str, url: &str) -> Peer {
+    start_peer_with(home, name, &Config::default(), &[url.to_string()])
+}
+
+/// Like [`start_peer`], with settings and a list of broker URLs.
+pub fn start_peer_with(home: &TestHome, name: &str, config: &Config, urls: &[String]) -> Peer {
     let keys = home.keys();
     match keys.create(name, b"pw") {
         Ok(_) | Err(KeysError::NameTaken(_)) => {}
@@ -30,7 +35,7 @@ pub fn start_peer(home: &TestHome, name: &str, url: &str) -> Peer {
     let account = Account::open(&home.home, &keys, name, b"pw").unwrap();
     let address = account.address();
     let reader = account.reader().unwrap();
-    let mut cfg = transport_config(&Config::default(), &address, &[url.to_string()]).unwrap();
+    let mut cfg = transport_config(config, &address, urls).unwrap();
     cfg.backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(2));
     let (client, events) = Client::start(account, cfg).unwrap();
     Peer { name: name.into(), address, client, events, reader }
