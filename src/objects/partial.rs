@@ -1,0 +1,139 @@
+//! Partial objects: an incoming file written chunk by chunk, in any order, kept across restarts.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::PathBuf;
+
+use zeroize::Zeroizing;
+
+use super::format::{self, HEADER, SEALED_SEGMENT, SEGMENT, segment_nonce, segments_for};
+use super::{ObjectError, ObjectId, ObjectStore};
+use crate::crypto::{Key32, seal};
+use crate::fsutil::{create_private_dir, read_exact_at, write_all_at};
+
+/// An object being received. Chunk `i` is sealed as segment `i` and written at its place.
+pub struct PartialObject {
+    file: File,
+    path: PathBuf,
+    key: Key32,
+    id: ObjectId,
+    size: u64,
+}
+
+impl ObjectStore {
+    fn partial_path(&self, id: &ObjectId) -> PathBuf {
+        // Named like complete objects (keyed hash), in their own directory.
+        self.dir.join("partial").join(format!("{}.part", self.name_of(id)))
+    }
+
+    /// Opens (creating if needed) the partial object for `id` of `size` bytes. Quota is
+    /// checked for a new one.
+    pub fn begin_partial(&self, id: &ObjectId, size: u64) -> Result<PartialObject, ObjectError> {
+        let path = self.partial_path(id);
+        create_private_dir(path.parent().expect("partial/"))?;
+        if let Ok(file) = OpenOptions::new().read(true).write(true).open(&path) {
+            let mut h = [0u8; HEADER];
+            if read_exact_at(&file, &mut h, 0).is_ok()
+                && let Ok((key, hid)) = format::read_header(&self.wrap_key, &h)
+                && hid == id.0
+            {
+                return Ok(PartialObject { file, path, key, id: *id, size });
+            }
+            // A damaged partial file: start again.
+            drop(file);
+            fs::remove_file(&path)?;
+        }
+        self.check_quota(size + HEADER as u64 + 16 * segments_for(size))?;
+        let mut key = Zeroizing::new([0u8; 32]);
+        crate::crypto::random_bytes(key.as_mut()).map_err(io::Error::other)?;
+        let header = format::make_header(&self.wrap_key, &key, &id.0)?;
+        let mut o = OpenOptions::new();
+        o.read(true).write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        let file = o.open(&path)?;
+        write_all_at(&file, &header, 0)?;
+        file.sync_all()?;
+        Ok(PartialObject { file, path, key, id: *id, size })
+    }
+
+    /// Deletes a partial object (a rejected transfer).
+    pub fn discard_partial(&self, id: &ObjectId) -> io::Result<()> {
+        match fs::remove_file(self.partial_path(id)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Verifies a complete partial object (every segment and the SHA-256) and moves it into
+    /// the store. A mismatch deletes it and is an error.
+    pub fn finish_partial(&self, p: PartialObject) -> Result<(), ObjectError> {
+        p.file.sync_all()?;
+        let check = File::open(&p.path).and_then(|f| {
+            let mut r = format::ObjectReader::new(f, &self.wrap_key)?;
+            if r.size() != p.size {
+                return Err(format::corrupt("wrong size"));
+            }
+            io::copy(&mut r, &mut io::sink()).map(|_| ())
+        });
+        if let Err(e) = check {
+            let _ = fs::remove_file(&p.path);
+            return Err(ObjectError::Io(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the received file does not match its hash and was rejected ({e})"),
+            )));
+        }
+        let (tmp, _) = self.temp_file()?;
+        fs::rename(&p.path, &tmp)?;
+        self.install(&tmp, &p.id)?;
+        Ok(())
+    }
+}
+
+impl PartialObject {
+    /// The object's id.
+    pub fn id(&self) -> ObjectId {
+        self.id
+    }
+
+    /// Number of chunks.
+    pub fn chunks(&self) -> u64 {
+        segments_for(self.size)
+    }
+
+    /// Writes chunk `i`; its length must be exactly what the size implies.
+    pub fn write_chunk(&mut self, i: u64, data: &[u8]) -> Result<(), ObjectError> {
+        let n = self.chunks();
+        let last = i + 1 == n;
+        let expected = if last { (self.size - (n - 1) * SEGMENT as u64) as usize } else { SEGMENT };
+        if i >= n || data.len() != expected {
+            return Err(ObjectError::Io(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("chunk {i} has {} bytes, expected {expected} (of {n} chunks)", data.len()),
+            )));
+        }
+        let sealed = seal(&self.key, &segment_nonce(i, last), b"", data);
+        write_all_at(&self.file, &sealed, HEADER as u64 + i * SEALED_SEGMENT as u64)?;
+        Ok(())
+    }
+
+    /// Reads back chunk `i` if it was written and authenticates (to resume after a restart).
+    pub fn has_chunk(&self, i: u64) -> bool {
+        let n = self.chunks();
+        let last = i + 1 == n;
+        let len = if last { (self.size - (n - 1) * SEGMENT as u64) as usize + 16 } else { SEALED_SEGMENT };
+        let mut buf = vec![0u8; len];
+        if read_exact_at(&self.file, &mut buf, HEADER as u64 + i * SEALED_SEGMENT as u64).is_err() {
+            return false;
+        }
+        crate::crypto::open(&self.key, &segment_nonce(i, last), b"", &buf).is_ok()
+    }
+
+    /// Chunks not yet written.
+    pub fn missing(&self) -> Vec<u64> {
+        (0..self.chunks()).filter(|&i| !self.has_chunk(i)).collect()
+    }
+}

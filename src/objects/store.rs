@@ -1,0 +1,344 @@
+//! [`ObjectStore`]: put, open, export, verify, garbage-collect, with a quota.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::format::{self, HEADER, ObjectReader, SEGMENT, segment_nonce};
+use crate::crypto::{Identity, Key32, seal};
+use crate::fsutil::{create_private_dir, sync_dir};
+
+/// An object's id: the SHA-256 of its content.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectId(pub [u8; 32]);
+
+impl ObjectId {
+    /// Lowercase hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses 64 hex characters.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        Some(Self(hex::decode(s.trim()).ok()?.try_into().ok()?))
+    }
+}
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ObjectId({})", self.to_hex())
+    }
+}
+
+/// Object store errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    /// Storing this would exceed `storage.quota_mb`.
+    #[error("the storage quota of {quota_mb} MiB would be exceeded ({used} bytes used, {needed} more needed)")]
+    Quota {
+        /// The quota.
+        quota_mb: u64,
+        /// Bytes in use.
+        used: u64,
+        /// Bytes the new object needs.
+        needed: u64,
+    },
+    /// No such object.
+    #[error("object {0} is not in the store")]
+    Missing(ObjectId),
+    /// Damaged or not an object (InvalidData), or another I/O failure.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// HKDF info strings of the store's keys.
+const NAME_KEY_INFO: &str = "wochat/v1/objects/name";
+const WRAP_KEY_INFO: &str = "wochat/v1/objects/wrap";
+
+/// One account's object store.
+pub struct ObjectStore {
+    pub(super) dir: PathBuf,
+    name_key: Key32,
+    pub(super) wrap_key: Key32,
+    quota: Option<u64>,
+}
+
+impl fmt::Debug for ObjectStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectStore").field("dir", &self.dir).field("quota", &self.quota).finish_non_exhaustive()
+    }
+}
+
+impl ObjectStore {
+    /// Opens the store in `dir` with keys derived from the account's secret key.
+    /// `quota_mb` 0 means unlimited.
+    pub fn open(dir: &Path, identity: &Identity, quota_mb: u64) -> io::Result<Self> {
+        create_private_dir(dir)?;
+        create_private_dir(&dir.join("tmp"))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            name_key: identity.derive_key(NAME_KEY_INFO),
+            wrap_key: identity.derive_key(WRAP_KEY_INFO),
+            quota: (quota_mb > 0).then(|| quota_mb.saturating_mul(1024 * 1024)),
+        })
+    }
+
+    /// Changes the quota (0 = unlimited).
+    pub fn set_quota_mb(&mut self, quota_mb: u64) {
+        self.quota = (quota_mb > 0).then(|| quota_mb.saturating_mul(1024 * 1024));
+    }
+
+    /// The file of an object: `objects/ab/cdef...` named by HMAC(name key, id).
+    pub fn path_of(&self, id: &ObjectId) -> PathBuf {
+        let name = self.name_of(id);
+        self.dir.join(&name[..2]).join(&name[2..])
+    }
+
+    /// HMAC-SHA-256(name key, id) in hex: the object's file name.
+    pub(super) fn name_of(&self, id: &ObjectId) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.name_key.as_ref()).expect("any key length");
+        mac.update(&id.0);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether the (complete) object is stored.
+    pub fn contains(&self, id: &ObjectId) -> bool {
+        self.path_of(id).is_file()
+    }
+
+    /// Bytes used on disk by objects, partial ones included.
+    pub fn used_bytes(&self) -> io::Result<u64> {
+        let mut total = 0;
+        for entry in walk(&self.dir)? {
+            total += fs::metadata(&entry).map(|m| m.len()).unwrap_or(0);
+        }
+        Ok(total)
+    }
+
+    /// Refuses `needed` more bytes if they would exceed the quota.
+    pub fn check_quota(&self, needed: u64) -> Result<(), ObjectError> {
+        let Some(quota) = self.quota else { return Ok(()) };
+        let used = self.used_bytes()?;
+        if used.saturating_add(needed) > quota {
+            return Err(ObjectError::Quota { quota_mb: quota / (1024 * 1024), used, needed });
+        }
+        Ok(())
+    }
+
+    /// Stores the content of `path` (streamed); returns its id and size. Stored once however
+    /// often it is put.
+    pub fn put_file(&self, path: &Path) -> Result<(ObjectId, u64), ObjectError> {
+        let size = fs::metadata(path)?.len();
+        self.check_quota(size + size / 1024 + HEADER as u64)?;
+        self.put_reader(File::open(path)?)
+    }
+
+    /// Stores everything `reader` yields; returns its id and size.
+    pub fn put_reader(&self, mut reader: impl Read) -> Result<(ObjectId, u64), ObjectError> {
+        let mut object_key = Zeroizing::new([0u8; 32]);
+        crate::crypto::random_bytes(object_key.as_mut()).map_err(io::Error::other)?;
+        let (tmp_path, mut tmp) = self.temp_file()?;
+        let result = (|| -> Result<(ObjectId, u64), ObjectError> {
+            // The header's id is written last, once known; reserve its place.
+            tmp.write_all(&[0u8; HEADER])?;
+            let mut hasher = Sha256::new();
+            let mut size = 0u64;
+            let mut buf = vec![0u8; SEGMENT];
+            let mut filled = read_full(&mut reader, &mut buf)?;
+            let mut i = 0u64;
+            loop {
+                // Look ahead one segment to know whether this one is the last.
+                let mut next = vec![0u8; SEGMENT];
+                let next_filled = if filled == SEGMENT { read_full(&mut reader, &mut next)? } else { 0 };
+                let last = next_filled == 0;
+                hasher.update(&buf[..filled]);
+                size += filled as u64;
+                tmp.write_all(&seal(&object_key, &segment_nonce(i, last), b"", &buf[..filled]))?;
+                if last {
+                    break;
+                }
+                buf = next;
+                filled = next_filled;
+                i += 1;
+            }
+            let id = ObjectId(hasher.finalize().into());
+            let header = format::make_header(&self.wrap_key, &object_key, &id.0)?;
+            crate::fsutil::write_all_at(&tmp, &header, 0)?;
+            tmp.sync_all()?;
+            Ok((id, size))
+        })();
+        match result {
+            Ok((id, size)) => {
+                self.install(&tmp_path, &id)?;
+                Ok((id, size))
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&tmp_path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Moves a finished temporary file to the object's name (or drops it if already stored).
+    pub(super) fn install(&self, tmp: &Path, id: &ObjectId) -> io::Result<()> {
+        let dest = self.path_of(id);
+        if dest.is_file() {
+            fs::remove_file(tmp)?;
+            return Ok(());
+        }
+        let parent = dest.parent().expect("objects/ab");
+        create_private_dir(parent)?;
+        fs::rename(tmp, &dest)?;
+        sync_dir(parent)
+    }
+
+    /// A new temporary file inside the store (same file system, for an atomic rename).
+    pub(super) fn temp_file(&self) -> io::Result<(PathBuf, File)> {
+        let mut r = [0u8; 12];
+        crate::crypto::random_bytes(&mut r).map_err(io::Error::other)?;
+        let path = self.dir.join("tmp").join(format!("{}.tmp", hex::encode(r)));
+        let mut o = OpenOptions::new();
+        o.read(true).write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        Ok((path.clone(), o.open(&path)?))
+    }
+
+    /// A verifying reader of an object's content.
+    pub fn open_reader(&self, id: &ObjectId) -> Result<ObjectReader, ObjectError> {
+        let path = self.path_of(id);
+        let file = File::open(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => ObjectError::Missing(*id),
+            _ => ObjectError::Io(e),
+        })?;
+        let reader = ObjectReader::new(file, &self.wrap_key)?;
+        if reader.id() != id.0 {
+            return Err(ObjectError::Io(format::corrupt("stored under another object's name")));
+        }
+        Ok(reader)
+    }
+
+    /// Writes the object's content to `dest` atomically (temporary file, fsync, rename); a
+    /// damaged object leaves nothing at `dest`.
+    pub fn export_to(&self, id: &ObjectId, dest: &Path) -> Result<(), ObjectError> {
+        let mut reader = self.open_reader(id)?;
+        let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let mut r = [0u8; 8];
+        crate::crypto::random_bytes(&mut r).map_err(io::Error::other)?;
+        let tmp = dir.join(format!(".wochat-export-{}.tmp", hex::encode(r)));
+        let result = (|| -> io::Result<()> {
+            let mut out = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            io::copy(&mut reader, &mut out)?;
+            out.sync_all()?;
+            // Never overwrite: the caller picked a free name; refuse a race.
+            if dest.exists() {
+                return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{} exists", dest.display())));
+            }
+            fs::rename(&tmp, dest)?;
+            sync_dir(dir)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        Ok(result?)
+    }
+
+    /// Every complete object: its id (read from the header) and file. Unreadable headers are
+    /// listed with `None`.
+    pub fn list(&self) -> io::Result<Vec<(Option<ObjectId>, PathBuf)>> {
+        let mut out = Vec::new();
+        for path in walk(&self.dir)? {
+            let id = File::open(&path).ok().and_then(|mut f| {
+                let mut h = [0u8; HEADER];
+                f.read_exact(&mut h).ok()?;
+                format::read_header(&self.wrap_key, &h).ok().map(|(_, id)| ObjectId(id))
+            });
+            out.push((id, path));
+        }
+        Ok(out)
+    }
+
+    /// Re-reads every object; returns the corrupt ones with the reason.
+    pub fn verify_all(&self) -> io::Result<Vec<(PathBuf, String)>> {
+        let mut bad = Vec::new();
+        for (id, path) in self.list()? {
+            let Some(id) = id else {
+                bad.push((path, "unreadable header".into()));
+                continue;
+            };
+            if self.path_of(&id) != path {
+                bad.push((path, format!("object {id} is stored under another name")));
+                continue;
+            }
+            let r = self
+                .open_reader(&id)
+                .map_err(|e| e.to_string())
+                .and_then(|mut r| io::copy(&mut r, &mut io::sink()).map(|_| ()).map_err(|e| e.to_string()));
+            if let Err(e) = r {
+                bad.push((path, e));
+            }
+        }
+        Ok(bad)
+    }
+
+    /// Removes every complete object whose id is not in `keep`; returns how many were removed.
+    pub fn gc(&self, keep: &HashSet<ObjectId>) -> io::Result<usize> {
+        let mut removed = 0;
+        for (id, path) in self.list()? {
+            if id.is_some_and(|id| !keep.contains(&id)) {
+                fs::remove_file(&path)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Object files below `dir` (the two-level `ab/cdef...` layout; `tmp/` and `partial/` skipped).
+fn walk(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.len() != 2 || !e.file_type()?.is_dir() {
+            continue;
+        }
+        for f in fs::read_dir(e.path())? {
+            let f = f?;
+            if f.file_type()?.is_file() {
+                out.push(f.path());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
