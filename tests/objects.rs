@@ -184,3 +184,26 @@ fn the_quota_refuses_a_file_that_does_not_fit() {
     assert!(matches!(s.begin_partial(&big, 2 << 20), Err(ObjectError::Quota { .. })));
     assert_eq!(files_below(dir.path()).len(), 1, "nothing else stored");
 }
+
+#[test]
+fn hostile_names_are_saved_safely_inside_the_chosen_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = store(&dir.path().join("objects"), 0);
+    let data = random(1000);
+    let (id, _) = s.put_reader(&data[..]).unwrap();
+    let out = dir.path().join("downloads");
+    std::fs::create_dir(&out).unwrap();
+    let long = "n".repeat(10_000);
+    for name in ["../../x", "a/b", "con.txt", "invoice\u{202E}fdp.exe", long.as_str(), "a/b"] {
+        let p = s.save_as(&id, &out, name).unwrap();
+        assert_eq!(p.parent().unwrap(), out, "{name:?} escaped the directory");
+        assert_eq!(std::fs::read(&p).unwrap(), data);
+        let f = p.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(!f.contains('/') && !f.contains('\u{202E}') && !f.starts_with('.') && f.len() <= 200, "{f:?}");
+        assert!(!f.eq_ignore_ascii_case("con.txt"));
+    }
+    // The second "a/b" did not overwrite the first.
+    assert!(out.join("a_b").exists() && out.join("a_b (1)").exists());
+    assert!(!dir.path().join("x").exists());
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 6);
+}

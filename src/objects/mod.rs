@@ -14,9 +14,13 @@
 //!   chunk by chunk, in any order, straight into a partial object ([`PartialObject`]).
 
 mod format;
+mod names;
 mod partial;
+mod sniff;
 mod store;
 
 pub use format::{ObjectReader, SEGMENT};
+pub use names::{MAX_NAME_BYTES, create_unique, sanitize_file_name};
 pub use partial::PartialObject;
+pub use sniff::sniff;
 pub use store::{ObjectError, ObjectId, ObjectStore};

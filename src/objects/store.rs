@@ -258,6 +258,30 @@ impl ObjectStore {
         Ok(result?)
     }
 
+    /// Saves the object into `dir` under a sanitized version of the peer-supplied `name`,
+    /// never overwriting a file (`name (1)`, `name (2)`...); returns the path written.
+    pub fn save_as(&self, id: &ObjectId, dir: &Path, name: &str) -> Result<PathBuf, ObjectError> {
+        let mut reader = self.open_reader(id)?;
+        let reserved = super::names::create_unique(dir, name)?;
+        let mut r = [0u8; 8];
+        crate::crypto::random_bytes(&mut r).map_err(io::Error::other)?;
+        let tmp = dir.join(format!(".wochat-save-{}.tmp", hex::encode(r)));
+        let result = (|| -> io::Result<()> {
+            let mut out = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            io::copy(&mut reader, &mut out)?;
+            out.sync_all()?;
+            // Replaces only the empty placeholder this call created.
+            fs::rename(&tmp, &reserved)?;
+            sync_dir(dir)
+        })();
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp);
+            let _ = fs::remove_file(&reserved);
+            return Err(e.into());
+        }
+        Ok(reserved)
+    }
+
     /// Every complete object: its id (read from the header) and file. Unreadable headers are
     /// listed with `None`.
     pub fn list(&self) -> io::Result<Vec<(Option<ObjectId>, PathBuf)>> {
