@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod fsutil;
 pub mod home;
 pub mod link;
+pub mod media;
 pub mod objects;
 pub mod store;
 pub mod transport;

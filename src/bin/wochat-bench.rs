@@ -25,12 +25,15 @@ struct Args {
 enum Scenario {
     /// Login with the default Argon2id parameters, and everything else login does.
     Login,
+    /// Thumbnail ladder of a 24-megapixel JPEG.
+    Thumbs,
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
     match args.scenario {
         Scenario::Login => login(args.json),
+        Scenario::Thumbs => thumbs(args.json),
     }
 }
 
@@ -67,6 +70,44 @@ fn login(json: bool) -> Result<()> {
         );
     }
     std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+/// A 6000 x 4000 photo-like JPEG (smooth gradients with grain), quality 90; median of 5 runs.
+fn thumbs(json: bool) -> Result<()> {
+    use image::ImageEncoder;
+    let (w, h) = (6000u32, 4000u32);
+    let mut grain = vec![0u8; (w * h) as usize];
+    for c in grain.chunks_mut(1 << 16) {
+        wochat::crypto::random_bytes(c)?;
+    }
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let g = grain[(y * w + x) as usize] / 16;
+        image::Rgb([(x * 200 / w) as u8 + g, (y * 200 / h) as u8 + g, ((x + y) * 100 / (w + h)) as u8 + g])
+    });
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).write_image(
+        img.as_raw(),
+        w,
+        h,
+        image::ExtendedColorType::Rgb8,
+    )?;
+    let mut times = Vec::new();
+    let mut preview_bytes = 0;
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        let t = wochat::media::make_thumbs(&jpeg)?;
+        times.push(t0.elapsed());
+        preview_bytes = t.preview.len();
+    }
+    let thumb_ms = median(times);
+    println!(
+        "thumbs: {thumb_ms:.1} ms for a {w}x{h} JPEG of {:.1} MB (preview {preview_bytes} bytes; target < 300 ms)",
+        jpeg.len() as f64 / 1e6
+    );
+    if json {
+        println!("{}", serde_json::json!({"scenario": "thumbs", "thumb_ms": thumb_ms, "preview_bytes": preview_bytes}));
+    }
     Ok(())
 }
 
