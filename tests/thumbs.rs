@@ -144,5 +144,5 @@ fn a_decompression_bomb_is_refused() {
     assert!(matches!(make_thumbs(&bomb), Err(ThumbError::TooLarge { .. })));
     // Garbage is a decode error.
     assert!(matches!(make_thumbs(b"\x89PNG\r\n\x1a\nnot really"), Err(ThumbError::Decode(_))));
-    assert!(matches!(make_thumbs(b"\xff\xd8\xff\xe0garbage"), Err(_)));
+    assert!(make_thumbs(b"\xff\xd8\xff\xe0garbage").is_err());
 }
