@@ -59,10 +59,14 @@ CREATE TABLE message
     -- a receipt, and when to publish it again (PROTOCOL.md section 6: 30 s, doubling to 1 h,
     -- for 7 days).
     tries    INTEGER NOT NULL DEFAULT 0,
-    next_try INTEGER
+    next_try INTEGER,
+    -- added (v3): for I, G, M, F, the SHA-256 (hex) of the attached file: the object in
+    -- objects/ (WoChat's design keeps large payloads out of SQLite, like git).
+    obj      CHAR(64)
 );
 CREATE INDEX message_peer_id ON message (peer, id);
 CREATE INDEX message_outbox ON message (stat, next_try) WHERE stat IN ('N', 'S');
+CREATE INDEX message_obj ON message (obj) WHERE obj IS NOT NULL;
 
 CREATE TABLE friend
 (
@@ -88,3 +92,25 @@ CREATE TABLE talk
     request INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX talk_last_dt ON talk (last_dt);
+
+-- added (v3): the chunked transfer of each attachment, one row per file, peer and direction.
+CREATE TABLE transfer
+(
+    obj        CHAR(64) NOT NULL,                 -- SHA-256 of the file (hex)
+    peer       CHAR(66) NOT NULL,                 -- the other party
+    dir        CHAR(1) NOT NULL CHECK (dir IN ('I', 'O')),  -- incoming, outgoing
+    msg        CHAR(64) NOT NULL,                 -- hash of the attachment message
+    size       INTEGER NOT NULL,                  -- bytes
+    chunks     INTEGER NOT NULL,                  -- 64 KiB chunks
+    have       BLOB NOT NULL DEFAULT x'',         -- incoming: bitmap of chunks written
+    done       INTEGER NOT NULL DEFAULT 0,        -- chunks received, or (outgoing) acknowledged
+    -- W waits for the user to accept (over media.auto_download_mb), A active, C complete,
+    -- F failed (see error).
+    state      CHAR(1) NOT NULL CHECK (state IN ('W', 'A', 'C', 'F')),
+    error      TEXT,
+    activity   INTEGER NOT NULL DEFAULT 0,        -- last chunk (ms), for the "need" timer
+    need_tries INTEGER NOT NULL DEFAULT 0,        -- N packets sent since the last chunk
+    display    CHAR(64),                          -- object id of the 1080 px display version
+    avatar     CHAR(64),                          -- object id of the square crop
+    PRIMARY KEY (obj, peer, dir)
+);

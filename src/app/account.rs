@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::crypto::envelope::Keyring;
 use crate::crypto::{Address, Identity};
 use crate::home::Home;
+use crate::objects::ObjectStore;
 use crate::store::{AccountLock, ChatDb, KeyStore, KeysError, LockError, StoreError};
 
 /// Why an account could not be opened.
@@ -34,6 +35,8 @@ pub struct Account {
     pub chat: ChatDb,
     /// The data home.
     pub home: Home,
+    /// The encrypted object store (quota unlimited until the settings set one).
+    pub objects: Arc<ObjectStore>,
     _lock: AccountLock,
 }
 
@@ -88,6 +91,14 @@ impl LockedAccount {
     pub fn login(self, keys: &KeyStore, password: &[u8]) -> Result<Account, OpenError> {
         let identity = keys.login(&self.name, password)?;
         let chat = ChatDb::open(&self.home.chat_db_path(&identity.address()), &identity)?;
-        Ok(Account { keys: Arc::new(Keyring::new(identity)), name: self.name, chat, home: self.home, _lock: self.lock })
+        let objects = Arc::new(ObjectStore::open(&self.home.objects_dir(&identity.address()), &identity, 0)?);
+        Ok(Account {
+            keys: Arc::new(Keyring::new(identity)),
+            name: self.name,
+            chat,
+            home: self.home,
+            objects,
+            _lock: self.lock,
+        })
     }
 }

@@ -6,8 +6,10 @@
 //! - Receiving: open, drop what the protocol says to drop (counted by reason), store once by
 //!   hash in one transaction per batch, acknowledge the MQTT publish only once stored, send
 //!   the receipt (again for a duplicate), emit events.
+//! - Files: see `transfers.rs`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,16 +18,39 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Account;
 use super::events::{ConnState, Event};
+use super::transfers::{Finished, InTransfer, OutTransfer, PreparedFile, prepare_file};
 use crate::crypto::Address;
 use crate::crypto::envelope::Keyring;
+use crate::objects::{ObjectId, ObjectStore};
 use crate::store::{self, NewMessage, OutboxItem, now_ms};
 use crate::transport::{Incoming, Tag, Transport, TransportConfig, TransportEvent};
 use crate::wire::{self, Body, MAX_TEXT, Packet};
 
 /// Most transport events handled in one database transaction.
-const MAX_BATCH: usize = 2000;
+const MAX_BATCH: usize = 512;
+/// Transport events buffered between the connection and the engine (backpressure beyond).
+const EVENT_BUFFER: usize = 256;
 /// Most hashes in one receipt packet.
 const MAX_ACKS_PER_RECEIPT: usize = 1000;
+
+/// Limits for attachments.
+#[derive(Debug, Clone, Copy)]
+pub struct MediaLimits {
+    /// Larger incoming files wait until accepted.
+    pub auto_download_bytes: u64,
+    /// Largest file sent or accepted.
+    pub max_file_bytes: u64,
+}
+
+impl MediaLimits {
+    /// From the `[media]` settings.
+    pub fn from_config(c: &crate::config::Config) -> Self {
+        Self {
+            auto_download_bytes: c.media.auto_download_mb.saturating_mul(1 << 20),
+            max_file_bytes: c.media.max_file_mb.saturating_mul(1 << 20),
+        }
+    }
+}
 
 /// A request to the engine.
 #[derive(Debug)]
@@ -38,6 +63,22 @@ pub enum Command {
         text: String,
         /// Answer.
         reply: oneshot::Sender<Result<String, String>>,
+    },
+    /// Send a file already imported into the object store; answers with the message hash.
+    SendFile {
+        /// Recipient.
+        to: Address,
+        /// The prepared attachment.
+        file: Box<PreparedFile>,
+        /// Answer.
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+    /// Accept an incoming file that waits (over the auto-download limit).
+    Accept {
+        /// Hex SHA-256 of the file.
+        hash: String,
+        /// Answer.
+        reply: oneshot::Sender<Result<(), String>>,
     },
     /// Add (or rename) a friend.
     AddFriend {
@@ -65,28 +106,43 @@ pub enum Command {
 pub struct Client {
     commands: mpsc::UnboundedSender<Command>,
     address: Address,
+    objects: Arc<ObjectStore>,
+    limits: MediaLimits,
 }
 
 impl Client {
     /// Starts the engine and its transport on the current tokio runtime.
-    pub fn start(account: Account, transport: TransportConfig) -> Result<(Self, mpsc::UnboundedReceiver<Event>)> {
+    pub fn start(
+        account: Account,
+        transport: TransportConfig,
+        limits: MediaLimits,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<Event>)> {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-        let (tev_tx, tev_rx) = mpsc::unbounded_channel();
+        let (tev_tx, tev_rx) = mpsc::channel(EVENT_BUFFER);
+        let (internal_tx, internal_rx) = mpsc::unbounded_channel();
         let transport = Transport::start(transport, tev_tx).map_err(anyhow::Error::msg)?;
         let address = account.address();
-        let engine = Engine {
+        let objects = account.objects.clone();
+        let mut engine = Engine {
             keys: account.keys.clone(),
+            objects: objects.clone(),
             account,
             transport,
             events: events_tx,
+            internal: internal_tx,
+            limits,
             queued: HashSet::new(),
             drops: BTreeMap::new(),
             connected: false,
             ready_sent: false,
+            outgoing: HashMap::new(),
+            chunk_tags: HashMap::new(),
+            incoming: HashMap::new(),
         };
-        tokio::spawn(engine.run(cmd_rx, tev_rx));
-        Ok((Self { commands: cmd_tx, address }, events_rx))
+        engine.load_transfers();
+        tokio::spawn(engine.run(cmd_rx, tev_rx, internal_rx));
+        Ok((Self { commands: cmd_tx, address, objects, limits }, events_rx))
     }
 
     /// The account's address.
@@ -94,18 +150,50 @@ impl Client {
         self.address
     }
 
+    /// The account's object store.
+    pub fn objects(&self) -> &Arc<ObjectStore> {
+        &self.objects
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Command) -> Result<T> {
+        let (reply, rx) = oneshot::channel();
+        self.commands.send(make(reply)).context("the client has stopped")?;
+        rx.await.context("the client has stopped")?.map_err(anyhow::Error::msg)
+    }
+
     /// Sends a text message; returns its hex hash once stored (status N).
     pub async fn send_text(&self, to: Address, text: String) -> Result<String> {
-        let (reply, rx) = oneshot::channel();
-        self.commands.send(Command::SendText { to, text, reply }).context("the client has stopped")?;
-        rx.await.context("the client has stopped")?.map_err(anyhow::Error::msg)
+        self.ask(|reply| Command::SendText { to, text, reply }).await
+    }
+
+    /// Sends a file: imports it into the object store and makes its preview (off the async
+    /// threads), then stores and publishes the attachment message and streams the chunks.
+    /// `name` overrides the display name (default: the file's name).
+    pub async fn send_file(
+        &self,
+        to: Address,
+        path: PathBuf,
+        caption: Option<String>,
+        name: Option<String>,
+    ) -> Result<SentFile> {
+        let objects = self.objects.clone();
+        let max = self.limits.max_file_bytes;
+        let file = tokio::task::spawn_blocking(move || prepare_file(&objects, &path, caption, name, max))
+            .await
+            .context("the file import stopped")??;
+        let (id, preview_error) = (file.id, file.preview_error.clone());
+        let message = self.ask(|reply| Command::SendFile { to, file: Box::new(file), reply }).await?;
+        Ok(SentFile { message, file: id, preview_error })
+    }
+
+    /// Accepts an incoming file that waits for the user.
+    pub async fn accept(&self, hash: String) -> Result<()> {
+        self.ask(|reply| Command::Accept { hash, reply }).await
     }
 
     /// Adds or renames a friend.
     pub async fn add_friend(&self, address: Address, name: String) -> Result<()> {
-        let (reply, rx) = oneshot::channel();
-        self.commands.send(Command::AddFriend { address, name, reply }).context("the client has stopped")?;
-        rx.await.context("the client has stopped")?.map_err(anyhow::Error::msg)
+        self.ask(|reply| Command::AddFriend { address, name, reply }).await
     }
 
     /// Marks a talk read.
@@ -122,23 +210,41 @@ impl Client {
     }
 }
 
-struct Engine {
-    account: Account,
-    keys: Arc<Keyring>,
-    transport: Transport,
-    events: mpsc::UnboundedSender<Event>,
-    /// Hashes handed to the transport and not yet acknowledged or lost.
+/// What [`Client::send_file`] started.
+#[derive(Debug, Clone)]
+pub struct SentFile {
+    /// Hex hash of the attachment message.
+    pub message: String,
+    /// The file's id.
+    pub file: ObjectId,
+    /// Why an image has no preview (too large to decode safely, damaged), if so.
+    pub preview_error: Option<String>,
+}
+
+pub(super) struct Engine {
+    pub(super) account: Account,
+    pub(super) keys: Arc<Keyring>,
+    pub(super) objects: Arc<ObjectStore>,
+    pub(super) transport: Transport,
+    pub(super) events: mpsc::UnboundedSender<Event>,
+    pub(super) internal: mpsc::UnboundedSender<Finished>,
+    pub(super) limits: MediaLimits,
+    /// Message hashes handed to the transport and not yet acknowledged or lost.
     queued: HashSet<Tag>,
     drops: BTreeMap<&'static str, u64>,
-    connected: bool,
+    pub(super) connected: bool,
     ready_sent: bool,
+    pub(super) outgoing: HashMap<(ObjectId, Address), OutTransfer>,
+    pub(super) chunk_tags: HashMap<Tag, (ObjectId, Address, u64)>,
+    pub(super) incoming: HashMap<(ObjectId, Address), InTransfer>,
 }
 
 impl Engine {
     async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,
-        mut tevents: mpsc::UnboundedReceiver<TransportEvent>,
+        mut tevents: mpsc::Receiver<TransportEvent>,
+        mut internal: mpsc::UnboundedReceiver<Finished>,
     ) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -160,9 +266,14 @@ impl Engine {
                     }
                     self.handle_batch(batch);
                 }
-                _ = tick.tick() => self.retry_overdue(),
+                Some(done) = internal.recv() => self.on_finished(done),
+                _ = tick.tick() => {
+                    self.retry_overdue();
+                    self.ask_for_missing_chunks();
+                }
             }
         };
+        self.save_transfer_progress();
         let Engine { transport, events, account, .. } = self;
         transport.close().await;
         let _ = events.send(Event::Connection { state: ConnState::Offline, broker: String::new(), detail: None });
@@ -172,8 +283,12 @@ impl Engine {
         }
     }
 
-    fn emit(&self, e: Event) {
+    pub(super) fn emit(&self, e: Event) {
         let _ = self.events.send(e);
+    }
+
+    pub(super) fn error(&self, message: String) {
+        self.emit(Event::Error { message });
     }
 
     fn handle_command(&mut self, cmd: Command) {
@@ -181,13 +296,19 @@ impl Engine {
             Command::SendText { to, text, reply } => {
                 let _ = reply.send(self.send_text(to, text).map_err(|e| format!("{e:#}")));
             }
+            Command::SendFile { to, file, reply } => {
+                let _ = reply.send(self.send_file(to, *file).map_err(|e| format!("{e:#}")));
+            }
+            Command::Accept { hash, reply } => {
+                let _ = reply.send(self.accept(&hash).map_err(|e| format!("{e:#}")));
+            }
             Command::AddFriend { address, name, reply } => {
                 let r = self.account.chat.upsert_friend(&address, &name).map_err(|e| e.to_string());
                 let _ = reply.send(r);
             }
             Command::MarkRead { peer } => {
                 if let Err(e) = self.account.chat.mark_read(&peer) {
-                    self.emit(Event::Error { message: e.to_string() });
+                    self.error(e.to_string());
                 }
             }
             Command::Shutdown { .. } => {}
@@ -195,19 +316,24 @@ impl Engine {
     }
 
     fn send_text(&mut self, to: Address, text: String) -> Result<String> {
-        if to == self.account.address() {
-            bail!("cannot send a message to yourself");
-        }
         if text.len() > MAX_TEXT {
             bail!("the text is {} bytes; the limit is {MAX_TEXT}", text.len());
         }
-        let packet = Packet::new(Body::Text { text });
+        self.send_message(to, Packet::new(Body::Text { text }), None)
+    }
+
+    /// Stores an own message (status N) and publishes it.
+    pub(super) fn send_message(&mut self, to: Address, packet: Packet, obj: Option<[u8; 32]>) -> Result<String> {
+        if to == self.account.address() {
+            bail!("cannot send a message to yourself");
+        }
         let cbor = packet.encode();
         let hash = crate::crypto::sha256(&cbor);
         let me = self.account.address();
+        let kind = packet.body.letter();
         self.account
             .chat
-            .store_outgoing(&NewMessage { from: me, to, hash, kind: 'T', ts: packet.ts as i64, cbor: &cbor })
+            .store_outgoing(&NewMessage { from: me, to, hash, kind, ts: packet.ts as i64, cbor: &cbor, obj })
             .context("cannot store the message")?;
         let hex = hex::encode(hash);
         self.emit(Event::Message { hash: hex.clone() });
@@ -225,14 +351,14 @@ impl Engine {
                 self.queued.insert(item.hash);
                 self.transport.publish(Some(item.hash), item.to.to_hex(), envelope);
             }
-            Err(e) => self.emit(Event::Error { message: format!("cannot seal a message: {e}") }),
+            Err(e) => self.error(format!("cannot seal a message: {e}")),
         }
     }
 
     fn publish_unsent(&mut self) {
         match self.account.chat.unsent() {
             Ok(items) => items.iter().for_each(|i| self.publish(i)),
-            Err(e) => self.emit(Event::Error { message: format!("cannot read the outbox: {e}") }),
+            Err(e) => self.error(format!("cannot read the outbox: {e}")),
         }
     }
 
@@ -243,7 +369,7 @@ impl Engine {
         let now = now_ms();
         let due = match self.account.chat.due_for_retry(now) {
             Ok(due) => due,
-            Err(e) => return self.emit(Event::Error { message: format!("cannot read the outbox: {e}") }),
+            Err(e) => return self.error(format!("cannot read the outbox: {e}")),
         };
         if due.is_empty() {
             return;
@@ -253,13 +379,21 @@ impl Engine {
             self.publish(item);
         }
         if let Err(e) = self.account.chat.reschedule(&hashes, now) {
-            self.emit(Event::Error { message: format!("cannot update the outbox: {e}") });
+            self.error(format!("cannot update the outbox: {e}"));
         }
     }
 
-    fn count_drop(&mut self, reason: &'static str) {
+    pub(super) fn count_drop(&mut self, reason: &'static str) {
         *self.drops.entry(reason).or_default() += 1;
         self.emit(Event::Dropped { reason: reason.to_string() });
+    }
+
+    /// Seals and publishes a control packet (receipt, chunk, need); `tag` tracks its PUBACK.
+    pub(super) fn send_control(&mut self, to: &Address, body: Body, tag: Option<Tag>) {
+        match wire::seal_packet(&self.keys, to, &Packet::new(body)) {
+            Ok(sealed) => self.transport.publish(tag, to.to_hex(), sealed.envelope),
+            Err(e) => self.error(format!("cannot seal a packet: {e}")),
+        }
     }
 
     fn handle_batch(&mut self, batch: Vec<TransportEvent>) {
@@ -277,21 +411,55 @@ impl Engine {
                     }
                 },
                 TransportEvent::Acked(tag) => {
-                    self.queued.remove(&tag);
-                    acked.push(tag);
+                    if !self.on_chunk_acked(&tag) {
+                        self.queued.remove(&tag);
+                        acked.push(tag);
+                    }
                 }
                 TransportEvent::Lost(tags) => {
                     for t in tags {
-                        self.queued.remove(&t);
+                        if !self.on_chunk_lost(&t) {
+                            self.queued.remove(&t);
+                        }
                     }
                 }
                 other => after.push(other),
             }
         }
 
+        // Sort what was opened; drop what must be dropped.
         let me = self.account.address();
+        let mut messages = Vec::new();
+        let mut receipts_in: Vec<(Address, Vec<[u8; 32]>)> = Vec::new();
+        let mut chunks = Vec::new();
+        let mut needs = Vec::new();
+        for (inc, o) in opened {
+            to_ack.push(inc);
+            if o.from == me {
+                self.count_drop("from_self");
+                continue;
+            }
+            match self.account.chat.is_blocked(&o.from) {
+                Ok(true) => {
+                    self.count_drop("blocked");
+                    continue;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    self.error(format!("cannot read friends: {e}"));
+                    continue;
+                }
+            }
+            match o.packet.body {
+                Body::Text { .. } | Body::Attachment { .. } => messages.push(o),
+                Body::Receipt { ack } => receipts_in.push((o.from, ack)),
+                Body::Chunk { hash, i, data } => chunks.push((o.from, ObjectId(hash), i, data)),
+                Body::Need { hash, i } => needs.push((o.from, ObjectId(hash), i)),
+            }
+        }
+
         let now = now_ms();
-        let mut dropped: Vec<&'static str> = Vec::new();
+        let limits = self.limits;
         let outcome = self.account.chat.batch(|tx, me| {
             let mut out = BatchOutcome::default();
             for tag in &acked {
@@ -299,55 +467,49 @@ impl Engine {
                     out.status.push((hex::encode(tag), 'S'));
                 }
             }
-            for (_, o) in &opened {
-                if o.from == *me {
-                    dropped.push("from_self");
-                    continue;
+            for o in &messages {
+                let obj = match &o.packet.body {
+                    Body::Attachment { obj, .. } => Some(obj),
+                    _ => None,
+                };
+                let m = NewMessage {
+                    from: o.from,
+                    to: *me,
+                    hash: o.hash,
+                    kind: o.packet.body.letter(),
+                    ts: o.packet.ts as i64,
+                    cbor: &o.cbor,
+                    obj: obj.map(|ob| ob.hash),
+                };
+                let new = store::insert_message(tx, me, &m, now)?;
+                if new {
+                    out.new_messages.push(hex::encode(o.hash));
                 }
-                if store::is_blocked(tx, &o.from)? {
-                    dropped.push("blocked");
-                    continue;
-                }
-                match &o.packet.body {
-                    Body::Text { .. } | Body::Attachment { .. } => {
-                        let kind = o.packet.body.letter();
-                        let m = NewMessage {
-                            from: o.from,
-                            to: *me,
-                            hash: o.hash,
-                            kind,
-                            ts: o.packet.ts as i64,
-                            cbor: &o.cbor,
-                        };
-                        if store::insert_message(tx, me, &m, now)? {
-                            out.new_messages.push(hex::encode(o.hash));
+                match obj {
+                    // A message is receipted once stored; a file once it is verified and kept.
+                    None => out.receipts.entry(o.from).or_default().push(o.hash),
+                    Some(obj) => {
+                        let t = super::transfers::register_incoming(tx, &o.from, &o.hash, obj, limits, now)?;
+                        if t.state == store::TransferState::Complete {
+                            out.receipts.entry(o.from).or_default().push(o.hash);
                         }
-                        out.receipts.entry(o.from).or_default().push(o.hash);
+                        out.incoming.push(t);
                     }
-                    Body::Receipt { ack } => {
-                        for h in store::mark_confirmed(tx, me, &o.from, ack)? {
-                            out.status.push((h, 'C'));
-                        }
-                    }
-                    Body::Chunk { .. } | Body::Need { .. } => dropped.push("unsupported"),
                 }
+            }
+            for (from, ack) in &receipts_in {
+                for h in store::mark_confirmed(tx, me, from, ack)? {
+                    out.status.push((h, 'C'));
+                }
+                out.confirmed.push((*from, ack.clone()));
             }
             Ok(out)
         });
-        for d in dropped {
-            self.count_drop(d);
-        }
         match outcome {
             Ok(out) => {
-                for (inc, _) in opened {
-                    to_ack.push(inc);
-                }
-                for inc in to_ack {
-                    self.transport.ack(inc);
-                }
                 for (to, hashes) in out.receipts {
                     for chunk in hashes.chunks(MAX_ACKS_PER_RECEIPT) {
-                        self.send_control(&to, Body::Receipt { ack: chunk.to_vec() });
+                        self.send_control(&to, Body::Receipt { ack: chunk.to_vec() }, None);
                     }
                 }
                 for hash in out.new_messages {
@@ -356,24 +518,35 @@ impl Engine {
                 for (hash, stat) in out.status {
                     self.emit(Event::Status { hash, stat });
                 }
+                for t in out.incoming {
+                    self.start_incoming(t);
+                }
+                for (from, ack) in out.confirmed {
+                    self.on_receipt(&from, &ack);
+                }
             }
             Err(e) => {
                 // Nothing is acknowledged: the broker delivers these again after a reconnect,
                 // and the senders publish again.
-                self.emit(Event::Error { message: format!("cannot store received messages: {e}") });
-                let _ = me;
+                self.error(format!("cannot store received messages: {e}"));
+                return;
             }
         }
-
+        for (from, obj, i, data) in chunks {
+            self.on_chunk(&from, obj, i, &data);
+        }
+        for (from, obj, idx) in needs {
+            self.on_need(&from, obj, idx);
+        }
+        self.save_transfer_progress();
+        // Only now is everything of this batch stored (rows, chunks, progress): let the broker
+        // forget it.
+        for inc in to_ack {
+            self.transport.ack(inc);
+        }
+        self.pump();
         for ev in after {
             self.handle_connection_event(ev);
-        }
-    }
-
-    fn send_control(&mut self, to: &Address, body: Body) {
-        match wire::seal_packet(&self.keys, to, &Packet::new(body)) {
-            Ok(sealed) => self.transport.publish(None, to.to_hex(), sealed.envelope),
-            Err(e) => self.emit(Event::Error { message: format!("cannot seal a receipt: {e}") }),
         }
     }
 
@@ -383,6 +556,7 @@ impl Engine {
                 self.connected = true;
                 self.emit(Event::Connection { state: ConnState::Connected, broker, detail: None });
                 self.publish_unsent();
+                self.pump();
             }
             TransportEvent::Subscribed => {
                 if !self.ready_sent {
@@ -404,4 +578,6 @@ struct BatchOutcome {
     new_messages: Vec<String>,
     status: Vec<(String, char)>,
     receipts: HashMap<Address, Vec<[u8; 32]>>,
+    incoming: Vec<store::Transfer>,
+    confirmed: Vec<(Address, Vec<[u8; 32]>)>,
 }

@@ -54,6 +54,17 @@ pub enum Event {
         /// `S` or `C`.
         stat: char,
     },
+    /// Progress of a file transfer (in either direction).
+    Transfer {
+        /// Hex SHA-256 of the file.
+        hash: String,
+        /// Bytes received, or (outgoing) handed to the broker.
+        done: u64,
+        /// File size.
+        total: u64,
+        /// `W` waiting for acceptance, `A` active, `C` complete, `F` failed.
+        state: char,
+    },
     /// An incoming payload was dropped.
     Dropped {
         /// Why (a short code).

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::crypto::Address;
+use crate::objects::ObjectId;
 use crate::store::MessageRow;
 use crate::wire::{Body, Packet};
 
@@ -50,8 +51,9 @@ pub struct MessageView {
 }
 
 impl MessageView {
-    /// The view of a stored row, from `me`'s side.
-    pub fn of(row: &MessageRow, me: &Address) -> Self {
+    /// The view of a stored row, from `me`'s side; `have` tells whether an object is stored
+    /// complete here.
+    pub fn of(row: &MessageRow, me: &Address, have: impl Fn(&ObjectId) -> bool) -> Self {
         let packet = Packet::decode(&row.cbor).ok();
         let (text, obj) = match packet.map(|p| p.body) {
             Some(Body::Text { text }) => (Some(text), None),
@@ -64,7 +66,7 @@ impl MessageView {
                     mime: obj.mime,
                     w: obj.w,
                     h: obj.h,
-                    complete: false,
+                    complete: have(&ObjectId(obj.hash)),
                 }),
             ),
             _ => (None, None),

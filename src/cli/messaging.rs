@@ -10,9 +10,10 @@ use std::io::BufRead;
 use tokio::sync::mpsc;
 
 use super::Ctx;
-use crate::app::{Client, Event, MessageView, prepare_broker, transport_config};
+use crate::app::{Account, Client, Event, MediaLimits, MessageView, prepare_broker, transport_config};
 use crate::crypto::Address;
 use crate::link::parse_contact;
+use crate::objects::ObjectStore;
 use crate::store::ChatDb;
 
 /// `send` options.
@@ -20,10 +21,13 @@ use crate::store::ChatDb;
 pub struct SendArgs {
     /// Recipient address (or `wochat:` link).
     pub to: String,
-    /// The text to send.
-    #[arg(long)]
-    pub text: String,
-    /// Seconds to wait for the broker's acknowledgement.
+    /// The text to send (with `--file`: its caption).
+    #[arg(long, required_unless_present = "file")]
+    pub text: Option<String>,
+    /// A file to send (image, GIF, video or any file).
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<std::path::PathBuf>,
+    /// Seconds to wait for the broker's acknowledgement (for a file: without progress).
     #[arg(long, default_value_t = 30.0)]
     pub timeout: f64,
 }
@@ -68,29 +72,56 @@ fn parse_address(s: &str) -> Result<Address> {
     Ok(parse_contact(s)?.address)
 }
 
-/// Stores, publishes and waits for the broker's acknowledgement.
+/// Starts the client for `account` with the home's settings.
+fn start_client(ctx: &Ctx, account: Account) -> Result<(Client, mpsc::UnboundedReceiver<Event>)> {
+    let config = ctx.config()?;
+    let tcfg = transport_config(&config, &account.address(), &ctx.broker_urls)?;
+    account.objects.set_quota_mb(config.storage.quota_mb);
+    Client::start(account, tcfg, MediaLimits::from_config(&config))
+}
+
+/// Stores, publishes and waits for the broker's acknowledgement (of every chunk, for a file).
 pub(super) fn send(ctx: &mut Ctx, args: SendArgs) -> Result<()> {
     let to = parse_address(&args.to)?;
     let account = ctx.open_account()?;
-    let config = ctx.config()?;
-    let tcfg = transport_config(&config, &account.address(), &ctx.broker_urls)?;
     let rt = runtime()?;
+    let wait = Duration::from_secs_f64(args.timeout.max(0.0));
     let (hash, acked) = rt.block_on(async {
-        let (client, mut events) = Client::start(account, tcfg)?;
-        let hash = client.send_text(to, args.text).await?;
-        let wait = Duration::from_secs_f64(args.timeout.max(0.0));
-        let acked = tokio::time::timeout(wait, async {
-            while let Some(e) = events.recv().await {
-                if matches!(&e, Event::Status { hash: h, .. } if *h == hash) {
-                    return true;
+        let (client, mut events) = start_client(ctx, account)?;
+        let (hash, file_hash) = match &args.file {
+            Some(path) => match client.send_file(to, path.clone(), args.text.clone(), None).await {
+                Ok(sent) => {
+                    if let Some(e) = &sent.preview_error {
+                        eprintln!("wochat: sent without a preview: {e}");
+                    }
+                    (sent.message, Some(sent.file.to_hex()))
                 }
+                Err(e) => {
+                    client.shutdown().await;
+                    return Err(e);
+                }
+            },
+            None => (client.send_text(to, args.text.clone().unwrap_or_default()).await?, None),
+        };
+        let (mut message_acked, mut file_done) = (false, file_hash.is_none());
+        loop {
+            match tokio::time::timeout(wait, events.recv()).await {
+                Ok(Some(Event::Status { hash: h, .. })) if h == hash => message_acked = true,
+                Ok(Some(Event::Transfer { hash: h, done, total, .. })) if Some(&h) == file_hash.as_ref() => {
+                    if done >= total {
+                        file_done = true;
+                    }
+                }
+                Ok(Some(Event::Error { message })) => eprintln!("wochat: {message}"),
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
             }
-            false
-        })
-        .await
-        .unwrap_or(false);
+            if message_acked && file_done {
+                break;
+            }
+        }
         client.shutdown().await;
-        anyhow::Ok((hash, acked))
+        anyhow::Ok((hash, message_acked && file_done))
     })?;
     println!("{hash}");
     if !acked {
@@ -106,12 +137,15 @@ pub(super) fn history(ctx: &mut Ctx, args: HistoryArgs) -> Result<()> {
     let me = account.address();
     let rows = account.chat.history(&peer, args.limit.unwrap_or(usize::MAX >> 1), None)?;
     for row in rows {
-        let v = MessageView::of(&row, &me);
+        let v = MessageView::of(&row, &me, |id| account.objects.contains(id));
         if args.json {
             println!("{}", serde_json::to_string(&v)?);
         } else {
-            let text = v.text.as_deref().unwrap_or("").replace('\n', " ");
-            println!("{}\t{}\t{}\t{}", crate::util::format_utc(v.dt), v.dir, v.stat, text);
+            let mut text = v.text.clone().unwrap_or_default().replace('\n', " ");
+            if let Some(o) = &v.obj {
+                text = format!("[{} {} bytes{}] {text}", o.name, o.size, if o.complete { "" } else { ", incomplete" });
+            }
+            println!("{}\t{}\t{}\t{}", crate::util::format_utc(v.dt), v.dir, v.stat, text.trim_end());
         }
     }
     Ok(())
@@ -124,14 +158,15 @@ pub(super) fn run(ctx: &mut Ctx, args: RunArgs) -> Result<()> {
     let tcfg = transport_config(&config, &account.address(), &ctx.broker_urls)?;
     let reader = account.reader()?;
     let me = account.address();
+    let objects = account.objects.clone();
     let hosted = prepare_broker(config.broker.embedded, &tcfg.urls)?;
     if let Some(addr) = hosted.filter(|_| !args.json) {
         eprintln!("hosting the embedded broker on {addr}");
     }
     let rt = runtime()?;
     rt.block_on(async move {
-        let (client, mut events) = Client::start(account, tcfg)?;
-        let out = Printer { json: args.json, reader, me };
+        let (client, mut events) = start_client(ctx, account)?;
+        let out = Printer { json: args.json, reader, me, objects };
         let (line_tx, mut lines) = mpsc::unbounded_channel::<String>();
         // A plain thread: a blocked read of standard input must not keep the runtime (and so
         // the process) from stopping. End of input does not stop the client.
@@ -183,6 +218,13 @@ async fn command(client: &Client, line: &str) -> Result<bool> {
             let to = parse_address(field("to")?)?;
             client.send_text(to, field("text")?.to_string()).await?;
         }
+        "send_file" => {
+            let to = parse_address(field("to")?)?;
+            let path = std::path::PathBuf::from(field("path")?);
+            let caption = v.get("text").and_then(Value::as_str).map(str::to_string);
+            client.send_file(to, path, caption, None).await?;
+        }
+        "accept" => client.accept(field("hash")?.to_string()).await?,
         "friend_add" => {
             let contact = parse_contact(field("address")?)?;
             let name = v.get("name").and_then(Value::as_str).map(str::to_string).or(contact.name).unwrap_or_default();
@@ -198,6 +240,7 @@ struct Printer {
     json: bool,
     reader: ChatDb,
     me: Address,
+    objects: std::sync::Arc<ObjectStore>,
 }
 
 impl Printer {
@@ -218,7 +261,7 @@ impl Printer {
             match e {
                 Event::Message { hash } => {
                     if let Ok(Some(row)) = self.reader.message(hash) {
-                        let v = MessageView::of(&row, &self.me);
+                        let v = MessageView::of(&row, &self.me, |id| self.objects.contains(id));
                         println!("{} {} {}: {}", v.dir, &v.from[..8], v.stat, v.text.unwrap_or_default());
                     }
                 }
@@ -234,7 +277,8 @@ impl Printer {
             }
             Event::Message { hash } => match self.reader.message(hash) {
                 Ok(Some(row)) => {
-                    let mut v = serde_json::to_value(MessageView::of(&row, &self.me)).unwrap_or(Value::Null);
+                    let view = MessageView::of(&row, &self.me, |id| self.objects.contains(id));
+                    let mut v = serde_json::to_value(view).unwrap_or(Value::Null);
                     if let Value::Object(m) = &mut v {
                         m.insert("event".into(), "message".into());
                     }
@@ -245,6 +289,9 @@ impl Printer {
             },
             Event::Status { hash, stat } => json!({"event": "status", "hash": hash, "stat": stat.to_string()}),
             Event::Dropped { reason } => json!({"event": "dropped", "reason": reason}),
+            Event::Transfer { hash, done, total, state } => {
+                json!({"event": "transfer", "hash": hash, "done": done, "total": total, "state": state.to_string()})
+            }
             Event::Error { message } => json!({"event": "error", "message": message}),
         };
         self.print(v);

@@ -4,6 +4,7 @@
 mod account;
 mod friend;
 mod messaging;
+mod object;
 mod password;
 
 use std::path::PathBuf;
@@ -62,6 +63,9 @@ pub enum Command {
     Run(messaging::RunArgs),
     /// Run the embedded MQTT broker in the foreground.
     Broker(messaging::BrokerArgs),
+    /// Export, verify or garbage-collect stored files.
+    #[command(subcommand)]
+    Object(object::ObjectCmd),
 }
 
 /// Runs a parsed command line; returns the process exit code.
@@ -96,6 +100,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Some(Command::History(args)) => messaging::history(&mut ctx, args),
         Some(Command::Run(args)) => messaging::run(&mut ctx, args),
         Some(Command::Broker(args)) => messaging::broker(args),
+        Some(Command::Object(cmd)) => object::run(&mut ctx, cmd),
     }
 }
 

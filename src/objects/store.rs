@@ -5,6 +5,7 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
@@ -72,7 +73,8 @@ pub struct ObjectStore {
     pub(super) dir: PathBuf,
     name_key: Key32,
     pub(super) wrap_key: Key32,
-    quota: Option<u64>,
+    /// Bytes; 0 = unlimited.
+    quota: AtomicU64,
 }
 
 impl fmt::Debug for ObjectStore {
@@ -91,13 +93,13 @@ impl ObjectStore {
             dir: dir.to_path_buf(),
             name_key: identity.derive_key(NAME_KEY_INFO),
             wrap_key: identity.derive_key(WRAP_KEY_INFO),
-            quota: (quota_mb > 0).then(|| quota_mb.saturating_mul(1024 * 1024)),
+            quota: AtomicU64::new(quota_mb.saturating_mul(1024 * 1024)),
         })
     }
 
-    /// Changes the quota (0 = unlimited).
-    pub fn set_quota_mb(&mut self, quota_mb: u64) {
-        self.quota = (quota_mb > 0).then(|| quota_mb.saturating_mul(1024 * 1024));
+    /// Changes the quota (0 = unlimited); takes effect for the next file.
+    pub fn set_quota_mb(&self, quota_mb: u64) {
+        self.quota.store(quota_mb.saturating_mul(1024 * 1024), Ordering::Relaxed);
     }
 
     /// The file of an object: `objects/ab/cdef...` named by HMAC(name key, id).
@@ -129,7 +131,10 @@ impl ObjectStore {
 
     /// Refuses `needed` more bytes if they would exceed the quota.
     pub fn check_quota(&self, needed: u64) -> Result<(), ObjectError> {
-        let Some(quota) = self.quota else { return Ok(()) };
+        let quota = self.quota.load(Ordering::Relaxed);
+        if quota == 0 {
+            return Ok(());
+        }
         let used = self.used_bytes()?;
         if used.saturating_add(needed) > quota {
             return Err(ObjectError::Quota { quota_mb: quota / (1024 * 1024), used, needed });
@@ -231,6 +236,33 @@ impl ObjectStore {
             return Err(ObjectError::Io(format::corrupt("stored under another object's name")));
         }
         Ok(reader)
+    }
+
+    /// Reads and authenticates one 64 KiB segment (= transfer chunk `i`) without reading the
+    /// rest of the object.
+    pub fn read_chunk(&self, id: &ObjectId, i: u64) -> Result<Vec<u8>, ObjectError> {
+        let file = File::open(self.path_of(id)).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => ObjectError::Missing(*id),
+            _ => ObjectError::Io(e),
+        })?;
+        let len = file.metadata()?.len();
+        let mut h = [0u8; HEADER];
+        crate::fsutil::read_exact_at(&file, &mut h, 0).map_err(|_| format::corrupt("shorter than its header"))?;
+        let (key, hid) = format::read_header(&self.wrap_key, &h)?;
+        if hid != id.0 {
+            return Err(format::corrupt("stored under another object's name").into());
+        }
+        let body = len.saturating_sub(HEADER as u64);
+        let segments = body.div_ceil(format::SEALED_SEGMENT as u64);
+        if i >= segments {
+            return Err(format::corrupt("no such chunk").into());
+        }
+        let last = i + 1 == segments;
+        let n = if last { body - i * format::SEALED_SEGMENT as u64 } else { format::SEALED_SEGMENT as u64 } as usize;
+        let mut sealed = vec![0u8; n];
+        crate::fsutil::read_exact_at(&file, &mut sealed, HEADER as u64 + i * format::SEALED_SEGMENT as u64)?;
+        crate::crypto::open(&key, &segment_nonce(i, last), b"", &sealed)
+            .map_err(|_| format::corrupt(&format!("segment {i} does not authenticate")).into())
     }
 
     /// Writes the object's content to `dest` atomically (temporary file, fsync, rename); a

@@ -123,7 +123,7 @@ fn row_to_friend(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Friend>> {
 }
 
 /// Whether messages from `address` are dropped (usable inside a transaction).
-pub(crate) fn is_blocked(conn: &rusqlite::Connection, address: &Address) -> Result<bool, StoreError> {
+fn is_blocked(conn: &rusqlite::Connection, address: &Address) -> Result<bool, StoreError> {
     Ok(conn.query_row("SELECT EXISTS(SELECT 1 FROM friend WHERE pk = ?1 AND stat = 'B')", [address.to_hex()], |r| {
         r.get(0)
     })?)

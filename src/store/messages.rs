@@ -68,6 +68,8 @@ pub struct NewMessage<'a> {
     pub ts: i64,
     /// The CBOR packet.
     pub cbor: &'a [u8],
+    /// The attached object, for I, G, M, F.
+    pub obj: Option<[u8; 32]>,
 }
 
 const COLUMNS: &str = "id, dt, ts, topic, pk, hash, type, stat, val";
@@ -110,8 +112,8 @@ pub(crate) fn insert_message(
     let peer = if outgoing { m.to } else { m.from };
     let stat = if outgoing { "N" } else { "C" };
     let n = tx.execute(
-        "INSERT INTO message (dt, topic, pk, hash, size, type, stat, val, peer, ts)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (hash) DO NOTHING",
+        "INSERT INTO message (dt, topic, pk, hash, size, type, stat, val, peer, ts, obj)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (hash) DO NOTHING",
         params![
             now,
             m.to.to_hex(),
@@ -122,7 +124,8 @@ pub(crate) fn insert_message(
             stat,
             m.cbor,
             peer.to_hex(),
-            m.ts
+            m.ts,
+            m.obj.map(hex::encode)
         ],
     )?;
     if n == 0 {

@@ -22,6 +22,7 @@ pub const KEYS_DB: &[Migration] = &[Migration { version: 1, sql: include_str!("m
 pub const CHAT_DB: &[Migration] = &[
     Migration { version: 1, sql: include_str!("migrations/chat_001_init.sql") },
     Migration { version: 2, sql: include_str!("migrations/chat_002_outbox.sql") },
+    Migration { version: 3, sql: include_str!("migrations/chat_003_transfers.sql") },
 ];
 
 /// The version a database reaches after `list`.

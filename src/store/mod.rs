@@ -7,15 +7,17 @@ mod lock;
 mod messages;
 pub mod migrations;
 mod talks;
+mod transfers;
 
 pub use chat::ChatDb;
-pub(crate) use friends::is_blocked;
 pub use friends::{Friend, FriendStatus};
 pub use keys::{AccountEntry, KeyStore, KeysError};
 pub use lock::{AccountLock, LockError};
 pub use messages::{MessageRow, NewMessage, OutboxItem, RETRY_FIRST_MS, RETRY_FOR_MS, RETRY_MAX_MS};
 pub(crate) use messages::{insert_message, mark_confirmed, mark_sent};
 pub use talks::Talk;
+pub use transfers::{Direction, Transfer, TransferState};
+pub(crate) use transfers::{get_transfer, put_transfer};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

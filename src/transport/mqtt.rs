@@ -112,7 +112,7 @@ pub struct Transport {
 
 impl Transport {
     /// Starts the connection and publisher tasks on the current tokio runtime.
-    pub fn start(cfg: TransportConfig, events: mpsc::UnboundedSender<TransportEvent>) -> Result<Self, String> {
+    pub fn start(cfg: TransportConfig, events: mpsc::Sender<TransportEvent>) -> Result<Self, String> {
         if cfg.urls.is_empty() {
             return Err("no broker URL configured".into());
         }
@@ -175,7 +175,7 @@ fn options_for(cfg: &TransportConfig, index: usize) -> Result<MqttOptions, Strin
 async fn poll_loop(
     cfg: TransportConfig,
     mut eventloop: EventLoop,
-    events: mpsc::UnboundedSender<TransportEvent>,
+    events: mpsc::Sender<TransportEvent>,
     tracking: Arc<Mutex<Tracking>>,
     control: mpsc::UnboundedSender<Control>,
 ) {
@@ -192,17 +192,21 @@ async fn poll_loop(
                         let mut t = tracking.lock().unwrap_or_else(|e| e.into_inner());
                         t.by_pkid.drain().filter_map(|(_, tag)| tag).collect()
                     };
-                    if !lost.is_empty() && events.send(TransportEvent::Lost(lost)).is_err() {
+                    if !lost.is_empty() && events.send(TransportEvent::Lost(lost)).await.is_err() {
                         return;
                     }
                 }
                 let _ = control.send(Control::Subscribe);
-                if events.send(TransportEvent::Connected { broker, session_present: ack.session_present }).is_err() {
+                if events
+                    .send(TransportEvent::Connected { broker, session_present: ack.session_present })
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
             Ok(ev) => {
-                if !handle_event(ev, &events, &tracking) {
+                if !handle_event(ev, &events, &tracking).await {
                     return;
                 }
             }
@@ -210,7 +214,7 @@ async fn poll_loop(
                 // Events rumqttc buffered before the failure still describe what happened.
                 let buffered: Vec<Event> = eventloop.state.events.drain(..).collect();
                 for ev in buffered {
-                    if !handle_event(ev, &events, &tracking) {
+                    if !handle_event(ev, &events, &tracking).await {
                         return;
                     }
                 }
@@ -219,7 +223,7 @@ async fn poll_loop(
                 }
                 let retry_in = backoff.next_delay();
                 let error = e.to_string();
-                if events.send(TransportEvent::Disconnected { broker, error, retry_in }).is_err() {
+                if events.send(TransportEvent::Disconnected { broker, error, retry_in }).await.is_err() {
                     return;
                 }
                 tokio::time::sleep(retry_in).await;
@@ -228,11 +232,13 @@ async fn poll_loop(
                     match options_for(&cfg, url_index) {
                         Ok(o) => eventloop.mqtt_options = o,
                         Err(error) => {
-                            let _ = events.send(TransportEvent::Disconnected {
-                                broker: cfg.urls[url_index].to_string(),
-                                error,
-                                retry_in: Duration::ZERO,
-                            });
+                            let _ = events
+                                .send(TransportEvent::Disconnected {
+                                    broker: cfg.urls[url_index].to_string(),
+                                    error,
+                                    retry_in: Duration::ZERO,
+                                })
+                                .await;
                         }
                     }
                 }
@@ -241,17 +247,18 @@ async fn poll_loop(
     }
 }
 
-/// Handles one event; `false` when the receiver is gone.
-fn handle_event(ev: Event, events: &mpsc::UnboundedSender<TransportEvent>, tracking: &Mutex<Tracking>) -> bool {
+/// Handles one event; `false` when the receiver is gone. Waiting on a full channel is the
+/// backpressure that stops reading from the broker while the engine catches up.
+async fn handle_event(ev: Event, events: &mpsc::Sender<TransportEvent>, tracking: &Mutex<Tracking>) -> bool {
     match ev {
         Event::Incoming(Packet::Publish(p)) => {
-            events.send(TransportEvent::Message(Incoming { payload: p.payload.clone(), publish: p })).is_ok()
+            events.send(TransportEvent::Message(Incoming { payload: p.payload.clone(), publish: p })).await.is_ok()
         }
-        Event::Incoming(Packet::SubAck(_)) => events.send(TransportEvent::Subscribed).is_ok(),
+        Event::Incoming(Packet::SubAck(_)) => events.send(TransportEvent::Subscribed).await.is_ok(),
         Event::Incoming(Packet::PubAck(a)) => {
             let tag = tracking.lock().unwrap_or_else(|e| e.into_inner()).by_pkid.remove(&a.pkid).flatten();
             match tag {
-                Some(tag) => events.send(TransportEvent::Acked(tag)).is_ok(),
+                Some(tag) => events.send(TransportEvent::Acked(tag)).await.is_ok(),
                 None => true,
             }
         }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedReceiver;
-use wochat::app::{Account, Client, Event, transport_config};
+use wochat::app::{Account, Client, Event, MediaLimits, transport_config};
 use wochat::config::Config;
 use wochat::crypto::Address;
 use wochat::store::{ChatDb, KeysError, MessageRow};
@@ -37,7 +37,8 @@ pub fn start_peer_with(home: &TestHome, name: &str, config: &Config, urls: &[Str
     let reader = account.reader().unwrap();
     let mut cfg = transport_config(config, &address, urls).unwrap();
     cfg.backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(2));
-    let (client, events) = Client::start(account, cfg).unwrap();
+    account.objects.set_quota_mb(config.storage.quota_mb);
+    let (client, events) = Client::start(account, cfg, MediaLimits::from_config(config)).unwrap();
     Peer { name: name.into(), address, client, events, reader }
 }
 

@@ -1,0 +1,256 @@
+//! The `transfer` table: chunked transfers of attachments, resumable across restarts.
+
+use std::collections::HashSet;
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::{ChatDb, StoreError};
+use crate::crypto::Address;
+use crate::objects::ObjectId;
+
+/// Direction of a transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// We receive the file.
+    Incoming,
+    /// We send the file.
+    Outgoing,
+}
+
+impl Direction {
+    fn code(self) -> &'static str {
+        match self {
+            Self::Incoming => "I",
+            Self::Outgoing => "O",
+        }
+    }
+}
+
+/// State of a transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferState {
+    /// Over the auto-download limit: waits for the user to accept.
+    Waiting,
+    /// Chunks are moving.
+    Active,
+    /// Verified and kept (incoming) or receipted (outgoing).
+    Complete,
+    /// Rejected (wrong chunk, wrong hash, quota, too large).
+    Failed,
+}
+
+impl TransferState {
+    /// The letter stored in `transfer.state`.
+    pub fn code(self) -> char {
+        match self {
+            Self::Waiting => 'W',
+            Self::Active => 'A',
+            Self::Complete => 'C',
+            Self::Failed => 'F',
+        }
+    }
+
+    fn from_code(c: &str) -> Self {
+        match c {
+            "W" => Self::Waiting,
+            "C" => Self::Complete,
+            "F" => Self::Failed,
+            _ => Self::Active,
+        }
+    }
+}
+
+/// A row of the `transfer` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    /// The file's id.
+    pub obj: ObjectId,
+    /// The other party.
+    pub peer: Address,
+    /// Direction.
+    pub dir: Direction,
+    /// Hash (hex) of the attachment message.
+    pub msg: String,
+    /// Bytes.
+    pub size: u64,
+    /// Chunks.
+    pub chunks: u64,
+    /// Incoming: bitmap of written chunks (bit i of byte i / 8).
+    pub have: Vec<u8>,
+    /// Chunks received, or (outgoing) handed to the broker so far.
+    pub done: u64,
+    /// State.
+    pub state: TransferState,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Last activity (ms).
+    pub activity: i64,
+    /// N packets sent since the last chunk arrived.
+    pub need_tries: u32,
+    /// Object id of the display version.
+    pub display: Option<ObjectId>,
+    /// Object id of the avatar crop.
+    pub avatar: Option<ObjectId>,
+}
+
+impl Transfer {
+    /// Whether chunk `i` was written (incoming).
+    pub fn has(&self, i: u64) -> bool {
+        self.have.get((i / 8) as usize).is_some_and(|b| b & (1 << (i % 8)) != 0)
+    }
+
+    /// Records chunk `i`; `true` if it is new.
+    pub fn set(&mut self, i: u64) -> bool {
+        let byte = (i / 8) as usize;
+        if self.have.len() <= byte {
+            self.have.resize(byte + 1, 0);
+        }
+        let new = self.have[byte] & (1 << (i % 8)) == 0;
+        self.have[byte] |= 1 << (i % 8);
+        if new {
+            self.done += 1;
+        }
+        new
+    }
+
+    /// Chunks not yet received, at most `limit`.
+    pub fn missing(&self, limit: usize) -> Vec<u64> {
+        (0..self.chunks).filter(|&i| !self.has(i)).take(limit).collect()
+    }
+}
+
+const COLUMNS: &str =
+    "obj, peer, dir, msg, size, chunks, have, done, state, error, activity, need_tries, display, avatar";
+
+fn row_to_transfer(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Transfer>> {
+    let obj = ObjectId::from_hex(&r.get::<_, String>(0)?);
+    let peer = r.get::<_, String>(1)?.parse::<Address>().ok();
+    let (Some(obj), Some(peer)) = (obj, peer) else { return Ok(None) };
+    let dir = if r.get::<_, String>(2)? == "O" { Direction::Outgoing } else { Direction::Incoming };
+    let oid = |s: Option<String>| s.and_then(|s| ObjectId::from_hex(&s));
+    Ok(Some(Transfer {
+        obj,
+        peer,
+        dir,
+        msg: r.get(3)?,
+        size: r.get::<_, i64>(4)?.max(0) as u64,
+        chunks: r.get::<_, i64>(5)?.max(0) as u64,
+        have: r.get(6)?,
+        done: r.get::<_, i64>(7)?.max(0) as u64,
+        state: TransferState::from_code(&r.get::<_, String>(8)?),
+        error: r.get(9)?,
+        activity: r.get(10)?,
+        need_tries: r.get::<_, i64>(11)?.clamp(0, 64) as u32,
+        display: oid(r.get(12)?),
+        avatar: oid(r.get(13)?),
+    }))
+}
+
+/// Inserts or replaces a transfer row.
+pub(crate) fn put_transfer(tx: &Transaction<'_>, t: &Transfer) -> Result<(), StoreError> {
+    tx.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO transfer ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    ))?
+    .execute(params![
+        t.obj.to_hex(),
+        t.peer.to_hex(),
+        t.dir.code(),
+        t.msg,
+        t.size as i64,
+        t.chunks as i64,
+        t.have,
+        t.done as i64,
+        t.state.code().to_string(),
+        t.error,
+        t.activity,
+        i64::from(t.need_tries),
+        t.display.map(|d| d.to_hex()),
+        t.avatar.map(|a| a.to_hex()),
+    ])?;
+    Ok(())
+}
+
+/// One transfer inside a transaction.
+pub(crate) fn get_transfer(
+    tx: &Transaction<'_>,
+    obj: &ObjectId,
+    peer: &Address,
+    dir: Direction,
+) -> Result<Option<Transfer>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM transfer WHERE obj = ?1 AND peer = ?2 AND dir = ?3");
+    Ok(tx.query_row(&sql, params![obj.to_hex(), peer.to_hex(), dir.code()], row_to_transfer).optional()?.flatten())
+}
+
+impl ChatDb {
+    /// Writes transfer rows in one transaction.
+    pub fn save_transfers<'a>(&mut self, rows: impl IntoIterator<Item = &'a Transfer>) -> Result<(), StoreError> {
+        let rows: Vec<&Transfer> = rows.into_iter().collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.batch(|tx, _| {
+            for t in rows {
+                put_transfer(tx, t)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// One transfer.
+    pub fn transfer(&self, obj: &ObjectId, peer: &Address, dir: Direction) -> Result<Option<Transfer>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM transfer WHERE obj = ?1 AND peer = ?2 AND dir = ?3");
+        Ok(self
+            .conn
+            .query_row(&sql, params![obj.to_hex(), peer.to_hex(), dir.code()], row_to_transfer)
+            .optional()?
+            .flatten())
+    }
+
+    /// The transfer of an attachment message (by its hex hash).
+    pub fn transfer_of_message(&self, msg: &str) -> Result<Option<Transfer>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM transfer WHERE msg = ?1");
+        Ok(self.conn.query_row(&sql, [msg], row_to_transfer).optional()?.flatten())
+    }
+
+    /// Transfers in one direction and state.
+    pub fn transfers(&self, dir: Direction, state: TransferState) -> Result<Vec<Transfer>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM transfer WHERE dir = ?1 AND state = ?2");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params![dir.code(), state.code().to_string()], row_to_transfer)?;
+        let mut out = Vec::new();
+        for r in rows {
+            if let Some(t) = r? {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Objects that messages (and their thumbnails) refer to: what GC keeps.
+    pub fn referenced_objects(&self) -> Result<HashSet<ObjectId>, StoreError> {
+        let mut out = HashSet::new();
+        let mut stmt = self.conn.prepare(
+            "SELECT obj FROM message WHERE obj IS NOT NULL
+             UNION SELECT display FROM transfer WHERE display IS NOT NULL AND obj IN (SELECT obj FROM message)
+             UNION SELECT avatar FROM transfer WHERE avatar IS NOT NULL AND obj IN (SELECT obj FROM message)",
+        )?;
+        for r in stmt.query_map([], |r| r.get::<_, String>(0))? {
+            if let Some(id) = ObjectId::from_hex(&r?) {
+                out.insert(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest message that carries object `obj` (for its display name).
+    pub fn message_with_object(&self, obj: &ObjectId) -> Result<Option<super::MessageRow>, StoreError> {
+        let hash: Option<String> = self
+            .conn
+            .query_row("SELECT hash FROM message WHERE obj = ?1 ORDER BY id DESC LIMIT 1", [obj.to_hex()], |r| r.get(0))
+            .optional()?;
+        match hash {
+            Some(h) => self.message(&h),
+            None => Ok(None),
+        }
+    }
+}
