@@ -122,7 +122,8 @@ fn run_json_drives_a_full_exchange() {
     alice.send(&json!({"cmd": "send", "to": bob_addr, "text": "hello over JSON 你好"}).to_string());
     let out = alice.wait(10, "own message event", |v| event(v) == "message");
     assert_eq!(out["dir"], "out");
-    assert_eq!(out["stat"], "N");
+    // Re-read when printed: the broker may already have acknowledged it.
+    assert!(out["stat"] == "N" || out["stat"] == "S", "{out}");
     assert_eq!(out["from"], alice_addr.as_str());
     assert_eq!(out["to"], bob_addr.as_str());
     assert_eq!(out["type"], "T");
