@@ -236,3 +236,53 @@ fn two_processes_chat_through_the_embedded_broker_of_the_first() {
     assert_eq!(got["text"], "no broker installed");
     alice.wait(20, "status C", |v| event(v) == "status" && v["hash"] == hash.as_str() && v["stat"] == "C");
 }
+
+/// The receiver is killed with SIGKILL half-way through a 24 MiB file; started again, it
+/// resumes the transfer and keeps a byte-identical file.
+#[test]
+fn a_transfer_resumes_after_the_receiver_is_killed() {
+    let broker = Mosquitto::start();
+    let home = TestHome::new();
+    create(&home, "alice");
+    let bob_addr = create(&home, "bob");
+    let mut data = vec![0u8; 24 << 20];
+    for c in data.chunks_mut(1 << 16) {
+        wochat::crypto::random_bytes(c).unwrap();
+    }
+    let src = tempfile::tempdir().unwrap();
+    let path = src.path().join("big.bin");
+    std::fs::write(&path, &data).unwrap();
+
+    let mut bob = Runner::start(&home, "bob", &broker.url());
+    bob.wait(20, "bob ready", |v| event(v) == "ready");
+    let mut alice = Runner::start(&home, "alice", &broker.url());
+    alice.wait(20, "alice ready", |v| event(v) == "ready");
+    alice.send(&json!({"cmd": "send_file", "to": bob_addr, "path": path, "text": "big"}).to_string());
+    let total = data.len() as u64;
+    let part = bob.wait(60, "some progress", |v| {
+        event(v) == "transfer" && v["done"].as_u64().unwrap_or(0) >= total * 2 / 5 && v["state"] == "A"
+    });
+    let hash = part["hash"].as_str().unwrap().to_string();
+    bob.signal("-KILL");
+    bob.wait_exit(10);
+
+    let bob = Runner::start(&home, "bob", &broker.url());
+    bob.wait(120, "the transfer completes", |v| {
+        event(v) == "transfer" && v["hash"] == hash.as_str() && v["state"] == "C"
+    });
+    alice.wait(60, "alice sees the receipt", |v| {
+        event(v) == "transfer" && v["hash"] == hash.as_str() && v["state"] == "C"
+    });
+    alice.send(r#"{"cmd":"quit"}"#);
+    alice.wait_exit(10);
+    bob.signal("-TERM");
+    drop(bob);
+    let out = tempfile::tempdir().unwrap();
+    let o =
+        home.run(Some("pw"), &["--account", "bob", "object", "export", &hash, "--out", out.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let saved = std::path::PathBuf::from(common::stdout(&o).trim());
+    assert!(std::fs::read(saved).unwrap() == data, "byte-identical after the resume");
+    let o = home.run(Some("pw"), &["--account", "bob", "object", "verify"]);
+    assert!(o.status.success());
+}

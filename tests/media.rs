@@ -1,0 +1,353 @@
+//! Files through a real mosquitto: byte-identical delivery with previews, nothing in clear on
+//! disk, corruption, wrong chunks, bombs, hostile names, the auto-download limit and the quota.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::TestHome;
+use common::broker::Mosquitto;
+use common::peer::{Peer, start_peer, start_peer_with};
+use image::ImageEncoder;
+use wochat::app::Event;
+use wochat::config::Config;
+use wochat::crypto::Identity;
+use wochat::crypto::envelope::Keyring;
+use wochat::objects::ObjectId;
+use wochat::wire::{AttachKind, Body, ObjectMeta, Packet};
+
+fn random(n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n];
+    for c in v.chunks_mut(1 << 16) {
+        wochat::crypto::random_bytes(c).unwrap();
+    }
+    v
+}
+
+/// A photo-like PNG: smooth gradients with grain.
+fn photo_png(w: u32, h: u32) -> Vec<u8> {
+    let grain = random((w * h) as usize);
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let g = grain[(y * w + x) as usize] / 8;
+        image::Rgb([(x * 220 / w) as u8 + g, (y * 220 / h) as u8 + g, 90 + g])
+    });
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(img.as_raw(), w, h, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    out
+}
+
+fn animated_gif() -> Vec<u8> {
+    use image::codecs::gif::GifEncoder;
+    use image::{Delay, Frame, Rgba, RgbaImage};
+    let mut gif = Vec::new();
+    {
+        let mut enc = GifEncoder::new(&mut gif);
+        let frames = (0..3u8).map(|i| {
+            let img = RgbaImage::from_fn(200, 150, |x, y| Rgba([i * 80, (x % 256) as u8, (y % 256) as u8, 255]));
+            Frame::from_parts(img, 0, 0, Delay::from_numer_denom_ms(120, 1))
+        });
+        enc.encode_frames(frames).unwrap();
+    }
+    gif
+}
+
+fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, data).unwrap();
+    p
+}
+
+async fn transfer_state(p: &mut Peer, hash: &str, secs: u64, want: char) {
+    let h = hash.to_string();
+    p.wait_for(secs, |e| matches!(e, Event::Transfer { hash, state, .. } if *hash == h && *state == want)).await;
+}
+
+fn attachment(p: &Peer, msg: &str) -> (AttachKind, ObjectMeta) {
+    let row = p.reader.message(msg).unwrap().expect("message stored");
+    match Packet::decode(&row.cbor).unwrap().body {
+        Body::Attachment { kind, obj, .. } => (kind, obj),
+        other => panic!("not an attachment: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_arrive_byte_identical_with_previews_and_nothing_in_clear_on_disk() {
+    let broker = Mosquitto::start();
+    let home = TestHome::new();
+    let src = tempfile::tempdir().unwrap();
+    let mut alice = start_peer(&home, "alice", &broker.url());
+    let mut bob = start_peer(&home, "bob", &broker.url());
+    alice.ready().await;
+    bob.ready().await;
+
+    let files = [
+        ("random.bin", random(5 * 1024 * 1024), AttachKind::File),
+        ("photo.png", photo_png(1600, 1200), AttachKind::Image),
+        ("anim.gif", animated_gif(), AttachKind::Gif),
+    ];
+    let out = tempfile::tempdir().unwrap();
+    for (name, data, kind) in &files {
+        let path = write(src.path(), name, data);
+        let sent = alice.client.send_file(bob.address, path, Some(format!("{name} for you")), None).await.unwrap();
+        assert!(sent.preview_error.is_none());
+        transfer_state(&mut bob, &sent.file.to_hex(), 60, 'C').await;
+        alice.wait_for(30, |e| matches!(e, Event::Status { hash, stat: 'C' } if *hash == sent.message)).await;
+        let (got_kind, meta) = attachment(&bob, &sent.message);
+        assert_eq!(got_kind, *kind, "{name}");
+        assert_eq!(meta.name, *name);
+        assert_eq!(meta.size, data.len() as u64);
+        if *kind != AttachKind::File {
+            let thumb = meta.thumb.expect("a preview travels in the message");
+            assert!(thumb.len() <= 48 * 1024, "{name}: preview {} bytes", thumb.len());
+            let t = image::load_from_memory(&thumb).unwrap();
+            assert!(t.width().max(t.height()) <= 320);
+            assert!(meta.w.is_some() && meta.h.is_some());
+        }
+        let saved = bob.client.objects().save_as(&sent.file, out.path(), &meta.name).unwrap();
+        assert_eq!(std::fs::read(&saved).unwrap(), *data, "{name} is byte-identical");
+    }
+    // No 64-byte sample of any file's plaintext anywhere under the home.
+    for (name, data, _) in &files {
+        for at in [0, data.len() / 2, data.len() - 64] {
+            let sample = &data[at..at + 64];
+            assert!(common::files_containing(home.root(), sample).is_empty(), "{name} at {at} is in clear on disk");
+        }
+    }
+    alice.stop().await;
+    bob.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupted_object_is_reported_by_verify_and_when_opened() {
+    let broker = Mosquitto::start();
+    let home = TestHome::new();
+    let src = tempfile::tempdir().unwrap();
+    let mut alice = start_peer(&home, "alice", &broker.url());
+    let mut bob = start_peer(&home, "bob", &broker.url());
+    alice.ready().await;
+    bob.ready().await;
+    let data = random(300_000);
+    let sent = alice.client.send_file(bob.address, write(src.path(), "doc.pdf", &data), None, None).await.unwrap();
+    transfer_state(&mut bob, &sent.file.to_hex(), 30, 'C').await;
+    let file = bob.client.objects().path_of(&sent.file);
+    let bob_address = bob.address;
+    bob.stop().await;
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[200_000] ^= 0x01;
+    std::fs::write(&file, &bytes).unwrap();
+
+    let o = home.run(Some("pw"), &["--account", "bob", "object", "verify"]);
+    assert_eq!(o.status.code(), Some(1), "{}", common::stderr(&o));
+    assert!(common::stdout(&o).contains(&file.display().to_string()));
+    assert!(common::stderr(&o).contains("1 corrupt object"));
+    let dir = tempfile::tempdir().unwrap();
+    let o = home.run(
+        Some("pw"),
+        &["--account", "bob", "object", "export", &sent.file.to_hex(), "--out", dir.path().to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(common::stderr(&o).contains("corrupt"), "{}", common::stderr(&o));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing half-written");
+    // The alice side is intact and history still lists the file.
+    let o = home.run(Some("pw"), &["--account", "bob", "history", &alice.address.to_hex(), "--json"]);
+    assert!(common::stdout(&o).contains("doc.pdf"));
+    let _ = bob_address;
+    alice.stop().await;
+}
+
+/// A hostile sender: a valid attachment message, then bad chunks.
+async fn hostile_file(broker: &Mosquitto, to: &Peer, data: &[u8], bad: impl Fn(u64, &[u8]) -> Vec<u8>) -> ObjectId {
+    let mallory = Keyring::new(Identity::generate().unwrap());
+    let id = ObjectId(wochat::crypto::sha256(data));
+    let meta = ObjectMeta {
+        hash: id.0,
+        size: data.len() as u64,
+        name: "gift.bin".into(),
+        mime: "application/octet-stream".into(),
+        chunks: (data.len() as u64).div_ceil(65536),
+        w: None,
+        h: None,
+        thumb: None,
+    };
+    let u = wochat::transport::BrokerUrl::parse(&broker.url()).unwrap();
+    let mut o = rumqttc::MqttOptions::new(format!("mallory{}", id.to_hex().get(..8).unwrap_or("")), u.host, u.port);
+    o.set_max_packet_size(8 << 20, 8 << 20);
+    let (raw, mut el) = rumqttc::AsyncClient::new(o, 100);
+    tokio::spawn(async move { while el.poll().await.is_ok() {} });
+    let topic = to.address.to_hex();
+    let q = rumqttc::QoS::AtLeastOnce;
+    let msg = Packet::new(Body::Attachment { kind: AttachKind::File, text: None, obj: meta.clone() });
+    raw.publish(&topic, q, false, wochat::wire::seal_packet(&mallory, &to.address, &msg).unwrap().envelope)
+        .await
+        .unwrap();
+    for (i, c) in data.chunks(65536).enumerate() {
+        let chunk = Packet::new(Body::Chunk { hash: id.0, i: i as u64, data: bad(i as u64, c) });
+        raw.publish(&topic, q, false, wochat::wire::seal_packet(&mallory, &to.address, &chunk).unwrap().envelope)
+            .await
+            .unwrap();
+    }
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_chunks_and_wrong_hashes_reject_the_file() {
+    let broker = Mosquitto::start();
+    let home = TestHome::new();
+    let mut bob = start_peer(&home, "bob", &broker.url());
+    bob.ready().await;
+    let data = random(200_000);
+    // A chunk of the wrong length.
+    let id = hostile_file(&broker, &bob, &data, |i, c| if i == 1 { c[..100].to_vec() } else { c.to_vec() }).await;
+    let e = bob.wait_for(20, |e| matches!(e, Event::Error { .. })).await;
+    assert!(format!("{e:?}").contains("rejected") && format!("{e:?}").contains("wrong chunk"), "{e:?}");
+    assert!(!bob.client.objects().contains(&id));
+    // Right lengths, wrong content: the final hash check rejects it.
+    let data = random(200_000);
+    let id = hostile_file(&broker, &bob, &data, |i, c| if i == 2 { random(c.len()) } else { c.to_vec() }).await;
+    let e = bob.wait_for(20, |e| matches!(e, Event::Error { .. })).await;
+    assert!(format!("{e:?}").contains("does not match its hash"), "{e:?}");
+    assert!(!bob.client.objects().contains(&id));
+    // The client keeps running.
+    let mut alice = start_peer(&home, "alice", &broker.url());
+    alice.ready().await;
+    let h = alice.client.send_text(bob.address, "still fine".into()).await.unwrap();
+    alice.wait_for(20, |e| matches!(e, Event::Status { hash, stat: 'C' } if *hash == h)).await;
+    alice.stop().await;
+    bob.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decompression_bomb_is_refused_and_the_client_keeps_running() {
+    let broker = Mosquitto::start();
+    let home = TestHome::new();
+    let src = tempfile::tempdir().unwrap();
+    let mut alice = start_peer(&home, "alice", &broker.url());
+    let mut bob = start_peer(&home, "bob", &broker.url());
+    alice.ready().await;
+    bob.ready().await;
+    let bomb = bomb_png();
+    let sent = alice.client.send_file(bob.address, write(src.path(), "bomb.png", &bomb), None, None).await.unwrap();
+    let why = sent.preview_error.expect("the sender refuses to decode it");
+    assert!(why.contains("too large"), "{why}");
+    let e = bob.wait_for(30, |e| matches!(e, Event::Error { .. })).await;
+    assert!(format!("{e:?}").contains("too large"), "{e:?}");
+    let h = alice.client.send_text(bob.address, "after the bomb".into()).await.unwrap();
+    alice.wait_for(20, |e| matches!(e, Event::Status { hash, stat: 'C' } if *hash == h)).await;
+    alice.stop().await;
+    bob.stop().await;
+}
+
+fn bomb_png() -> Vec<u8> {
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = 0xffff_ffffu32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+    fn chunk(kind: &[u8], data: &[u8]) -> Vec<u8> {
+        let mut c = (data.len() as u32).to_be_bytes().to_vec();
+        let body = [kind, data].concat();
+        c.extend_from_slice(&body);
+        c.extend_from_slice(&crc32(&body).to_be_bytes());
+        c
+    }
+    let ihdr = [60000u32.to_be_bytes(), 60000u32.to_be_bytes()].concat();
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &[ihdr.as_slice(), &[8, 2, 0, 0, 0]].concat()));
+    png.extend(chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]));
+    png.extend(chunk(b"IEND", &[]));
+    png
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_files_wait_for_acceptance_and_the_quota_is_enforced() {
+    let broker = Mosquitto::start();
+    let home = TestHome::new();
+    let src = tempfile::tempdir().unwrap();
+    let mut alice = start_peer(&home, "alice", &broker.url());
+    let mut config = Config::default();
+    config.media.auto_download_mb = 1;
+    let mut bob = start_peer_with(&home, "bob", &config, &[broker.url()]);
+    alice.ready().await;
+    bob.ready().await;
+    let photo = photo_png(1400, 1000);
+    assert!(photo.len() > 1 << 20);
+    let sent = alice.client.send_file(bob.address, write(src.path(), "big.png", &photo), None, None).await.unwrap();
+    transfer_state(&mut bob, &sent.file.to_hex(), 30, 'W').await;
+    // The preview is there while the file waits.
+    assert!(attachment(&bob, &sent.message).1.thumb.is_some());
+    assert!(!bob.client.objects().contains(&sent.file));
+    bob.client.accept(sent.file.to_hex()).await.unwrap();
+    transfer_state(&mut bob, &sent.file.to_hex(), 60, 'C').await;
+    let out = tempfile::tempdir().unwrap();
+    let saved = bob.client.objects().save_as(&sent.file, out.path(), "big.png").unwrap();
+    assert_eq!(std::fs::read(saved).unwrap(), photo);
+    bob.stop().await;
+
+    // A 1 MiB quota: a 2 MiB file is refused cleanly.
+    let mut config = Config::default();
+    config.storage.quota_mb = 1;
+    let mut carol = start_peer_with(&home, "carol", &config, &[broker.url()]);
+    carol.ready().await;
+    let data = random(2 << 20);
+    let sent = alice.client.send_file(carol.address, write(src.path(), "two.bin", &data), None, None).await.unwrap();
+    let e = carol.wait_for(30, |e| matches!(e, Event::Error { .. })).await;
+    assert!(format!("{e:?}").contains("quota"), "{e:?}");
+    assert!(!carol.client.objects().contains(&sent.file));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(carol.client.objects().used_bytes().unwrap(), 0, "nothing kept");
+    alice.stop().await;
+    carol.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_from_a_peer_export_safely() {
+    let broker = Mosquitto::start();
+    let home = TestHome::new();
+    let src = tempfile::tempdir().unwrap();
+    let mut alice = start_peer(&home, "alice", &broker.url());
+    let mut bob = start_peer(&home, "bob", &broker.url());
+    alice.ready().await;
+    bob.ready().await;
+    let long = "n".repeat(10_000);
+    let names = ["../../x", "a/b", "con.txt", "invoice\u{202E}fdp.exe", long.as_str()];
+    let mut sent = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let data = format!("file {i}").into_bytes();
+        let s = alice
+            .client
+            .send_file(bob.address, write(src.path(), "f", &data), None, Some(name.to_string()))
+            .await
+            .unwrap();
+        transfer_state(&mut bob, &s.file.to_hex(), 30, 'C').await;
+        sent.push((s, data));
+    }
+    bob.stop().await;
+    let out = tempfile::tempdir().unwrap();
+    let outdir = out.path().join("downloads");
+    std::fs::create_dir(&outdir).unwrap();
+    for (s, data) in &sent {
+        let o = home.run(
+            Some("pw"),
+            &["--account", "bob", "object", "export", &s.file.to_hex(), "--out", outdir.to_str().unwrap()],
+        );
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        let path = PathBuf::from(common::stdout(&o).trim());
+        assert_eq!(path.parent().unwrap(), outdir);
+        assert_eq!(std::fs::read(&path).unwrap(), *data);
+        let f = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            !f.contains('\u{202E}') && !f.starts_with('.') && f.len() <= 200 && !f.eq_ignore_ascii_case("con.txt"),
+            "{f:?}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1, "nothing outside the chosen directory");
+    alice.stop().await;
+}
