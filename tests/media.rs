@@ -349,5 +349,10 @@ async fn hostile_names_from_a_peer_export_safely() {
         );
     }
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1, "nothing outside the chosen directory");
+    // GC keeps every file a message refers to.
+    let o = home.run(Some("pw"), &["--account", "bob", "object", "gc"]);
+    assert_eq!(common::stdout(&o).trim(), "removed 0 object(s)");
+    let o = home.run(Some("pw"), &["--account", "bob", "object", "verify"]);
+    assert!(o.status.success());
     alice.stop().await;
 }
