@@ -28,8 +28,9 @@ use crate::wire::{self, Body, MAX_TEXT, Packet};
 
 /// Most transport events handled in one database transaction.
 const MAX_BATCH: usize = 512;
-/// Transport events buffered between the connection and the engine (backpressure beyond).
-const EVENT_BUFFER: usize = 256;
+/// Transport events buffered between the connection and the engine (backpressure beyond):
+/// at most this many 64 KiB chunks wait in memory.
+const EVENT_BUFFER: usize = 128;
 /// Most hashes in one receipt packet.
 const MAX_ACKS_PER_RECEIPT: usize = 1000;
 

@@ -89,10 +89,14 @@ enum Control {
     Subscribe,
 }
 
-struct OutMsg {
-    tag: Option<Tag>,
-    topic: String,
-    payload: bytes::Bytes,
+enum OutMsg {
+    Publish {
+        tag: Option<Tag>,
+        topic: String,
+        payload: bytes::Bytes,
+    },
+    /// Answered once every publish queued before it has been handed to the event loop.
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 /// Tags of publishes handed to rumqttc, by packet id once it has one.
@@ -107,6 +111,7 @@ pub struct Transport {
     control: mpsc::UnboundedSender<Control>,
     data: mpsc::UnboundedSender<OutMsg>,
     client: AsyncClient,
+    tracking: Arc<Mutex<Tracking>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -122,13 +127,14 @@ impl Transport {
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let (data_tx, data_rx) = mpsc::unbounded_channel();
         let poll = tokio::spawn(poll_loop(cfg.clone(), eventloop, events, tracking.clone(), control_tx.clone()));
-        let publisher = tokio::spawn(publish_loop(client.clone(), cfg.topic.clone(), control_rx, data_rx, tracking));
-        Ok(Self { control: control_tx, data: data_tx, client, tasks: vec![poll, publisher] })
+        let publisher =
+            tokio::spawn(publish_loop(client.clone(), cfg.topic.clone(), control_rx, data_rx, tracking.clone()));
+        Ok(Self { control: control_tx, data: data_tx, client, tracking, tasks: vec![poll, publisher] })
     }
 
     /// Queues a QoS 1 publish. `tag` comes back in `Acked` (or `Lost`).
     pub fn publish(&self, tag: Option<Tag>, topic: String, payload: Vec<u8>) {
-        let _ = self.data.send(OutMsg { tag, topic, payload: payload.into() });
+        let _ = self.data.send(OutMsg::Publish { tag, topic, payload: payload.into() });
     }
 
     /// Acknowledges an incoming publish (after it is safely stored).
@@ -136,8 +142,19 @@ impl Transport {
         let _ = self.control.send(Control::Ack(incoming.publish));
     }
 
-    /// Disconnects cleanly (the broker keeps the session) and stops the tasks.
+    /// Sends what is queued (waiting up to 3 s for the broker's acknowledgements), then
+    /// disconnects cleanly (the broker keeps the session) and stops the tasks.
     pub async fn close(self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.data.send(OutMsg::Flush(tx)).is_ok() {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+            let _ = tokio::time::timeout_at(deadline, rx).await;
+            while tokio::time::Instant::now() < deadline
+                && !self.tracking.lock().unwrap_or_else(|e| e.into_inner()).by_pkid.is_empty()
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
         let _ = tokio::time::timeout(Duration::from_secs(2), self.client.disconnect()).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
         for t in &self.tasks {
@@ -251,8 +268,12 @@ async fn poll_loop(
 /// backpressure that stops reading from the broker while the engine catches up.
 async fn handle_event(ev: Event, events: &mpsc::Sender<TransportEvent>, tracking: &Mutex<Tracking>) -> bool {
     match ev {
-        Event::Incoming(Packet::Publish(p)) => {
-            events.send(TransportEvent::Message(Incoming { payload: p.payload.clone(), publish: p })).await.is_ok()
+        Event::Incoming(Packet::Publish(mut p)) => {
+            // The payload is a slice of rumqttc's read buffer: holding it would pin that whole
+            // (growing) buffer while the message waits. Copy it out; keep a bare packet to ack.
+            let payload = bytes::Bytes::copy_from_slice(&p.payload);
+            p.payload = bytes::Bytes::new();
+            events.send(TransportEvent::Message(Incoming { payload, publish: p })).await.is_ok()
         }
         Event::Incoming(Packet::SubAck(_)) => events.send(TransportEvent::Subscribed).await.is_ok(),
         Event::Incoming(Packet::PubAck(a)) => {
@@ -291,9 +312,13 @@ async fn publish_loop(
                 None => return,
             },
             m = data.recv() => match m {
-                Some(m) => {
-                    tracking.lock().unwrap_or_else(|e| e.into_inner()).awaiting_pkid.push_back(m.tag);
-                    client.publish_bytes(m.topic, QoS::AtLeastOnce, false, m.payload).await
+                Some(OutMsg::Publish { tag, topic, payload }) => {
+                    tracking.lock().unwrap_or_else(|e| e.into_inner()).awaiting_pkid.push_back(tag);
+                    client.publish_bytes(topic, QoS::AtLeastOnce, false, payload).await
+                }
+                Some(OutMsg::Flush(done)) => {
+                    let _ = done.send(());
+                    Ok(())
                 }
                 None => return,
             },
