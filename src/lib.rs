@@ -1,7 +1,8 @@
 //! WoChat core: an end-to-end encrypted chat client over MQTT.
 //!
-//! Layering: `cli` (and the GUI) -> [`app`] -> {[`store`], [`crypto`], [`transport`]}.
-//! [`crypto`] is pure code without I/O. The core never depends on the GUI.
+//! Layering: [`ui`] and [`cli`] -> [`app`] -> {[`store`], [`crypto`], [`wire`], [`transport`],
+//! [`objects`], [`media`]}. [`crypto`] and [`wire`] are pure code without I/O. Only [`ui`] uses
+//! egui; the core never depends on it.
 
 pub mod app;
 pub mod cli;
@@ -14,5 +15,6 @@ pub mod media;
 pub mod objects;
 pub mod store;
 pub mod transport;
+pub mod ui;
 pub mod util;
 pub mod wire;

@@ -86,9 +86,7 @@ fn one_line(e: &anyhow::Error) -> String {
 fn dispatch(cli: Cli) -> Result<()> {
     let mut ctx = Ctx::new(&cli)?;
     match cli.command {
-        None => {
-            anyhow::bail!("the desktop app is not part of this build yet; see `wochat --help` for the commands")
-        }
+        None => crate::ui::run(ctx.home.clone()),
         Some(Command::Account(cmd)) => account::run(&mut ctx, cmd),
         Some(Command::Whoami) => {
             let account = ctx.open_account()?;
@@ -104,6 +102,15 @@ fn dispatch(cli: Cli) -> Result<()> {
     }
 }
 
+/// The data home chosen by `--home`, `WOCHAT_HOME` or the platform default (created).
+pub fn resolve_home(cli: &Cli) -> Result<Home> {
+    let root = match &cli.home {
+        Some(h) => h.clone(),
+        None => Home::default_root()?,
+    };
+    Home::open(&root).with_context(|| format!("cannot create the data home {}", root.display()))
+}
+
 /// What every command needs: the home, the key store, the chosen account and the password.
 pub(crate) struct Ctx {
     pub home: Home,
@@ -115,11 +122,7 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     fn new(cli: &Cli) -> Result<Self> {
-        let root = match &cli.home {
-            Some(h) => h.clone(),
-            None => Home::default_root()?,
-        };
-        let home = Home::open(&root).with_context(|| format!("cannot create the data home {}", root.display()))?;
+        let home = resolve_home(cli)?;
         Ok(Self {
             home,
             account: cli.account.clone(),

@@ -1,0 +1,251 @@
+//! The desktop app (eframe/egui). Widgets send commands to the core's [`backend`] and draw
+//! what it reports; nothing here blocks or touches SQLite, crypto or the network.
+
+pub mod backend;
+mod chat;
+mod login;
+
+use std::sync::Arc;
+
+use eframe::egui;
+
+use crate::app::ConnState;
+use crate::crypto::Address;
+use crate::home::Home;
+use backend::{Backend, MessageItem, TalkItem, UiCmd, UiMsg};
+
+/// Runs the desktop app on `home` until the window is closed.
+pub fn run(home: Home) -> anyhow::Result<()> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default().with_inner_size([960.0, 680.0]).with_min_inner_size([520.0, 400.0]),
+        persist_window: true,
+        ..Default::default()
+    };
+    eframe::run_native(
+        "WoChat",
+        options,
+        Box::new(move |cc| {
+            let ctx = cc.egui_ctx.clone();
+            Ok(Box::new(WoChatApp::new(home, Arc::new(move || ctx.request_repaint()))?))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
+}
+
+/// Which screen is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Screen {
+    /// Pick an account and log in (or create one).
+    Login,
+    /// Talks and a conversation.
+    Main,
+}
+
+/// Login screen state.
+#[derive(Debug, Default)]
+pub struct LoginState {
+    /// Account names for the dropdown.
+    pub accounts: Vec<String>,
+    /// The chosen name.
+    pub selected: String,
+    /// Typed password.
+    pub password: String,
+    /// Argon2 running.
+    pub busy: bool,
+    /// Inline error.
+    pub error: Option<String>,
+    /// The create-account form is shown.
+    pub creating: bool,
+    /// New account's name.
+    pub new_name: String,
+    /// New password.
+    pub new_password: String,
+    /// Repeated.
+    pub new_password2: String,
+}
+
+/// Main screen state.
+#[derive(Debug)]
+pub struct ChatState {
+    /// Own name and address.
+    pub me: (String, Address),
+    /// The talk list.
+    pub talks: Vec<TalkItem>,
+    /// The talk filter.
+    pub filter: String,
+    /// The open talk.
+    pub open: Option<Address>,
+    /// Loaded messages of the open talk, oldest first.
+    pub messages: Vec<MessageItem>,
+    /// Whether older pages may exist.
+    pub has_older: bool,
+    /// An older page was asked for.
+    pub loading_older: bool,
+    /// The composer's text.
+    pub composer: String,
+    /// Connection state and broker.
+    pub connection: (ConnState, String),
+    /// The add-friend dialog, when open.
+    pub add_friend: Option<AddFriendState>,
+    /// Errors to show (newest last).
+    pub errors: Vec<String>,
+    /// Focus the filter box next frame.
+    pub focus_filter: bool,
+}
+
+/// The add-friend dialog.
+#[derive(Debug, Default, Clone)]
+pub struct AddFriendState {
+    /// Address or `wochat:` link.
+    pub input: String,
+    /// Display name.
+    pub name: String,
+    /// Inline error.
+    pub error: Option<String>,
+}
+
+/// The application.
+pub struct WoChatApp {
+    backend: Backend,
+    /// The current screen.
+    pub screen: Screen,
+    /// Login state.
+    pub login: LoginState,
+    /// Main state (after login).
+    pub chat: Option<ChatState>,
+    title: String,
+}
+
+impl WoChatApp {
+    /// Starts the backend on `home`.
+    pub fn new(home: Home, repaint: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<Self> {
+        let backend = Backend::start(home, move || repaint())?;
+        Ok(Self { backend, screen: Screen::Login, login: LoginState::default(), chat: None, title: String::new() })
+    }
+
+    /// Applies what the backend reported (called every frame; never blocks).
+    pub fn poll_backend(&mut self) {
+        while let Ok(msg) = self.backend.messages.try_recv() {
+            self.apply(msg);
+        }
+    }
+
+    fn apply(&mut self, msg: UiMsg) {
+        match msg {
+            UiMsg::Accounts(names) => {
+                if self.login.selected.is_empty() || !names.contains(&self.login.selected) {
+                    self.login.selected = names.first().cloned().unwrap_or_default();
+                }
+                self.login.creating |= names.is_empty();
+                self.login.accounts = names;
+            }
+            UiMsg::LoginFailed(e) => {
+                self.login.busy = false;
+                self.login.error = Some(e);
+            }
+            UiMsg::LoggedIn { name, address } => {
+                self.login = LoginState::default();
+                self.screen = Screen::Main;
+                self.chat = Some(ChatState {
+                    me: (name, address),
+                    talks: Vec::new(),
+                    filter: String::new(),
+                    open: None,
+                    messages: Vec::new(),
+                    has_older: false,
+                    loading_older: false,
+                    composer: String::new(),
+                    connection: (ConnState::Offline, String::new()),
+                    add_friend: None,
+                    errors: Vec::new(),
+                    focus_filter: false,
+                });
+            }
+            other => {
+                if let Some(chat) = self.chat.as_mut() {
+                    chat.apply(other);
+                }
+            }
+        }
+    }
+
+    /// Sends a command to the core.
+    pub fn send(&self, cmd: UiCmd) {
+        self.backend.send(cmd);
+    }
+
+    /// The window title: the account name and the unread total (windows side by side must be
+    /// told apart).
+    pub fn window_title(&self) -> String {
+        match &self.chat {
+            Some(c) => {
+                let unread: u64 = c.talks.iter().map(|t| t.unread).sum();
+                if unread > 0 { format!("{} ({unread}) — WoChat", c.me.0) } else { format!("{} — WoChat", c.me.0) }
+            }
+            None => "WoChat".into(),
+        }
+    }
+
+    /// Draws one frame.
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        self.poll_backend();
+        let title = self.window_title();
+        if title != self.title {
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title = title;
+        }
+        match self.screen {
+            Screen::Login => login::login_ui(self, ui),
+            Screen::Main => chat::main_ui(self, ui),
+        }
+    }
+}
+
+impl ChatState {
+    fn apply(&mut self, msg: UiMsg) {
+        match msg {
+            UiMsg::Talks(t) => self.talks = t,
+            UiMsg::Page { peer, rows, older } => {
+                if Some(peer) != self.open {
+                    return;
+                }
+                if older {
+                    self.loading_older = false;
+                    self.has_older = rows.len() == backend::PAGE;
+                    let mut rows = rows;
+                    rows.extend(std::mem::take(&mut self.messages));
+                    self.messages = rows;
+                } else {
+                    // Keep older pages already loaded; replace the newest part.
+                    let first_new = rows.first().map(|r| r.id).unwrap_or(i64::MAX);
+                    let keep: Vec<MessageItem> = self.messages.iter().filter(|m| m.id < first_new).cloned().collect();
+                    if keep.is_empty() {
+                        self.has_older = rows.len() == backend::PAGE;
+                    }
+                    self.messages = keep;
+                    self.messages.extend(rows);
+                }
+            }
+            UiMsg::Connection(state, broker) => self.connection = (state, broker),
+            UiMsg::FriendAdded(_) => self.add_friend = None,
+            UiMsg::FriendError(e) => {
+                if let Some(d) = self.add_friend.as_mut() {
+                    d.error = Some(e);
+                }
+            }
+            UiMsg::Error(e) => {
+                self.errors.push(e);
+                if self.errors.len() > 5 {
+                    self.errors.remove(0);
+                }
+            }
+            UiMsg::Accounts(_) | UiMsg::LoginFailed(_) | UiMsg::LoggedIn { .. } => {}
+        }
+    }
+}
+
+impl eframe::App for WoChatApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        WoChatApp::ui(self, ui);
+    }
+}

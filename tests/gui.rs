@@ -1,0 +1,237 @@
+//! The desktop app driven headless with egui_kittest: login (dropdown, wrong password), create
+//! account, add friend (valid, invalid), send a message and see its status, a 10,000-message
+//! conversation that renders and scrolls.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::TestHome;
+use common::broker::Mosquitto;
+use common::peer::start_peer;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use wochat::home::Home;
+use wochat::ui::{Screen, WoChatApp};
+
+/// A home whose config points at `broker` (no embedded broker).
+fn home_for(broker: &Mosquitto) -> TestHome {
+    let t = TestHome::new();
+    std::fs::write(t.home.config_path(), format!("[broker]\nurls = [\"{}\"]\nembedded = \"off\"\n", broker.url()))
+        .unwrap();
+    t
+}
+
+fn harness(home: &Home) -> Harness<'static, WoChatApp> {
+    let app = WoChatApp::new(home.clone(), std::sync::Arc::new(|| {})).unwrap();
+    let h = Harness::builder()
+        .with_size(egui::vec2(1000.0, 700.0))
+        .build_ui_state(|ui, app: &mut WoChatApp| app.ui(ui), app);
+    // The harness has no CJK font yet (the app takes the system's): draw boxes, as the app
+    // does, rather than panic on a missing glyph.
+    h.ctx.set_missing_glyph_policy(egui::epaint::text::MissingGlyphPolicy::Tofu);
+    h
+}
+
+/// Steps the UI until `cond` holds (the core answers on its own threads).
+fn until(h: &mut Harness<'_, WoChatApp>, secs: u64, what: &str, cond: impl Fn(&WoChatApp) -> bool) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if cond(h.state()) {
+            h.step();
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn login(h: &mut Harness<'_, WoChatApp>, password: &str) {
+    h.get_by_label("Password").click();
+    h.step();
+    h.get_by_label("Password").type_text(password);
+    h.step();
+    h.get_by_label("Log in").click();
+    h.step();
+}
+
+#[test]
+fn login_with_the_dropdown_wrong_password_then_success() {
+    let broker = Mosquitto::start();
+    let t = home_for(&broker);
+    let keys = t.keys();
+    keys.create("alice", b"pw-a").unwrap();
+    keys.create("bob", b"pw-b").unwrap();
+    let mut h = harness(&t.home);
+    until(&mut h, 10, "accounts", |a| a.login.accounts.len() == 2);
+    assert_eq!(h.state().login.selected, "alice");
+    // Pick bob in the dropdown.
+    h.get_by_label("Account").click();
+    h.run_ok();
+    h.get_by_label("bob").click();
+    h.step();
+    assert_eq!(h.state().login.selected, "bob");
+    login(&mut h, "wrong");
+    until(&mut h, 20, "the error", |a| a.login.error.is_some());
+    assert_eq!(h.state().login.error.as_deref(), Some("wrong password"));
+    assert_eq!(h.state().login.selected, "bob", "the name stays selected");
+    h.get_by_label("wrong password");
+    login(&mut h, "pw-b");
+    until(&mut h, 20, "the main window", |a| a.screen == Screen::Main);
+    assert_eq!(h.state().chat.as_ref().unwrap().me.0, "bob");
+    assert!(h.state().window_title().starts_with("bob"));
+}
+
+#[test]
+fn create_account_when_there_is_none() {
+    let broker = Mosquitto::start();
+    let t = home_for(&broker);
+    let mut h = harness(&t.home);
+    until(&mut h, 10, "the create form", |a| a.login.creating);
+    for (label, text) in
+        [("Name", "carol"), ("New password", "correct horse"), ("Repeat the password", "correct horse")]
+    {
+        h.get_by_label(label).click();
+        h.step();
+        h.get_by_label(label).type_text(text);
+        h.step();
+    }
+    h.get_by_label("Create").click();
+    until(&mut h, 30, "the main window", |a| a.screen == Screen::Main);
+    let names: Vec<_> = t.keys().list().unwrap().into_iter().map(|e| e.name).collect();
+    assert_eq!(names, vec!["carol"]);
+}
+
+fn logged_in(t: &TestHome, name: &str) -> Harness<'static, WoChatApp> {
+    match t.keys().create(name, b"pw") {
+        Ok(_) | Err(wochat::store::KeysError::NameTaken(_)) => {}
+        Err(e) => panic!("{e}"),
+    }
+    let mut h = harness(&t.home);
+    until(&mut h, 10, "accounts", |a| !a.login.accounts.is_empty());
+    if h.state().login.selected != name {
+        h.get_by_label("Account").click();
+        h.run_ok();
+        h.get_by_label(name).click();
+        h.step();
+    }
+    login(&mut h, "pw");
+    until(&mut h, 20, "the main window", |a| a.screen == Screen::Main);
+    h
+}
+
+fn add_friend(h: &mut Harness<'_, WoChatApp>, input: &str, name: &str) {
+    h.get_by_label("Add friend...").click();
+    h.run_ok();
+    h.get_by_label("Address or wochat: link").click();
+    h.step();
+    h.get_by_label("Address or wochat: link").type_text(input);
+    h.step();
+    h.get_by_label("Name").click();
+    h.step();
+    h.get_by_label("Name").type_text(name);
+    h.step();
+    h.get_by_label("Add").click();
+    h.step();
+}
+
+#[test]
+fn add_friend_with_a_valid_and_an_invalid_address() {
+    let broker = Mosquitto::start();
+    let t = home_for(&broker);
+    let bob = t.keys().create("bob", b"pw").unwrap();
+    let mut h = logged_in(&t, "alice");
+    add_friend(&mut h, "not an address", "Nobody");
+    until(&mut h, 10, "the inline error", |a| {
+        a.chat.as_ref().unwrap().add_friend.as_ref().is_some_and(|d| d.error.is_some())
+    });
+    h.get_by_label_contains("66 hexadecimal");
+    // Esc closes the dialog.
+    h.key_press(egui::Key::Escape);
+    h.step();
+    assert!(h.state().chat.as_ref().unwrap().add_friend.is_none());
+    add_friend(&mut h, &bob.to_hex(), "Bob");
+    until(&mut h, 10, "bob in the list", |a| a.chat.as_ref().unwrap().talks.iter().any(|t| t.name == "Bob"));
+    assert!(h.state().chat.as_ref().unwrap().add_friend.is_none(), "the dialog closed");
+    h.get_by_label("Bob");
+}
+
+#[test]
+fn send_a_message_and_see_it_reach_two_ticks() {
+    let broker = Mosquitto::start();
+    let t = home_for(&broker);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut bob = rt.block_on(async { start_peer(&t, "bob", &broker.url()) });
+    rt.block_on(bob.ready());
+    let mut h = logged_in(&t, "alice");
+    until(&mut h, 20, "connected", |a| a.chat.as_ref().unwrap().connection.0 == wochat::app::ConnState::Connected);
+    add_friend(&mut h, &bob.address.to_hex(), "Bob");
+    until(&mut h, 10, "bob in the list", |a| a.chat.as_ref().unwrap().talks.iter().any(|t| t.name == "Bob"));
+    h.get_by_label("Bob").click();
+    h.step();
+    h.get_by_label("Message").click();
+    h.step();
+    h.get_by_label("Message").type_text("hello from the window 你好");
+    h.step();
+    h.key_press(egui::Key::Enter);
+    until(&mut h, 20, "the bubble", |a| {
+        a.chat.as_ref().unwrap().messages.iter().any(|m| m.text == "hello from the window 你好")
+    });
+    until(&mut h, 30, "two ticks", |a| a.chat.as_ref().unwrap().messages.last().is_some_and(|m| m.stat == 'C'));
+    assert!(h.get_all_by_label("hello from the window 你好").count() >= 1, "the bubble (and the talk preview)");
+    assert!(h.state().chat.as_ref().unwrap().composer.is_empty());
+    let got = rt.block_on(bob.until_history(&h.state().chat.as_ref().unwrap().me.1, 10, |h| !h.is_empty()));
+    assert_eq!(got.len(), 1);
+    rt.block_on(bob.stop());
+}
+
+#[test]
+fn a_conversation_of_10000_messages_renders_and_scrolls() {
+    let broker = Mosquitto::start();
+    let t = home_for(&broker);
+    let keys = t.keys();
+    keys.create("alice", b"pw").unwrap();
+    let peer = wochat::crypto::Identity::generate().unwrap().address();
+    {
+        let mut acc = wochat::app::Account::open(&t.home, &keys, "alice", b"pw").unwrap();
+        acc.chat.upsert_friend(&peer, "Many").unwrap();
+        let me = acc.address();
+        for i in 0..10_000 {
+            let p = wochat::wire::Packet::new(wochat::wire::Body::Text { text: format!("message number {i}") });
+            let cbor = p.encode();
+            let m = wochat::store::NewMessage {
+                from: me,
+                to: peer,
+                hash: wochat::crypto::sha256(&cbor),
+                kind: 'T',
+                ts: p.ts as i64,
+                cbor: &cbor,
+                obj: None,
+            };
+            acc.chat.store_outgoing(&m).unwrap();
+        }
+    }
+    let mut h = logged_in(&t, "alice");
+    until(&mut h, 10, "the talk", |a| a.chat.as_ref().unwrap().talks.iter().any(|t| t.name == "Many"));
+    h.get_by_label("Many").click();
+    until(&mut h, 10, "the newest page", |a| a.chat.as_ref().unwrap().messages.len() == wochat::ui::backend::PAGE);
+    assert!(h.get_all_by_label("message number 9999").count() >= 1);
+    assert!(h.query_by_label("message number 5000").is_none(), "only loaded, visible rows are laid out");
+    // Scroll to the top repeatedly: older pages load.
+    h.get_all_by_label("message number 9999").last().unwrap().hover();
+    h.step();
+    for _ in 0..40 {
+        h.event(egui::Event::MouseWheel {
+            source: egui::MouseWheelSource::Wheel,
+            unit: egui::MouseWheelUnit::Page,
+            delta: egui::vec2(0.0, 50.0),
+            modifiers: egui::Modifiers::NONE,
+            phase: egui::TouchPhase::Move,
+        });
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+        h.step();
+    }
+    until(&mut h, 20, "older pages", |a| a.chat.as_ref().unwrap().messages.len() > wochat::ui::backend::PAGE);
+}
