@@ -1,8 +1,8 @@
 //! WoChat core: an end-to-end encrypted chat client over MQTT.
 //!
 //! Layering: [`ui`] and [`cli`] -> [`app`] -> {[`store`], [`crypto`], [`wire`], [`transport`],
-//! [`objects`], [`media`]}. [`crypto`] and [`wire`] are pure code without I/O. Only [`ui`] uses
-//! egui; the core never depends on it.
+//! [`objects`], [`media`]}. [`crypto`] and [`wire`] are pure code without I/O. Only [`ui`] knows the
+//! GUI toolkit; the core never depends on it.
 
 pub mod app;
 pub mod cli;

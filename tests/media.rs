@@ -228,7 +228,7 @@ async fn a_decompression_bomb_is_refused_and_the_client_keeps_running() {
     let mut bob = start_peer(&home, "bob", &broker.url());
     alice.ready().await;
     bob.ready().await;
-    let bomb = bomb_png();
+    let bomb = common::images::bomb_png(60000, 60000, 2);
     let sent = alice.client.send_file(bob.address, write(src.path(), "bomb.png", &bomb), None, None).await.unwrap();
     let why = sent.preview_error.expect("the sender refuses to decode it");
     assert!(why.contains("too large"), "{why}");
@@ -238,32 +238,6 @@ async fn a_decompression_bomb_is_refused_and_the_client_keeps_running() {
     alice.wait_for(20, |e| matches!(e, Event::Status { hash, stat: 'C' } if *hash == h)).await;
     alice.stop().await;
     bob.stop().await;
-}
-
-fn bomb_png() -> Vec<u8> {
-    fn crc32(data: &[u8]) -> u32 {
-        let mut crc = 0xffff_ffffu32;
-        for &b in data {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
-            }
-        }
-        !crc
-    }
-    fn chunk(kind: &[u8], data: &[u8]) -> Vec<u8> {
-        let mut c = (data.len() as u32).to_be_bytes().to_vec();
-        let body = [kind, data].concat();
-        c.extend_from_slice(&body);
-        c.extend_from_slice(&crc32(&body).to_be_bytes());
-        c
-    }
-    let ihdr = [60000u32.to_be_bytes(), 60000u32.to_be_bytes()].concat();
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    png.extend(chunk(b"IHDR", &[ihdr.as_slice(), &[8, 2, 0, 0, 0]].concat()));
-    png.extend(chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]));
-    png.extend(chunk(b"IEND", &[]));
-    png
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

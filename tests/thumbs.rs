@@ -1,5 +1,7 @@
 //! Thumbnails: the ladder's sizes, EXIF orientation, GIF first frame, formats, and bombs.
 
+mod common;
+
 use image::{ImageEncoder, Rgb, RgbImage};
 use wochat::media::{PREVIEW_MAX_BYTES, ThumbError, make_thumbs};
 
@@ -98,50 +100,14 @@ fn gif_webp_and_bmp_work() {
     }
 }
 
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = 0xffff_ffffu32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
-}
-
-fn chunk(kind: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut c = (data.len() as u32).to_be_bytes().to_vec();
-    let mut body = kind.to_vec();
-    body.extend_from_slice(data);
-    c.extend_from_slice(&body);
-    c.extend_from_slice(&crc32(&body).to_be_bytes());
-    c
-}
-
 #[test]
 fn a_decompression_bomb_is_refused() {
     // A PNG that declares 60000 x 60000 pixels (10.8 GB of RGB) with a tiny body.
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&60000u32.to_be_bytes());
-    ihdr.extend_from_slice(&60000u32.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    let mut bomb = b"\x89PNG\r\n\x1a\n".to_vec();
-    bomb.extend(chunk(b"IHDR", &ihdr));
-    bomb.extend(chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]));
-    bomb.extend(chunk(b"IEND", &[]));
-    let e = make_thumbs(&bomb).unwrap_err();
+    let e = make_thumbs(&common::images::bomb_png(60000, 60000, 2)).unwrap_err();
     assert!(matches!(e, ThumbError::TooLarge { width: 60000, height: 60000 }), "{e}");
     assert!(e.to_string().contains("too large"), "{e}");
     // Within the side limit but beyond the memory limit: also refused.
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&16000u32.to_be_bytes());
-    ihdr.extend_from_slice(&16000u32.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
-    let mut bomb = b"\x89PNG\r\n\x1a\n".to_vec();
-    bomb.extend(chunk(b"IHDR", &ihdr));
-    bomb.extend(chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]));
-    bomb.extend(chunk(b"IEND", &[]));
-    assert!(matches!(make_thumbs(&bomb), Err(ThumbError::TooLarge { .. })));
+    assert!(matches!(make_thumbs(&common::images::bomb_png(16000, 16000, 6)), Err(ThumbError::TooLarge { .. })));
     // Garbage is a decode error.
     assert!(matches!(make_thumbs(b"\x89PNG\r\n\x1a\nnot really"), Err(ThumbError::Decode(_))));
     assert!(make_thumbs(b"\xff\xd8\xff\xe0garbage").is_err());

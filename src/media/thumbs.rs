@@ -59,10 +59,13 @@ pub struct Thumbs {
 /// Makes the thumbnail ladder of an image file's bytes.
 pub fn make_thumbs(bytes: &[u8]) -> Result<Thumbs, ThumbError> {
     let (img, width, height) = decode_bounded(bytes, DISPLAY_MAX_SIDE)?;
-    let display = fit(&img, DISPLAY_MAX_SIDE);
+    if img.width() == 0 || img.height() == 0 {
+        return Err(ThumbError::Decode("the image is empty".into()));
+    }
+    let display = fit(&img, DISPLAY_MAX_SIDE)?;
     let display_jpeg = encode_jpeg(&display, 85)?;
     let preview = encode_preview(&display)?;
-    let avatar = encode_jpeg(&square(&display, AVATAR_SIDE), 85)?;
+    let avatar = encode_jpeg(&square(&display, AVATAR_SIDE)?, 85)?;
     Ok(Thumbs { width, height, preview, display: display_jpeg, avatar })
 }
 
@@ -172,11 +175,11 @@ fn decode_jpeg_scaled(bytes: &[u8], want: u32) -> Result<(RgbImage, u32, u32), T
 }
 
 /// Resizes so the longest side is at most `max` (never enlarges).
-fn fit(img: &RgbImage, max: u32) -> RgbImage {
+fn fit(img: &RgbImage, max: u32) -> Result<RgbImage, ThumbError> {
     let (w, h) = img.dimensions();
     let longest = w.max(h);
     if longest <= max {
-        return img.clone();
+        return Ok(img.clone());
     }
     let f = f64::from(max) / f64::from(longest);
     let (dw, dh) = (((f64::from(w) * f).round() as u32).max(1), ((f64::from(h) * f).round() as u32).max(1));
@@ -184,20 +187,21 @@ fn fit(img: &RgbImage, max: u32) -> RgbImage {
 }
 
 /// A centred square crop of `side` pixels.
-fn square(img: &RgbImage, side: u32) -> RgbImage {
+fn square(img: &RgbImage, side: u32) -> Result<RgbImage, ThumbError> {
     resize(img, side, side, true)
 }
 
-fn resize(img: &RgbImage, dw: u32, dh: u32, crop: bool) -> RgbImage {
+fn resize(img: &RgbImage, dw: u32, dh: u32, crop: bool) -> Result<RgbImage, ThumbError> {
+    let err = |e: String| ThumbError::Decode(format!("cannot resize: {e}"));
     let (w, h) = img.dimensions();
-    let src = Image::from_vec_u8(w, h, img.as_raw().clone(), PixelType::U8x3).expect("buffer matches its size");
+    let src = Image::from_vec_u8(w, h, img.as_raw().clone(), PixelType::U8x3).map_err(|e| err(e.to_string()))?;
     let mut dst = Image::new(dw, dh, PixelType::U8x3);
     let mut options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
     if crop {
         options = options.fit_into_destination(Some((0.5, 0.5)));
     }
-    Resizer::new().resize(&src, &mut dst, &options).expect("same pixel type, non-empty images");
-    RgbImage::from_raw(dw, dh, dst.into_vec()).expect("buffer matches its size")
+    Resizer::new().resize(&src, &mut dst, &options).map_err(|e| err(e.to_string()))?;
+    RgbImage::from_raw(dw, dh, dst.into_vec()).ok_or_else(|| err("short buffer".into()))
 }
 
 fn encode_jpeg(img: &RgbImage, quality: u8) -> Result<Vec<u8>, ThumbError> {
@@ -212,7 +216,7 @@ fn encode_jpeg(img: &RgbImage, quality: u8) -> Result<Vec<u8>, ThumbError> {
 fn encode_preview(img: &RgbImage) -> Result<Vec<u8>, ThumbError> {
     let mut side = PREVIEW_MAX_SIDE;
     loop {
-        let small = fit(img, side);
+        let small = fit(img, side)?;
         for q in [80, 70, 60, 50, 40] {
             let jpeg = encode_jpeg(&small, q)?;
             if jpeg.len() <= PREVIEW_MAX_BYTES {

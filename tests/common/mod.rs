@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod images;
 pub mod peer;
 
 use std::path::{Path, PathBuf};
