@@ -62,12 +62,10 @@ fn login_form(app: &mut WoChatApp, ui: &mut egui::Ui) {
     }
     ui.add_space(8.0);
     let mut go = enter;
-    ui.horizontal(|ui| {
-        go |= ui.add_enabled(!st.busy && !st.selected.is_empty(), egui::Button::new("Log in")).clicked();
-        if st.busy {
-            ui.spinner();
-        }
-    });
+    go |= ui.add_enabled(!st.busy && !st.selected.is_empty(), egui::Button::new("Log in")).clicked();
+    if st.busy {
+        ui.spinner();
+    }
     if go && !st.busy && !st.selected.is_empty() {
         st.busy = true;
         st.error = None;
@@ -112,16 +110,14 @@ fn create_form(app: &mut WoChatApp, ui: &mut egui::Ui) {
         ui.small(p);
     }
     let mut go = enter;
-    ui.horizontal(|ui| {
-        go |= ui.add_enabled(problem.is_none() && !st.busy, egui::Button::new("Create")).clicked();
-        if st.busy {
-            ui.spinner();
-        }
-        if !st.accounts.is_empty() && ui.button("Back").clicked() {
-            st.creating = false;
-            st.error = None;
-        }
-    });
+    go |= ui.add_enabled(problem.is_none() && !st.busy, egui::Button::new("Create")).clicked();
+    if st.busy {
+        ui.spinner();
+    }
+    if !st.accounts.is_empty() && ui.button("Back").clicked() {
+        st.creating = false;
+        st.error = None;
+    }
     if go && problem.is_none() && !st.busy {
         st.busy = true;
         st.error = None;
