@@ -288,7 +288,7 @@ async fn talks_order_unread_counts_and_message_requests() {
     assert_eq!((talks[1].unread, talks[1].request), (3, false), "alice is a friend");
     assert_eq!(bob.reader.unread_total().unwrap(), 4);
 
-    bob.client.mark_read(alice.address);
+    bob.client.mark_read(alice.address).await.unwrap();
     bob.client.add_friend(carol.address, "Carol".into()).await.unwrap(); // accepts the request
     let talks = bob.reader.talks().unwrap();
     assert_eq!((talks[0].unread, talks[0].request), (1, false));

@@ -94,6 +94,8 @@ pub enum Command {
     MarkRead {
         /// The peer.
         peer: Address,
+        /// Answer.
+        reply: oneshot::Sender<Result<(), String>>,
     },
     /// Disconnect and stop.
     Shutdown {
@@ -198,8 +200,8 @@ impl Client {
     }
 
     /// Marks a talk read.
-    pub fn mark_read(&self, peer: Address) {
-        let _ = self.commands.send(Command::MarkRead { peer });
+    pub async fn mark_read(&self, peer: Address) -> Result<()> {
+        self.ask(|reply| Command::MarkRead { peer, reply }).await
     }
 
     /// Disconnects and stops the engine (the database is closed, the lock released).
@@ -307,10 +309,8 @@ impl Engine {
                 let r = self.account.chat.upsert_friend(&address, &name).map_err(|e| e.to_string());
                 let _ = reply.send(r);
             }
-            Command::MarkRead { peer } => {
-                if let Err(e) = self.account.chat.mark_read(&peer) {
-                    self.error(e.to_string());
-                }
+            Command::MarkRead { peer, reply } => {
+                let _ = reply.send(self.account.chat.mark_read(&peer).map_err(|e| e.to_string()));
             }
             Command::Shutdown { .. } => {}
         }

@@ -202,7 +202,7 @@ impl Worker {
                             Err(_) => break,
                         }
                     }
-                    self.on_events(batch);
+                    self.on_events(batch).await;
                 }
             }
         }
@@ -229,8 +229,10 @@ impl Worker {
             UiCmd::Create { name, password } => return self.login(name, password, true).await,
             UiCmd::OpenTalk(peer) => {
                 self.open = Some(peer);
-                if let Some(c) = &self.client {
-                    c.mark_read(peer);
+                if let Some(c) = &self.client
+                    && let Err(e) = c.mark_read(peer).await
+                {
+                    self.send(UiMsg::Error(format!("{e:#}")));
                 }
                 self.send_page(peer, None);
                 self.send_talks();
@@ -318,7 +320,7 @@ impl Worker {
         }
     }
 
-    fn on_events(&mut self, batch: Vec<Event>) {
+    async fn on_events(&mut self, batch: Vec<Event>) {
         let mut refresh = false;
         for e in batch {
             match e {
@@ -329,12 +331,16 @@ impl Worker {
             }
         }
         if refresh {
-            self.send_talks();
+            if self.open.is_none() {
+                self.send_talks();
+            }
             if let Some(peer) = self.open {
+                // The open talk is being read: its new messages do not count as unread.
                 if let Some(c) = &self.client {
-                    c.mark_read(peer);
+                    let _ = c.mark_read(peer).await;
                 }
                 self.send_page(peer, None);
+                self.send_talks();
             }
         }
     }
