@@ -266,51 +266,28 @@ impl ObjectStore {
     }
 
     /// Writes the object's content to `dest` atomically (temporary file, fsync, rename); a
-    /// damaged object leaves nothing at `dest`.
+    /// damaged object leaves nothing at `dest`, and an existing `dest` is never overwritten.
     pub fn export_to(&self, id: &ObjectId, dest: &Path) -> Result<(), ObjectError> {
-        let mut reader = self.open_reader(id)?;
+        let reader = self.open_reader(id)?;
         let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let mut r = [0u8; 8];
-        crate::crypto::random_bytes(&mut r).map_err(io::Error::other)?;
-        let tmp = dir.join(format!(".wochat-export-{}.tmp", hex::encode(r)));
-        let result = (|| -> io::Result<()> {
-            let mut out = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-            io::copy(&mut reader, &mut out)?;
-            out.sync_all()?;
-            // Never overwrite: the caller picked a free name; refuse a race.
+        copy_atomically(reader, dir, || {
             if dest.exists() {
                 return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{} exists", dest.display())));
             }
-            fs::rename(&tmp, dest)?;
-            sync_dir(dir)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        Ok(result?)
+            Ok(dest.to_path_buf())
+        })?;
+        Ok(())
     }
 
     /// Saves the object into `dir` under a sanitized version of the peer-supplied `name`,
     /// never overwriting a file (`name (1)`, `name (2)`...); returns the path written.
     pub fn save_as(&self, id: &ObjectId, dir: &Path, name: &str) -> Result<PathBuf, ObjectError> {
-        let mut reader = self.open_reader(id)?;
+        let reader = self.open_reader(id)?;
         let reserved = super::names::create_unique(dir, name)?;
-        let mut r = [0u8; 8];
-        crate::crypto::random_bytes(&mut r).map_err(io::Error::other)?;
-        let tmp = dir.join(format!(".wochat-save-{}.tmp", hex::encode(r)));
-        let result = (|| -> io::Result<()> {
-            let mut out = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-            io::copy(&mut reader, &mut out)?;
-            out.sync_all()?;
-            // Replaces only the empty placeholder this call created.
-            fs::rename(&tmp, &reserved)?;
-            sync_dir(dir)
-        })();
-        if let Err(e) = result {
-            let _ = fs::remove_file(&tmp);
+        // Replaces only the empty placeholder reserved here.
+        copy_atomically(reader, dir, || Ok(reserved.clone())).inspect_err(|_| {
             let _ = fs::remove_file(&reserved);
-            return Err(e.into());
-        }
+        })?;
         Ok(reserved)
     }
 
@@ -363,6 +340,31 @@ impl ObjectStore {
         }
         Ok(removed)
     }
+}
+
+/// Copies `reader` into a temporary file in `dir`, fsyncs it, then renames it to the path
+/// `dest` returns (asked only once the content is complete and verified).
+fn copy_atomically(
+    mut reader: impl Read,
+    dir: &Path,
+    dest: impl FnOnce() -> io::Result<PathBuf>,
+) -> io::Result<PathBuf> {
+    let mut r = [0u8; 8];
+    crate::crypto::random_bytes(&mut r).map_err(io::Error::other)?;
+    let tmp = dir.join(format!(".wochat-save-{}.tmp", hex::encode(r)));
+    let result = (|| {
+        let mut out = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        io::copy(&mut reader, &mut out)?;
+        out.sync_all()?;
+        let dest = dest()?;
+        fs::rename(&tmp, &dest)?;
+        sync_dir(dir)?;
+        Ok(dest)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Object files below `dir` (the two-level `ab/cdef...` layout; `tmp/` and `partial/` skipped).

@@ -309,34 +309,33 @@ fn for_each_entry<'b>(
     mut f: impl FnMut(&mut Decoder<'b>, &str) -> Result<(), PacketError>,
 ) -> Result<(), PacketError> {
     let len = d.map()?;
-    let mut seen = 0u64;
-    loop {
-        match len {
-            Some(n) if seen == n => return Ok(()),
-            None if d.datatype()? == Type::Break => {
-                d.skip()?;
-                return Ok(());
-            }
-            _ => {}
-        }
+    for_each_element(d, len, |d| {
         if d.datatype()? != Type::String {
             // Keys are text; skip any other key and its value.
             d.skip()?;
             d.skip()?;
-        } else {
-            let key = d.str()?.to_owned();
-            f(d, &key)?;
+            return Ok(());
         }
-        seen += 1;
-    }
+        let key = d.str()?.to_owned();
+        f(d, &key)
+    })
 }
 
 /// Calls `f` for each item of a (definite or indefinite) array; `f` must consume the item.
 fn for_each_item<'b>(
     d: &mut Decoder<'b>,
-    mut f: impl FnMut(&mut Decoder<'b>) -> Result<(), PacketError>,
+    f: impl FnMut(&mut Decoder<'b>) -> Result<(), PacketError>,
 ) -> Result<(), PacketError> {
     let len = d.array()?;
+    for_each_element(d, len, f)
+}
+
+/// Calls `f` `len` times, or (indefinite length, `None`) until the break marker.
+fn for_each_element<'b>(
+    d: &mut Decoder<'b>,
+    len: Option<u64>,
+    mut f: impl FnMut(&mut Decoder<'b>) -> Result<(), PacketError>,
+) -> Result<(), PacketError> {
     let mut seen = 0u64;
     loop {
         match len {
