@@ -93,6 +93,20 @@ CREATE TABLE talk
 );
 CREATE INDEX talk_last_dt ON talk (last_dt);
 
+-- added (v4): full-text search of message text (a text message, or an attachment's caption
+-- and file name); rowid = message.id. The trigram tokenizer finds any substring of three or
+-- more characters in any script, case-insensitively.
+CREATE VIRTUAL TABLE message_text USING fts5(text, tokenize = 'trigram');
+
+-- added (v5): messages are indexed in the background, in batches, not in the transaction that
+-- stores them (an FTS5 insert per commit made commits merge index segments). One row: the
+-- last message id indexed; a search first indexes what came after it.
+CREATE TABLE search_state
+(
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    indexed_upto INTEGER NOT NULL
+);
+
 -- added (v3): the chunked transfer of each attachment, one row per file, peer and direction.
 CREATE TABLE transfer
 (

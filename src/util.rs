@@ -2,19 +2,29 @@
 
 /// Formats milliseconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS` (UTC).
 pub fn format_utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    let ts = jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    ts.strftime("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// A stored time as the user's clock shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalTime {
+    /// The calendar day in the system's time zone.
+    pub day: jiff::civil::Date,
+    /// "HH:MM", 24-hour.
+    pub hm: String,
+}
+
+/// `ms` since the epoch in the system's time zone (UTC if it cannot be determined).
+pub fn local_time(ms: i64) -> LocalTime {
+    let ts = jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let zoned = ts.to_zoned(jiff::tz::TimeZone::system());
+    LocalTime { day: zoned.date(), hm: zoned.strftime("%H:%M").to_string() }
+}
+
+/// Today in the system's time zone.
+pub fn today() -> jiff::civil::Date {
+    jiff::Zoned::now().date()
 }
 
 #[cfg(test)]

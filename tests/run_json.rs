@@ -286,3 +286,77 @@ fn a_transfer_resumes_after_the_receiver_is_killed() {
     let o = home.run(Some("pw"), &["--account", "bob", "object", "verify"]);
     assert!(o.status.success());
 }
+
+/// Hashes of the talk, each with how often it is stored.
+fn stored_hashes(db: &ChatDb, peer: &Address) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for m in db.history(peer, usize::MAX >> 1, None).unwrap() {
+        *counts.entry(m.hash).or_default() += 1;
+    }
+    counts
+}
+
+#[test]
+fn recipient_killed_halfway_through_a_backlog_gets_everything_once() {
+    const N: usize = 3000;
+    let broker = Mosquitto::start();
+    let home = TestHome::new();
+    create(&home, "alice");
+    let bob_addr = create(&home, "bob");
+    // Bob connects once, so the broker keeps his session while he is away.
+    let mut bob = Runner::start(&home, "bob", &broker.url());
+    bob.wait(20, "bob ready", |v| event(v) == "ready");
+    bob.send(r#"{"cmd":"quit"}"#);
+    assert_eq!(bob.wait_exit(10), 0);
+
+    let mut alice = Runner::start(&home, "alice", &broker.url());
+    alice.wait(20, "alice ready", |v| event(v) == "ready");
+    alice.send(&json!({"cmd": "friend_add", "address": bob_addr, "name": "Bob"}).to_string());
+    for i in 0..N {
+        alice.send(&json!({"cmd": "send", "to": bob_addr, "text": format!("backlog {i}")}).to_string());
+    }
+    let (alice_db, alice_addr) = open_db(&home, "alice");
+    let bob_address: Address = bob_addr.parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while alice_db.history(&bob_address, N, None).unwrap().iter().filter(|m| m.stat == 'S').count() < N {
+        assert!(Instant::now() < deadline, "the broker did not take the backlog");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Bob comes back and is killed a third of the way through the backlog.
+    let bob = Runner::start(&home, "bob", &broker.url());
+    for _ in 0..N / 3 {
+        bob.wait(60, "backlog messages", |v| event(v) == "message" && v["dir"] == "in");
+    }
+    bob.signal("-KILL");
+    drop(bob);
+    let (bob_db, _) = open_db(&home, "bob");
+    let at_kill = stored_hashes(&bob_db, &alice_addr).len();
+    assert!(at_kill >= N / 3, "{at_kill} stored before the kill");
+
+    // Again: the broker redelivers what bob never acknowledged; the rest is already stored.
+    let bob = Runner::start(&home, "bob", &broker.url());
+    bob.wait(20, "bob ready again", |v| event(v) == "ready");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let sent = alice_db.history(&bob_address, usize::MAX >> 1, None).unwrap();
+        if sent.len() == N && sent.iter().all(|m| m.stat == 'C') {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "alice has {} of {N} confirmed",
+            sent.iter().filter(|m| m.stat == 'C').count()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let got = stored_hashes(&bob_db, &alice_addr);
+    assert!(got.values().all(|&c| c == 1), "a message was stored twice");
+    let sent: HashSet<String> =
+        alice_db.history(&bob_address, usize::MAX >> 1, None).unwrap().into_iter().map(|m| m.hash).collect();
+    assert_eq!(got.keys().cloned().collect::<HashSet<_>>(), sent, "bob has exactly what alice sent");
+    eprintln!("bob had stored {at_kill} of {N} when he was killed");
+    alice.send(r#"{"cmd":"quit"}"#);
+    alice.wait_exit(10);
+    drop(bob);
+}

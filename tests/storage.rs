@@ -213,3 +213,113 @@ fn secret_key_never_reaches_the_disk() {
         assert!(files_containing(t.root(), n).is_empty(), "a secret was found on disk");
     }
 }
+
+/// Stores `texts` as messages from `from` to `to` in one transaction.
+fn store_texts(chat: &mut ChatDb, from: wochat::crypto::Address, to: wochat::crypto::Address, texts: &[&str]) {
+    let packets: Vec<Vec<u8>> = texts
+        .iter()
+        .map(|t| {
+            let body = wochat::wire::Body::Text { text: t.to_string() };
+            wochat::wire::Packet::new(body).encode()
+        })
+        .collect();
+    let messages: Vec<wochat::store::NewMessage<'_>> = packets
+        .iter()
+        .map(|cbor| wochat::store::NewMessage {
+            from,
+            to,
+            hash: wochat::crypto::sha256(cbor),
+            kind: 'T',
+            ts: 0,
+            cbor,
+            obj: None,
+        })
+        .collect();
+    assert_eq!(chat.store_many(&messages).unwrap(), texts.len());
+}
+
+fn found(chat: &ChatDb, peer: Option<&wochat::crypto::Address>, q: &str) -> Vec<String> {
+    chat.search(peer, q, 50)
+        .unwrap()
+        .iter()
+        .map(|m| match wochat::wire::Packet::decode(&m.cbor).unwrap().body {
+            wochat::wire::Body::Text { text } => text,
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn search_finds_substrings_in_any_script_newest_first() {
+    let t = TestHome::new();
+    let keys = t.keys();
+    keys.create("alice", b"pw").unwrap();
+    let mut acc = Account::open(&t.home, &keys, "alice", b"pw").unwrap();
+    let me = acc.address();
+    let (bob, carol) = (Identity::generate().unwrap().address(), Identity::generate().unwrap().address());
+    store_texts(&mut acc.chat, bob, me, &["Hello World", "我们明天去北京吧", "100% sure_thing"]);
+    store_texts(&mut acc.chat, me, carol, &["hello again, carol", "北京烤鸭"]);
+
+    assert_eq!(found(&acc.chat, None, "HELLO"), ["hello again, carol", "Hello World"]);
+    assert_eq!(found(&acc.chat, Some(&bob), "hello"), ["Hello World"]);
+    assert_eq!(found(&acc.chat, None, "明天去"), ["我们明天去北京吧"]);
+    // Shorter than a trigram: still found (by a scan).
+    assert_eq!(found(&acc.chat, None, "北京"), ["北京烤鸭", "我们明天去北京吧"]);
+    assert_eq!(found(&acc.chat, None, "%"), ["100% sure_thing"]);
+    assert_eq!(found(&acc.chat, None, "_t"), ["100% sure_thing"]);
+    assert_eq!(found(&acc.chat, None, "\"quoted\" OR x"), Vec::<String>::new());
+    assert!(found(&acc.chat, None, "  ").is_empty());
+    assert!(found(&acc.chat, None, "nowhere").is_empty());
+}
+
+#[test]
+fn search_migration_indexes_older_messages() {
+    let me = Identity::generate().unwrap().address();
+    let peer = Identity::generate().unwrap().address();
+    let mut conn = Connection::open_in_memory().unwrap();
+    migrations::migrate_to(&mut conn, migrations::CHAT_DB, 3).unwrap();
+    for (i, text) in ["kept from version three", "第三版的消息"].iter().enumerate() {
+        let cbor = wochat::wire::Packet::new(wochat::wire::Body::Text { text: text.to_string() }).encode();
+        conn.execute(
+            "INSERT INTO message (dt, topic, pk, hash, size, type, stat, val, peer) VALUES (0, ?1, ?2, ?3, 1, 'T', 'C', ?4, ?2)",
+            rusqlite::params![me.to_hex(), peer.to_hex(), format!("{i:064}"), cbor],
+        )
+        .unwrap();
+    }
+    // A row that does not decode is left alone rather than failing the upgrade.
+    conn.execute(
+        "INSERT INTO message (dt, topic, pk, hash, size, type, stat, val, peer) VALUES (0, ?1, ?2, ?3, 1, 'T', 'C', x'ff', ?2)",
+        rusqlite::params![me.to_hex(), peer.to_hex(), "f".repeat(64)],
+    )
+    .unwrap();
+    migrations::migrate(&mut conn, migrations::CHAT_DB).unwrap();
+    let all: i64 = conn.query_row("SELECT count(*) FROM message_text", [], |r| r.get(0)).unwrap();
+    assert_eq!(all, 2);
+    let three: i64 = conn
+        .query_row("SELECT rowid FROM message_text WHERE message_text MATCH '\"THREE\"'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(three, 1);
+    let chinese: i64 = conn
+        .query_row("SELECT rowid FROM message_text WHERE message_text MATCH '\"版的消\"'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(chinese, 2);
+}
+
+#[test]
+fn unblocking_a_stranger_forgets_them_and_a_friend_stays_a_friend() {
+    let t = TestHome::new();
+    let keys = t.keys();
+    keys.create("alice", b"pw").unwrap();
+    let mut acc = Account::open(&t.home, &keys, "alice", b"pw").unwrap();
+    let (friend, stranger) = (Identity::generate().unwrap().address(), Identity::generate().unwrap().address());
+    acc.chat.upsert_friend(&friend, "Bob").unwrap();
+    acc.chat.block(&friend).unwrap();
+    acc.chat.block(&stranger).unwrap();
+    assert!(acc.chat.is_blocked(&friend).unwrap() && acc.chat.is_blocked(&stranger).unwrap());
+    assert!(acc.chat.unblock(&friend).unwrap());
+    assert!(acc.chat.unblock(&stranger).unwrap());
+    assert!(!acc.chat.unblock(&stranger).unwrap(), "nothing left to unblock");
+    assert_eq!(acc.chat.friend(&friend).unwrap().unwrap().name, "Bob");
+    assert!(acc.chat.friend(&stranger).unwrap().is_none());
+    assert!(!acc.chat.is_blocked(&stranger).unwrap());
+}

@@ -90,6 +90,31 @@ pub enum Command {
         /// Answer.
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// Block or unblock someone (a blocked sender's messages are dropped unread).
+    SetBlocked {
+        /// Address.
+        address: Address,
+        /// Block (`true`) or unblock.
+        blocked: bool,
+        /// Answer.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// Remove a friend (the talk stays; new messages arrive as a message request).
+    RemoveFriend {
+        /// Address.
+        address: Address,
+        /// Answer.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// Apply new settings: reconnect with a new transport configuration and use new limits.
+    Reconfigure {
+        /// Brokers, credentials, TLS.
+        transport: Box<TransportConfig>,
+        /// Attachment limits.
+        limits: MediaLimits,
+        /// Answer.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
     /// Mark a talk read.
     MarkRead {
         /// The peer.
@@ -124,14 +149,17 @@ impl Client {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (tev_tx, tev_rx) = mpsc::channel(EVENT_BUFFER);
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
-        let transport = Transport::start(transport, tev_tx).map_err(anyhow::Error::msg)?;
+        let transport = Transport::start(transport, tev_tx.clone()).map_err(anyhow::Error::msg)?;
         let address = account.address();
         let objects = account.objects.clone();
+        let maintenance = store::Maintenance::start(&account.chat, account.reader()?)?;
         let mut engine = Engine {
+            _maintenance: maintenance,
             keys: account.keys.clone(),
             objects: objects.clone(),
             account,
             transport,
+            transport_events: tev_tx,
             events: events_tx,
             internal: internal_tx,
             limits,
@@ -164,9 +192,16 @@ impl Client {
         rx.await.context("the client has stopped")?.map_err(anyhow::Error::msg)
     }
 
-    /// Sends a text message; returns its hex hash once stored (status N).
-    pub async fn send_text(&self, to: Address, text: String) -> Result<String> {
-        self.ask(|reply| Command::SendText { to, text, reply }).await
+    /// Sends a text message; the future gives its hex hash once stored (status N). The
+    /// message is queued when this is called, not when the future is first polled, so that
+    /// several calls in a row keep their order and are stored in one transaction.
+    pub fn send_text(&self, to: Address, text: String) -> impl Future<Output = Result<String>> + Send + 'static {
+        let (reply, rx) = oneshot::channel();
+        let queued = self.commands.send(Command::SendText { to, text, reply });
+        async move {
+            queued.ok().context("the client has stopped")?;
+            rx.await.context("the client has stopped")?.map_err(anyhow::Error::msg)
+        }
     }
 
     /// Sends a file: imports it into the object store and makes its preview (off the async
@@ -199,6 +234,22 @@ impl Client {
         self.ask(|reply| Command::AddFriend { address, name, reply }).await
     }
 
+    /// Blocks (`true`) or unblocks someone.
+    pub async fn set_blocked(&self, address: Address, blocked: bool) -> Result<()> {
+        self.ask(|reply| Command::SetBlocked { address, blocked, reply }).await
+    }
+
+    /// Removes a friend.
+    pub async fn remove_friend(&self, address: Address) -> Result<()> {
+        self.ask(|reply| Command::RemoveFriend { address, reply }).await
+    }
+
+    /// Applies new settings without logging out: the connection is made again with
+    /// `transport` (what was in flight is published again) and `limits` apply from now on.
+    pub async fn reconfigure(&self, transport: TransportConfig, limits: MediaLimits) -> Result<()> {
+        self.ask(|reply| Command::Reconfigure { transport: Box::new(transport), limits, reply }).await
+    }
+
     /// Marks a talk read.
     pub async fn mark_read(&self, peer: Address) -> Result<()> {
         self.ask(|reply| Command::MarkRead { peer, reply }).await
@@ -229,6 +280,10 @@ pub(super) struct Engine {
     pub(super) keys: Arc<Keyring>,
     pub(super) objects: Arc<ObjectStore>,
     pub(super) transport: Transport,
+    /// Search indexing and WAL checkpoints off the engine's path.
+    _maintenance: store::Maintenance,
+    /// Where a new transport (after [`Command::Reconfigure`]) reports.
+    transport_events: mpsc::Sender<TransportEvent>,
     pub(super) events: mpsc::UnboundedSender<Event>,
     pub(super) internal: mpsc::UnboundedSender<Finished>,
     pub(super) limits: MediaLimits,
@@ -256,6 +311,31 @@ impl Engine {
                 cmd = commands.recv() => match cmd {
                     None => break None,
                     Some(Command::Shutdown { reply }) => break Some(reply),
+                    Some(Command::Reconfigure { transport, limits, reply }) => {
+                        let r = self.reconfigure(*transport, limits, &mut tevents).await;
+                        let _ = reply.send(r.map_err(|e| format!("{e:#}")));
+                    }
+                    Some(Command::SendText { to, text, reply }) => {
+                        // Texts queued behind this one are stored in the same transaction.
+                        let mut texts = vec![(to, text, reply)];
+                        let mut next = None;
+                        while texts.len() < MAX_BATCH {
+                            match commands.try_recv() {
+                                Ok(Command::SendText { to, text, reply }) => texts.push((to, text, reply)),
+                                Ok(other) => {
+                                    next = Some(other);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        self.send_texts(texts);
+                        match next {
+                            Some(Command::Shutdown { reply }) => break Some(reply),
+                            Some(cmd) => self.handle_command(cmd),
+                            None => {}
+                        }
+                    }
                     Some(cmd) => self.handle_command(cmd),
                 },
                 ev = tevents.recv() => {
@@ -296,9 +376,7 @@ impl Engine {
 
     fn handle_command(&mut self, cmd: Command) {
         match cmd {
-            Command::SendText { to, text, reply } => {
-                let _ = reply.send(self.send_text(to, text).map_err(|e| format!("{e:#}")));
-            }
+            Command::SendText { to, text, reply } => self.send_texts(vec![(to, text, reply)]),
             Command::SendFile { to, file, reply } => {
                 let _ = reply.send(self.send_file(to, *file).map_err(|e| format!("{e:#}")));
             }
@@ -309,6 +387,18 @@ impl Engine {
                 let r = self.account.chat.upsert_friend(&address, &name).map_err(|e| e.to_string());
                 let _ = reply.send(r);
             }
+            Command::SetBlocked { address, blocked, reply } => {
+                let chat = &mut self.account.chat;
+                let r = if blocked { chat.block(&address) } else { chat.unblock(&address).map(|_| ()) };
+                let _ = reply.send(r.map_err(|e| e.to_string()));
+            }
+            Command::RemoveFriend { address, reply } => {
+                let r = self.account.chat.remove_friend(&address).map(|_| ()).map_err(|e| e.to_string());
+                let _ = reply.send(r);
+            }
+            Command::Reconfigure { reply, .. } => {
+                let _ = reply.send(Err("reconfigure is handled by the engine loop".into()));
+            }
             Command::MarkRead { peer, reply } => {
                 let _ = reply.send(self.account.chat.mark_read(&peer).map_err(|e| e.to_string()));
             }
@@ -316,11 +406,85 @@ impl Engine {
         }
     }
 
-    fn send_text(&mut self, to: Address, text: String) -> Result<String> {
-        if text.len() > MAX_TEXT {
-            bail!("the text is {} bytes; the limit is {MAX_TEXT}", text.len());
+    /// Replaces the transport: the old connection is closed cleanly first (the broker keeps
+    /// the session, so nothing unacknowledged is lost), then the new one starts. Publishes
+    /// handed to the old one and not acknowledged are published again once the new one
+    /// connects (messages still N, chunks back in their transfer's queue).
+    async fn reconfigure(
+        &mut self,
+        transport: TransportConfig,
+        limits: MediaLimits,
+        tevents: &mut mpsc::Receiver<TransportEvent>,
+    ) -> Result<()> {
+        Transport::validate(&transport).map_err(anyhow::Error::msg)?;
+        self.transport.shutdown().await;
+        // What the old connection reported last: acknowledgements count; received messages
+        // were never acknowledged, so the broker delivers them again on the new connection.
+        while let Ok(ev) = tevents.try_recv() {
+            match ev {
+                TransportEvent::Acked(_) | TransportEvent::Lost(_) => self.handle_batch(vec![ev]),
+                _ => {}
+            }
         }
-        self.send_message(to, Packet::new(Body::Text { text }), None)
+        let broker = transport.urls.first().map(|u| u.to_string()).unwrap_or_default();
+        self.transport = Transport::start(transport, self.transport_events.clone()).map_err(anyhow::Error::msg)?;
+        self.limits = limits;
+        self.connected = false;
+        self.queued.clear();
+        let tags: Vec<Tag> = self.chunk_tags.keys().copied().collect();
+        for t in tags {
+            self.on_chunk_lost(&t);
+        }
+        self.emit(Event::Connection {
+            state: ConnState::Reconnecting,
+            broker,
+            detail: Some("settings changed".into()),
+        });
+        Ok(())
+    }
+
+    /// Stores texts (status N) in one transaction, answers each, then publishes them.
+    fn send_texts(&mut self, texts: Vec<QueuedText>) {
+        let me = self.account.address();
+        let mut ok = Vec::new();
+        for (to, text, reply) in texts {
+            if text.len() > MAX_TEXT {
+                let _ = reply.send(Err(format!("the text is {} bytes; the limit is {MAX_TEXT}", text.len())));
+            } else if to == me {
+                let _ = reply.send(Err("cannot send a message to yourself".into()));
+            } else {
+                let packet = Packet::new(Body::Text { text });
+                let cbor = packet.encode();
+                ok.push((to, packet, crate::crypto::sha256(&cbor), cbor, reply));
+            }
+        }
+        let rows: Vec<NewMessage<'_>> = ok
+            .iter()
+            .map(|(to, packet, hash, cbor, _)| NewMessage {
+                from: me,
+                to: *to,
+                hash: *hash,
+                kind: 'T',
+                ts: packet.ts as i64,
+                cbor,
+                obj: None,
+            })
+            .collect();
+        let stored = self.account.chat.store_many(&rows).map_err(|e| format!("cannot store the message: {e}"));
+        drop(rows);
+        for (to, _, hash, cbor, reply) in ok {
+            match &stored {
+                Ok(_) => {
+                    let hex = hex::encode(hash);
+                    self.emit(Event::Message { hash: hex.clone() });
+                    let _ = reply.send(Ok(hex));
+                    self.publish(&OutboxItem { hash, to, cbor });
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
     }
 
     /// Stores an own message (status N) and publishes it.
@@ -391,20 +555,20 @@ impl Engine {
 
     /// Seals and publishes a control packet (receipt, chunk, need); `tag` tracks its PUBACK.
     pub(super) fn send_control(&mut self, to: &Address, body: Body, tag: Option<Tag>) {
-        match wire::seal_packet(&self.keys, to, &Packet::new(body)) {
-            Ok(sealed) => self.transport.publish(tag, to.to_hex(), sealed.envelope),
+        match wire::seal_control(&self.keys, to, &Packet::new(body)) {
+            Ok(envelope) => self.transport.publish(tag, to.to_hex(), envelope),
             Err(e) => self.error(format!("cannot seal a packet: {e}")),
         }
     }
 
     fn handle_batch(&mut self, batch: Vec<TransportEvent>) {
-        let mut opened: Vec<(Incoming, wire::Opened)> = Vec::new();
+        let mut opened: Vec<(Incoming, wire::OpenedPacket)> = Vec::new();
         let mut acked: Vec<Tag> = Vec::new();
         let mut to_ack: Vec<Incoming> = Vec::new();
         let mut after: Vec<TransportEvent> = Vec::new();
         for ev in batch {
             match ev {
-                TransportEvent::Message(inc) => match wire::open_envelope(&self.keys, &inc.payload) {
+                TransportEvent::Message(inc) => match wire::open_packet(&self.keys, &inc.payload) {
                     Ok(o) => opened.push((inc, o)),
                     Err(reason) => {
                         self.count_drop(reason.code());
@@ -452,7 +616,7 @@ impl Engine {
                 }
             }
             match o.packet.body {
-                Body::Text { .. } | Body::Attachment { .. } => messages.push(o),
+                Body::Text { .. } | Body::Attachment { .. } => messages.push(o.hashed()),
                 Body::Receipt { ack } => receipts_in.push((o.from, ack)),
                 Body::Chunk { hash, i, data } => chunks.push((o.from, ObjectId(hash), i, data)),
                 Body::Need { hash, i } => needs.push((o.from, ObjectId(hash), i)),
@@ -573,6 +737,9 @@ impl Engine {
         }
     }
 }
+
+/// A text to send: recipient, text, and where its hash (or the error) goes.
+type QueuedText = (Address, String, oneshot::Sender<Result<String, String>>);
 
 #[derive(Default)]
 struct BatchOutcome {

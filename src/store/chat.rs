@@ -15,6 +15,9 @@ pub struct ChatDb {
     pub(super) conn: Connection,
     pub(super) me: Address,
     path: PathBuf,
+    /// When this connection last wrote messages (ms), for the upkeep thread to find quiet
+    /// moments.
+    pub(super) last_write: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl ChatDb {
@@ -23,7 +26,7 @@ impl ChatDb {
     pub fn open(path: &Path, identity: &Identity) -> Result<Self, StoreError> {
         let key = identity.derive_key(DB_KEY_INFO);
         let conn = open_database(path, Some(&key), migrations::CHAT_DB)?;
-        Ok(Self { conn, me: identity.address(), path: path.to_path_buf() })
+        Ok(Self { conn, me: identity.address(), path: path.to_path_buf(), last_write: Default::default() })
     }
 
     /// The owner's address.
@@ -36,9 +39,19 @@ impl ChatDb {
         &self.path
     }
 
+    /// Notes a write (see [`super::Maintenance`]).
+    pub(super) fn wrote(&self) {
+        self.last_write.store(super::now_ms(), std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The underlying connection (for tests and maintenance).
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+
+    /// The underlying connection, for transactions of its own (tests and maintenance).
+    pub fn connection_mut(&mut self) -> &mut Connection {
+        &mut self.conn
     }
 }
 

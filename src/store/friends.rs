@@ -71,9 +71,15 @@ impl ChatDb {
         })
     }
 
-    /// Unblocks an address; returns whether it was blocked.
+    /// Unblocks an address; returns whether it was blocked. A friend becomes a friend again;
+    /// someone blocked without ever being a friend (no name) is simply forgotten.
     pub fn unblock(&mut self, address: &Address) -> Result<bool, StoreError> {
-        Ok(self.conn.execute("UPDATE friend SET stat = 'A' WHERE pk = ?1 AND stat = 'B'", [address.to_hex()])? > 0)
+        let pk = address.to_hex();
+        with_write_tx(&mut self.conn, |tx| {
+            let stranger = tx.execute("DELETE FROM friend WHERE pk = ?1 AND stat = 'B' AND name = ''", [&pk])?;
+            let friend = tx.execute("UPDATE friend SET stat = 'A' WHERE pk = ?1 AND stat = 'B'", [&pk])?;
+            Ok(stranger + friend > 0)
+        })
     }
 
     /// Removes a friend; returns whether there was one. Messages are kept.

@@ -68,13 +68,22 @@ pub struct NewMessage<'a> {
     pub ts: i64,
     /// The CBOR packet.
     pub cbor: &'a [u8],
-    /// The attached object, for I, G, M, F.
+    /// The attached object, for I, G, M, F. (Search indexes the text later, from the CBOR.)
     pub obj: Option<[u8; 32]>,
 }
 
+// The outbox queries repeat the partial index's condition (`stat IN ('N', 'S')`) word for
+// word: SQLite uses a partial index only then. Without it, every second's retry check
+// scanned the whole history.
+const UNSENT_SQL: &str =
+    "SELECT hash, topic, val FROM message WHERE stat IN ('N', 'S') AND stat = 'N' AND pk = ?1 ORDER BY id";
+const DUE_SQL: &str = "SELECT hash, topic, val FROM message
+     WHERE stat IN ('N', 'S') AND stat = 'S' AND next_try <= ?2 AND pk = ?1 AND dt >= ?3
+     ORDER BY next_try LIMIT 1000";
+
 const COLUMNS: &str = "id, dt, ts, topic, pk, hash, type, stat, val";
 
-fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<MessageRow>> {
+pub(super) fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<MessageRow>> {
     let parse = |s: String| s.parse::<Address>().ok();
     let (Some(to), Some(from)) = (parse(r.get(3)?), parse(r.get(4)?)) else { return Ok(None) };
     let letter = |s: String| s.chars().next().unwrap_or('?');
@@ -91,7 +100,9 @@ fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<MessageRow>>
     }))
 }
 
-fn collect(rows: impl Iterator<Item = rusqlite::Result<Option<MessageRow>>>) -> Result<Vec<MessageRow>, StoreError> {
+pub(super) fn collect(
+    rows: impl Iterator<Item = rusqlite::Result<Option<MessageRow>>>,
+) -> Result<Vec<MessageRow>, StoreError> {
     let mut out = Vec::new();
     for r in rows {
         if let Some(m) = r? {
@@ -111,10 +122,12 @@ pub(crate) fn insert_message(
     let outgoing = m.from == *me;
     let peer = if outgoing { m.to } else { m.from };
     let stat = if outgoing { "N" } else { "C" };
-    let n = tx.execute(
-        "INSERT INTO message (dt, topic, pk, hash, size, type, stat, val, peer, ts, obj)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (hash) DO NOTHING",
-        params![
+    let n = tx
+        .prepare_cached(
+            "INSERT INTO message (dt, topic, pk, hash, size, type, stat, val, peer, ts, obj)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (hash) DO NOTHING",
+        )?
+        .execute(params![
             now,
             m.to.to_hex(),
             m.from.to_hex(),
@@ -126,31 +139,29 @@ pub(crate) fn insert_message(
             peer.to_hex(),
             m.ts,
             m.obj.map(hex::encode)
-        ],
-    )?;
+        ])?;
     if n == 0 {
         return Ok(false);
     }
-    let is_friend: bool =
-        tx.query_row("SELECT EXISTS(SELECT 1 FROM friend WHERE pk = ?1 AND stat = 'A')", [peer.to_hex()], |r| {
-            r.get(0)
-        })?;
+    let is_friend: bool = tx
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM friend WHERE pk = ?1 AND stat = 'A')")?
+        .query_row([peer.to_hex()], |r| r.get(0))?;
     let (unread, request) = if outgoing { (0, 0) } else { (1, i64::from(!is_friend)) };
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO talk (pk, last_dt, unread, request) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (pk) DO UPDATE SET last_dt = excluded.last_dt, unread = unread + excluded.unread,
              request = CASE WHEN excluded.request = 0 THEN request ELSE 1 END",
-        params![peer.to_hex(), now, unread, request],
-    )?;
+    )?
+    .execute(params![peer.to_hex(), now, unread, request])?;
     Ok(true)
 }
 
 /// Marks an own message N -> S (the broker acknowledged it); `true` if it changed.
 pub(crate) fn mark_sent(tx: &Transaction<'_>, hash: &[u8; 32], now: i64) -> Result<bool, StoreError> {
-    Ok(tx.execute(
-        "UPDATE message SET stat = 'S', next_try = ?2 WHERE hash = ?1 AND stat = 'N'",
-        params![hex::encode(hash), now + RETRY_FIRST_MS],
-    )? > 0)
+    Ok(tx
+        .prepare_cached("UPDATE message SET stat = 'S', next_try = ?2 WHERE hash = ?1 AND stat = 'N'")?
+        .execute(params![hex::encode(hash), now + RETRY_FIRST_MS])?
+        > 0)
 }
 
 /// Marks own messages to `from` as C (their receipt arrived); returns the hashes that changed.
@@ -176,8 +187,23 @@ pub(crate) fn mark_confirmed(
 impl ChatDb {
     /// Stores an own message with status N (before it is published) and updates the talk.
     pub fn store_outgoing(&mut self, m: &NewMessage<'_>) -> Result<bool, StoreError> {
+        self.wrote();
         let me = self.me;
         with_write_tx(&mut self.conn, |tx| insert_message(tx, &me, m, now_ms()))
+    }
+
+    /// Stores many messages in one transaction (imports, benchmarks); returns how many were new.
+    pub fn store_many(&mut self, messages: &[NewMessage<'_>]) -> Result<usize, StoreError> {
+        self.wrote();
+        let me = self.me;
+        let now = now_ms();
+        with_write_tx(&mut self.conn, |tx| {
+            let mut new = 0;
+            for m in messages {
+                new += usize::from(insert_message(tx, &me, m, now)?);
+            }
+            Ok(new)
+        })
     }
 
     /// Runs `f` in one write transaction (for batches of received messages and acks).
@@ -185,25 +211,19 @@ impl ChatDb {
         &mut self,
         f: impl FnOnce(&Transaction<'_>, &Address) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.wrote();
         let me = self.me;
         with_write_tx(&mut self.conn, |tx| f(tx, &me))
     }
 
     /// Own messages with status N (to publish after a connect or a restart), oldest first.
     pub fn unsent(&self) -> Result<Vec<OutboxItem>, StoreError> {
-        self.outbox_query(
-            "SELECT hash, topic, val FROM message WHERE stat = 'N' AND pk = ?1 ORDER BY id",
-            params![self.me.to_hex()],
-        )
+        self.outbox_query(UNSENT_SQL, params![self.me.to_hex()])
     }
 
     /// Own messages with status S whose receipt is overdue (PROTOCOL.md section 6).
     pub fn due_for_retry(&self, now: i64) -> Result<Vec<OutboxItem>, StoreError> {
-        self.outbox_query(
-            "SELECT hash, topic, val FROM message
-             WHERE stat = 'S' AND next_try <= ?2 AND pk = ?1 AND dt >= ?3 ORDER BY next_try LIMIT 1000",
-            params![self.me.to_hex(), now, now - RETRY_FOR_MS],
-        )
+        self.outbox_query(DUE_SQL, params![self.me.to_hex(), now, now - RETRY_FOR_MS])
     }
 
     /// After publishing an overdue message again: doubles its wait, up to 1 hour.
@@ -258,5 +278,28 @@ impl ChatDb {
             .conn
             .query_row("SELECT count(*) FROM message WHERE peer = ?1", [peer.to_hex()], |r| r.get::<_, i64>(0))?
             as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each query's plan, as SQLite describes it.
+    fn plan(conn: &rusqlite::Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+    }
+
+    #[test]
+    fn outbox_queries_use_the_outbox_index_not_a_scan() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::store::migrations::migrate(&mut conn, crate::store::migrations::CHAT_DB).unwrap();
+        for sql in [UNSENT_SQL, DUE_SQL] {
+            let p = plan(&conn, &sql.replace("?1", "'x'").replace("?2", "0").replace("?3", "0"));
+            assert!(p.contains("USING INDEX message_outbox"), "{sql}: {p}");
+            assert!(!p.contains("SCAN message"), "{sql}: {p}");
+        }
     }
 }

@@ -2,9 +2,12 @@
 //! opening it applies every newer migration, in order, in one immediate transaction, so that
 //! two processes opening the same database at once cannot both migrate it.
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::StoreError;
+
+/// Rust code run inside a migration's transaction.
+pub type FillFn = fn(&Transaction<'_>) -> Result<(), StoreError>;
 
 /// One schema step: `sql` takes a database from `version - 1` to `version`.
 #[derive(Debug)]
@@ -13,16 +16,26 @@ pub struct Migration {
     pub version: u32,
     /// The statements of this step.
     pub sql: &'static str,
+    /// Work SQL cannot do (filling a new table from decoded rows), run after `sql` in the
+    /// same transaction.
+    pub fill: Option<FillFn>,
 }
 
 /// Migrations of `wochat.db`.
-pub const KEYS_DB: &[Migration] = &[Migration { version: 1, sql: include_str!("migrations/keys_001_init.sql") }];
+pub const KEYS_DB: &[Migration] =
+    &[Migration { version: 1, sql: include_str!("migrations/keys_001_init.sql"), fill: None }];
 
 /// Migrations of `chat.db`.
 pub const CHAT_DB: &[Migration] = &[
-    Migration { version: 1, sql: include_str!("migrations/chat_001_init.sql") },
-    Migration { version: 2, sql: include_str!("migrations/chat_002_outbox.sql") },
-    Migration { version: 3, sql: include_str!("migrations/chat_003_transfers.sql") },
+    Migration { version: 1, sql: include_str!("migrations/chat_001_init.sql"), fill: None },
+    Migration { version: 2, sql: include_str!("migrations/chat_002_outbox.sql"), fill: None },
+    Migration { version: 3, sql: include_str!("migrations/chat_003_transfers.sql"), fill: None },
+    Migration {
+        version: 4,
+        sql: include_str!("migrations/chat_004_search.sql"),
+        fill: Some(super::search::index_existing_messages),
+    },
+    Migration { version: 5, sql: include_str!("migrations/chat_005_search_backlog.sql"), fill: None },
 ];
 
 /// The version a database reaches after `list`.
@@ -44,6 +57,9 @@ pub fn migrate_to(conn: &mut Connection, list: &[Migration], target: u32) -> Res
     }
     for m in list.iter().filter(|m| m.version > current && m.version <= target) {
         tx.execute_batch(m.sql)?;
+        if let Some(fill) = m.fill {
+            fill(&tx)?;
+        }
         tx.pragma_update(None, "user_version", m.version)?;
     }
     tx.commit()?;

@@ -4,8 +4,10 @@ mod chat;
 mod friends;
 mod keys;
 mod lock;
+mod maintenance;
 mod messages;
 pub mod migrations;
+mod search;
 mod talks;
 mod transfers;
 
@@ -13,6 +15,7 @@ pub use chat::ChatDb;
 pub use friends::{Friend, FriendStatus};
 pub use keys::{AccountEntry, KeyStore, KeysError};
 pub use lock::{AccountLock, LockError};
+pub use maintenance::Maintenance;
 pub use messages::{MessageRow, NewMessage, OutboxItem, RETRY_FIRST_MS, RETRY_FOR_MS, RETRY_MAX_MS};
 pub(crate) use messages::{insert_message, mark_confirmed, mark_sent};
 pub use talks::Talk;

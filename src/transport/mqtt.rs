@@ -122,7 +122,12 @@ impl Transport {
             return Err("no broker URL configured".into());
         }
         let first = options_for(&cfg, 0)?;
-        let (client, eventloop) = AsyncClient::new(first, 0);
+        let (client, mut eventloop) = AsyncClient::new(first, 0);
+        // Chat messages are small: Nagle's algorithm would hold them back (with the peer's
+        // delayed ACK, for tens of milliseconds).
+        let mut net = rumqttc::NetworkOptions::new();
+        net.set_tcp_nodelay(true);
+        eventloop.set_network_options(net);
         let tracking = Arc::new(Mutex::new(Tracking::default()));
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let (data_tx, data_rx) = mpsc::unbounded_channel();
@@ -142,9 +147,22 @@ impl Transport {
         let _ = self.control.send(Control::Ack(incoming.publish));
     }
 
+    /// Checks a configuration (URLs, TLS files) without connecting.
+    pub fn validate(cfg: &TransportConfig) -> Result<(), String> {
+        if cfg.urls.is_empty() {
+            return Err("no broker URL configured".into());
+        }
+        (0..cfg.urls.len()).try_for_each(|i| options_for(cfg, i).map(|_| ()))
+    }
+
     /// Sends what is queued (waiting up to 3 s for the broker's acknowledgements), then
     /// disconnects cleanly (the broker keeps the session) and stops the tasks.
     pub async fn close(self) {
+        self.shutdown().await;
+    }
+
+    /// [`Transport::close`] without giving the transport up (it is useless afterwards).
+    pub async fn shutdown(&self) {
         let (tx, rx) = tokio::sync::oneshot::channel();
         if self.data.send(OutMsg::Flush(tx)).is_ok() {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(3);

@@ -84,8 +84,38 @@ pub struct Opened {
 
 /// Opens, unpads and decodes an envelope addressed to the keyring's identity.
 pub fn open_envelope(keys: &Keyring, envelope: &[u8]) -> Result<Opened, DropReason> {
+    open_packet(keys, envelope).map(OpenedPacket::hashed)
+}
+
+/// A received, authenticated packet whose hash is not computed yet (control packets, a
+/// file's chunks above all, never need it).
+#[derive(Debug, Clone)]
+pub struct OpenedPacket {
+    /// The sender (authenticated).
+    pub from: Address,
+    /// The CBOR bytes.
+    pub cbor: Vec<u8>,
+    /// The decoded packet.
+    pub packet: Packet,
+}
+
+impl OpenedPacket {
+    /// Adds the hash (SHA256 of the CBOR bytes) that names a message.
+    pub fn hashed(self) -> Opened {
+        Opened { from: self.from, hash: sha256(&self.cbor), cbor: self.cbor, packet: self.packet }
+    }
+}
+
+/// [`open_envelope`] without hashing.
+pub fn open_packet(keys: &Keyring, envelope: &[u8]) -> Result<OpenedPacket, DropReason> {
     let (from, padded) = keys.open(envelope)?;
     let cbor = unpad(&padded)?.to_vec();
     let packet = Packet::decode(&cbor)?;
-    Ok(Opened { from, hash: sha256(&cbor), cbor, packet })
+    Ok(OpenedPacket { from, cbor, packet })
+}
+
+/// Encodes, pads and seals a control packet (receipt, chunk, need): [`seal_packet`] without
+/// the hash only messages need.
+pub fn seal_control(keys: &Keyring, to: &Address, packet: &Packet) -> Result<Vec<u8>, EnvelopeError> {
+    keys.seal(to, &pad(&packet.encode()))
 }

@@ -113,6 +113,16 @@ impl Body {
         }
     }
 
+    /// The words a user searches for: a text, or an attachment's caption and file name.
+    pub fn search_text(&self) -> Option<String> {
+        match self {
+            Self::Text { text } => Some(text.clone()),
+            Self::Attachment { text: Some(caption), obj, .. } => Some(format!("{caption}\n{}", obj.name)),
+            Self::Attachment { text: None, obj, .. } => Some(obj.name.clone()),
+            _ => None,
+        }
+    }
+
     /// Whether this is a message (stored as a row and receipted), not a control packet.
     pub fn is_message(&self) -> bool {
         matches!(self, Self::Text { .. } | Self::Attachment { .. })
