@@ -15,6 +15,7 @@ pub mod media;
 pub mod objects;
 pub mod store;
 pub mod transport;
+#[cfg(feature = "gui")]
 pub mod ui;
 pub mod util;
 pub mod wire;

@@ -1,6 +1,7 @@
 //! The desktop app driven headless with egui_kittest: login (dropdown, wrong password), create
 //! account, add friend (valid, invalid), send a message and see its status, a 10,000-message
 //! conversation that renders and scrolls.
+#![cfg(feature = "gui")]
 
 mod common;
 
@@ -17,8 +18,11 @@ use wochat::ui::{Screen, WoChatApp};
 /// A home whose config points at `broker` (no embedded broker).
 fn home_for(broker: &Mosquitto) -> TestHome {
     let t = TestHome::new();
-    std::fs::write(t.home.config_path(), format!("[broker]\nurls = [\"{}\"]\nembedded = \"off\"\n", broker.url()))
-        .unwrap();
+    std::fs::write(
+        t.home.config_path(),
+        format!("[broker]\nurls = [\"{}\"]\nembedded = \"off\"\n[ui]\nlanguage = \"en\"\n", broker.url()),
+    )
+    .unwrap();
     t
 }
 
@@ -27,9 +31,8 @@ fn harness(home: &Home) -> Harness<'static, WoChatApp> {
     let h = Harness::builder()
         .with_size(egui::vec2(1000.0, 700.0))
         .build_ui_state(|ui, app: &mut WoChatApp| app.ui(ui), app);
-    // The harness has no CJK font yet (the app takes the system's): draw boxes, as the app
-    // does, rather than panic on a missing glyph.
-    h.ctx.set_missing_glyph_policy(egui::epaint::text::MissingGlyphPolicy::Tofu);
+    // Every glyph must be there (the bundled CJK font included): a box would be a bug.
+    h.ctx.set_missing_glyph_policy(egui::epaint::text::MissingGlyphPolicy::Panic);
     h
 }
 
@@ -81,6 +84,20 @@ fn login_with_the_dropdown_wrong_password_then_success() {
     until(&mut h, 20, "the main window", |a| a.screen == Screen::Main);
     assert_eq!(h.state().chat.as_ref().unwrap().me.0, "bob");
     assert!(h.state().window_title().starts_with("bob"));
+}
+
+#[test]
+fn the_interface_speaks_chinese_when_set() {
+    let t = TestHome::new();
+    t.keys().create("张伟", b"pw").unwrap();
+    std::fs::write(t.home.config_path(), "[ui]\nlanguage = \"zh-CN\"\n").unwrap();
+    let mut h = harness(&t.home);
+    until(&mut h, 10, "the settings", |a| a.config.ui.language == "zh-CN");
+    h.run_ok();
+    h.get_by_label("登录");
+    h.get_by_label("密码");
+    h.get_by_label("创建账户…");
+    assert_eq!(h.state().login.selected, "张伟", "the account in the dropdown");
 }
 
 #[test]
@@ -172,19 +189,22 @@ fn send_a_message_and_see_it_reach_two_ticks() {
     h.step();
     h.get_by_label("Message").click();
     h.step();
-    h.get_by_label("Message").type_text("hello from the window 你好");
+    h.get_by_label("Message").type_text("hello from the window 你好 👋");
     h.step();
     h.key_press(egui::Key::Enter);
     until(&mut h, 20, "the bubble", |a| {
-        a.chat.as_ref().unwrap().messages.iter().any(|m| m.text == "hello from the window 你好")
+        a.chat.as_ref().unwrap().messages.iter().any(|m| m.text == "hello from the window 你好 👋")
     });
     until(&mut h, 30, "two ticks", |a| a.chat.as_ref().unwrap().messages.last().is_some_and(|m| m.stat == 'C'));
-    assert!(h.get_all_by_label("hello from the window 你好").count() >= 1, "the bubble (and the talk preview)");
+    assert!(h.get_all_by_label("hello from the window 你好 👋").count() >= 1, "the bubble (and the talk preview)");
     assert!(h.state().chat.as_ref().unwrap().composer.is_empty());
     let got = rt.block_on(bob.until_history(&h.state().chat.as_ref().unwrap().me.1, 10, |h| !h.is_empty()));
     assert_eq!(got.len(), 1);
     rt.block_on(bob.stop());
 }
+
+/// Chinese text with CJK punctuation and full-width forms.
+const CHINESE: &str = "中文消息：你好，世界！WoChat 支持简体中文。（１２３）";
 
 #[test]
 fn a_conversation_of_10000_messages_renders_and_scrolls() {
@@ -197,29 +217,36 @@ fn a_conversation_of_10000_messages_renders_and_scrolls() {
         let mut acc = wochat::app::Account::open(&t.home, &keys, "alice", b"pw").unwrap();
         acc.chat.upsert_friend(&peer, "Many").unwrap();
         let me = acc.address();
-        for i in 0..10_000 {
-            let p = wochat::wire::Packet::new(wochat::wire::Body::Text { text: format!("message number {i}") });
-            let cbor = p.encode();
-            let m = wochat::store::NewMessage {
+        let packets: Vec<Vec<u8>> = (0..10_000)
+            .map(|i| {
+                let text = if i == 9_999 { CHINESE.to_string() } else { format!("message number {i}") };
+                wochat::wire::Packet::new(wochat::wire::Body::Text { text }).encode()
+            })
+            .collect();
+        let rows: Vec<_> = packets
+            .iter()
+            .map(|cbor| wochat::store::NewMessage {
                 from: me,
                 to: peer,
-                hash: wochat::crypto::sha256(&cbor),
+                hash: wochat::crypto::sha256(cbor),
                 kind: 'T',
-                ts: p.ts as i64,
-                cbor: &cbor,
+                ts: 0,
+                cbor,
                 obj: None,
-            };
-            acc.chat.store_outgoing(&m).unwrap();
-        }
+            })
+            .collect();
+        acc.chat.store_many(&rows).unwrap();
     }
     let mut h = logged_in(&t, "alice");
     until(&mut h, 10, "the talk", |a| a.chat.as_ref().unwrap().talks.iter().any(|t| t.name == "Many"));
     h.get_by_label("Many").click();
     until(&mut h, 10, "the newest page", |a| a.chat.as_ref().unwrap().messages.len() == wochat::ui::backend::PAGE);
-    assert!(h.get_all_by_label("message number 9999").count() >= 1);
+    // Chinese renders with the bundled font (the harness panics on a missing glyph).
+    assert!(h.get_all_by_label(CHINESE).count() >= 1);
+    assert!(h.get_all_by_label("message number 9998").count() >= 1);
     assert!(h.query_by_label("message number 5000").is_none(), "only loaded, visible rows are laid out");
     // Scroll to the top repeatedly: older pages load.
-    h.get_all_by_label("message number 9999").last().unwrap().hover();
+    h.get_all_by_label("message number 9998").last().unwrap().hover();
     h.step();
     for _ in 0..40 {
         h.event(egui::Event::MouseWheel {
@@ -234,4 +261,46 @@ fn a_conversation_of_10000_messages_renders_and_scrolls() {
         h.step();
     }
     until(&mut h, 20, "older pages", |a| a.chat.as_ref().unwrap().messages.len() > wochat::ui::backend::PAGE);
+}
+
+#[test]
+fn a_received_picture_shows_its_preview_and_a_file_its_card() {
+    let broker = Mosquitto::start();
+    let t = home_for(&broker);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut bob = rt.block_on(async { start_peer(&t, "bob", &broker.url()) });
+    rt.block_on(bob.ready());
+    let mut h = logged_in(&t, "alice");
+    until(&mut h, 20, "connected", |a| a.chat.as_ref().unwrap().connection.0 == wochat::app::ConnState::Connected);
+    let alice = h.state().chat.as_ref().unwrap().me.1;
+    add_friend(&mut h, &bob.address.to_hex(), "Bob");
+    until(&mut h, 10, "bob in the list", |a| a.chat.as_ref().unwrap().talks.iter().any(|t| t.name == "Bob"));
+    h.get_by_label("Bob").click();
+    h.step();
+
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("photo.png");
+    image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x / 3) as u8, (y / 2) as u8, 120])).save(&photo).unwrap();
+    let doc = dir.path().join("notes.txt");
+    std::fs::write(&doc, "plain notes").unwrap();
+    rt.block_on(async {
+        bob.client.send_file(alice, photo, Some("看这张照片".into()), None).await.unwrap();
+        bob.client.send_file(alice, doc, None, None).await.unwrap();
+    });
+    until(&mut h, 30, "both attachments complete", |a| {
+        let m = &a.chat.as_ref().unwrap().messages;
+        m.iter().filter(|m| m.attachment.as_ref().is_some_and(|a| a.progress.1 == 'C' && a.stored)).count() == 2
+    });
+    h.run_ok();
+    let chat = h.state().chat.as_ref().unwrap();
+    let picture = chat.messages.iter().find_map(|m| m.attachment.as_ref().filter(|a| a.kind == 'I')).unwrap();
+    let preview = picture.preview.as_ref().expect("the preview travelled with the message");
+    assert!(preview.size[0] <= 320 && preview.size[1] <= 320);
+    assert!(chat.previews.contains_key(&picture.file), "its texture was made when drawn");
+    h.get_by_label_contains("看这张照片");
+    // The text file is a card with its name and the Open and Save buttons.
+    h.get_by_label("notes.txt");
+    h.get_by_label("Open");
+    h.get_by_label("Save...");
+    rt.block_on(bob.stop());
 }

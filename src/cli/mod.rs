@@ -86,7 +86,10 @@ fn one_line(e: &anyhow::Error) -> String {
 fn dispatch(cli: Cli) -> Result<()> {
     let mut ctx = Ctx::new(&cli)?;
     match cli.command {
+        #[cfg(feature = "gui")]
         None => crate::ui::run(ctx.home.clone()),
+        #[cfg(not(feature = "gui"))]
+        None => anyhow::bail!("this build has no desktop app (built without the `gui` feature)"),
         Some(Command::Account(cmd)) => account::run(&mut ctx, cmd),
         Some(Command::Whoami) => {
             let account = ctx.open_account()?;

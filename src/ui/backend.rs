@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::crypto::Address;
 use crate::home::Home;
 use crate::link::parse_contact;
+use crate::objects::{ObjectId, ObjectStore};
 use crate::store::{ChatDb, KeyStore, KeysError, LockError, MessageRow};
 use crate::wire::{Body, Packet};
 
@@ -50,6 +51,64 @@ pub enum UiCmd {
         /// Text.
         text: String,
     },
+    /// Rename a friend (or add them under this name).
+    RenameFriend {
+        /// The friend.
+        peer: Address,
+        /// New display name.
+        name: String,
+    },
+    /// Block (`true`) or unblock someone.
+    SetBlocked {
+        /// Who.
+        peer: Address,
+        /// Block or unblock.
+        blocked: bool,
+    },
+    /// Remove a friend (the conversation stays).
+    RemoveFriend(Address),
+    /// Pick an account export file (then [`UiCmd::Import`]).
+    PickImport,
+    /// Import an exported account.
+    Import {
+        /// The export file.
+        path: std::path::PathBuf,
+        /// Its password.
+        password: String,
+    },
+    /// Pick a file with the native dialog and send it.
+    AttachFile(Address),
+    /// Send these files (dropped on the window).
+    SendFiles {
+        /// Recipient.
+        to: Address,
+        /// The files.
+        paths: Vec<std::path::PathBuf>,
+    },
+    /// Send the image on the clipboard, if there is one.
+    PasteImage(Address),
+    /// Download a file that waits for acceptance.
+    Accept(String),
+    /// Save a received or sent file where the user chooses.
+    SaveFile {
+        /// Hex object id.
+        file: String,
+        /// Suggested name.
+        name: String,
+    },
+    /// Open a file with the system's default application.
+    OpenFile {
+        /// Hex object id.
+        file: String,
+        /// Its name (kept for the application to recognise the type).
+        name: String,
+    },
+    /// Decode a picture (all frames of a GIF) for the viewer.
+    View(String),
+    /// Whether the window has the focus (notifications only when it has not).
+    Focused(bool),
+    /// Save settings to `config.toml` and apply them.
+    SaveSettings(Box<Config>),
     /// Add a friend from an address or `wochat:` link.
     AddFriend {
         /// What the user typed.
@@ -74,6 +133,10 @@ pub struct TalkItem {
     pub unread: u64,
     /// A message request (unknown sender).
     pub request: bool,
+    /// A friend (named by the user).
+    pub friend: bool,
+    /// Blocked: their messages are dropped.
+    pub blocked: bool,
 }
 
 /// One message as the conversation view shows it.
@@ -89,11 +152,29 @@ pub struct MessageItem {
     pub stat: char,
     /// When stored (ms).
     pub dt: i64,
+    /// The same on the user's clock (worked out off the UI thread).
+    pub local: crate::util::LocalTime,
+    /// The attached file, for I, G, M, F.
+    pub attachment: Option<super::media::AttachmentItem>,
 }
 
 /// What the backend tells the UI.
 #[derive(Debug, Clone)]
 pub enum UiMsg {
+    /// An export file was picked for import.
+    ImportPicked(std::path::PathBuf),
+    /// An account was imported (its name).
+    Imported(String),
+    /// Pictures for the viewer.
+    Viewer(super::media::Viewed),
+    /// A file was exported for opening: open this path.
+    OpenPath(std::path::PathBuf),
+    /// Something worth a short note (a file saved, nothing to paste).
+    Notice(String),
+    /// The settings in force (at start, and after a save).
+    Settings(Box<Config>),
+    /// Settings were not saved.
+    SettingsError(String),
     /// The accounts of the login dropdown.
     Accounts(Vec<String>),
     /// Login or creation failed.
@@ -141,6 +222,7 @@ impl Backend {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
         std::thread::Builder::new().name("wochat-core".into()).spawn(move || {
             let worker = Worker {
+                focused: true,
                 home,
                 out: Box::new(move |m| {
                     let _ = msg_tx.send(m);
@@ -163,6 +245,8 @@ impl Backend {
 }
 
 struct Worker {
+    /// The window has the focus (no notifications then).
+    focused: bool,
     home: Home,
     out: Box<dyn Fn(UiMsg) + Send + Sync>,
     client: Option<Client>,
@@ -181,6 +265,13 @@ fn keys_error(e: &OpenError) -> String {
 
 impl Worker {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<UiCmd>) {
+        match Config::load(&self.home.config_path()) {
+            Ok(c) => self.send(UiMsg::Settings(Box::new(c))),
+            Err(e) => {
+                self.send(UiMsg::Settings(Box::default()));
+                self.send(UiMsg::SettingsError(e.to_string()));
+            }
+        }
         self.send_accounts();
         let mut events: Option<mpsc::UnboundedReceiver<Event>> = None;
         loop {
@@ -245,6 +336,128 @@ impl Worker {
                     self.send(UiMsg::Error(format!("{e:#}")));
                 }
             }
+            UiCmd::RenameFriend { peer, name } => {
+                if let Some(c) = &self.client
+                    && let Err(e) = c.add_friend(peer, name.trim().to_string()).await
+                {
+                    self.send(UiMsg::Error(format!("{e:#}")));
+                }
+                self.send_talks();
+            }
+            UiCmd::SetBlocked { peer, blocked } => {
+                if let Some(c) = &self.client
+                    && let Err(e) = c.set_blocked(peer, blocked).await
+                {
+                    self.send(UiMsg::Error(format!("{e:#}")));
+                }
+                self.send_talks();
+            }
+            UiCmd::RemoveFriend(peer) => {
+                if let Some(c) = &self.client
+                    && let Err(e) = c.remove_friend(peer).await
+                {
+                    self.send(UiMsg::Error(format!("{e:#}")));
+                }
+                self.send_talks();
+            }
+            UiCmd::PickImport => {
+                if let Some(f) = rfd::AsyncFileDialog::new().pick_file().await {
+                    self.send(UiMsg::ImportPicked(f.path().to_path_buf()));
+                }
+            }
+            UiCmd::Import { path, password } => {
+                let home = self.home.clone();
+                let r = tokio::task::spawn_blocking(move || {
+                    let keys = KeyStore::open(&home.keys_db_path()).map_err(|e| e.to_string())?;
+                    keys.import(&path, password.as_bytes(), None).map_err(|e| e.to_string())
+                })
+                .await;
+                match r {
+                    Ok(Ok(entry)) => {
+                        self.send_accounts();
+                        self.send(UiMsg::Imported(entry.name));
+                    }
+                    Ok(Err(e)) => self.send(UiMsg::LoginFailed(e)),
+                    Err(e) => self.send(UiMsg::LoginFailed(e.to_string())),
+                }
+            }
+            UiCmd::AttachFile(to) => {
+                let picked = rfd::AsyncFileDialog::new().pick_file().await;
+                if let Some(file) = picked {
+                    self.send_files(to, vec![file.path().to_path_buf()]).await;
+                }
+            }
+            UiCmd::SendFiles { to, paths } => self.send_files(to, paths).await,
+            UiCmd::PasteImage(to) => match tokio::task::spawn_blocking(clipboard_image_to_file).await {
+                Ok(Ok(Some(path))) => self.send_files(to, vec![path]).await,
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => self.send(UiMsg::Error(e)),
+                Err(e) => self.send(UiMsg::Error(e.to_string())),
+            },
+            UiCmd::Accept(file) => {
+                if let Some(c) = &self.client
+                    && let Err(e) = c.accept(file).await
+                {
+                    self.send(UiMsg::Error(format!("{e:#}")));
+                }
+            }
+            UiCmd::SaveFile { file, name } => {
+                let dest = rfd::AsyncFileDialog::new()
+                    .set_file_name(crate::objects::sanitize_file_name(&name))
+                    .save_file()
+                    .await;
+                if let (Some(dest), Some(c), Some(id)) = (dest, &self.client, ObjectId::from_hex(&file)) {
+                    let objects = c.objects().clone();
+                    let dest = dest.path().to_path_buf();
+                    let r = tokio::task::spawn_blocking(move || objects.export_to(&id, &dest).map(|()| dest)).await;
+                    match r {
+                        Ok(Ok(dest)) => self.send(UiMsg::Notice(format!("saved {}", dest.display()))),
+                        Ok(Err(e)) => self.send(UiMsg::Error(e.to_string())),
+                        Err(e) => self.send(UiMsg::Error(e.to_string())),
+                    }
+                }
+            }
+            UiCmd::OpenFile { file, name } => {
+                if let (Some(c), Some(me), Some(id)) = (&self.client, self.me, ObjectId::from_hex(&file)) {
+                    let objects = c.objects().clone();
+                    let dir = opened_dir(&self.home, &me);
+                    let r = tokio::task::spawn_blocking(move || {
+                        crate::fsutil::create_private_dir(&dir)?;
+                        objects.save_as(&id, &dir, &name).map_err(std::io::Error::other)
+                    })
+                    .await;
+                    match r {
+                        Ok(Ok(path)) => self.send(UiMsg::OpenPath(path)),
+                        Ok(Err(e)) => self.send(UiMsg::Error(e.to_string())),
+                        Err(e) => self.send(UiMsg::Error(e.to_string())),
+                    }
+                }
+            }
+            UiCmd::View(file) => {
+                let source = self
+                    .reader
+                    .as_ref()
+                    .ok_or_else(|| "not logged in".to_string())
+                    .and_then(|db| super::media::viewer_source(db, &file));
+                if let (Ok((source, gif)), Some(c)) = (&source, &self.client) {
+                    let (objects, source, gif) = (c.objects().clone(), *source, *gif);
+                    let r =
+                        tokio::task::spawn_blocking(move || super::media::load_for_viewer(&objects, source, gif, file))
+                            .await;
+                    match r {
+                        Ok(Ok(v)) => self.send(UiMsg::Viewer(v)),
+                        Ok(Err(e)) => self.send(UiMsg::Error(e)),
+                        Err(e) => self.send(UiMsg::Error(e.to_string())),
+                    }
+                } else if let Err(e) = source {
+                    self.send(UiMsg::Error(e));
+                }
+            }
+            UiCmd::Focused(focused) => self.focused = focused,
+            UiCmd::SaveSettings(config) => match self.save_settings(&config).await {
+                Ok(()) => self.send(UiMsg::Settings(config)),
+                Err(e) => self.send(UiMsg::SettingsError(format!("{e:#}"))),
+            },
             UiCmd::AddFriend { input, name } => match parse_contact(&input) {
                 Err(e) => self.send(UiMsg::FriendError(e.to_string())),
                 Ok(c) if Some(c.address) == self.me => self.send(UiMsg::FriendError("that is your own address".into())),
@@ -264,6 +477,50 @@ impl Worker {
             },
         }
         None
+    }
+
+    /// Sends files one after another (each is imported off the async threads).
+    async fn send_files(&self, to: Address, paths: Vec<std::path::PathBuf>) {
+        let Some(c) = &self.client else { return };
+        for path in paths {
+            if let Err(e) = c.send_file(to, path.clone(), None, None).await {
+                self.send(UiMsg::Error(format!("{}: {e:#}", path.display())));
+            }
+        }
+    }
+
+    /// A desktop notification for each new incoming message while the window is not focused.
+    fn notify(&self, hashes: &[String]) {
+        let Some(db) = &self.reader else { return };
+        let friends = db.friends().unwrap_or_default();
+        for hash in hashes {
+            let Ok(Some(row)) = db.message(hash) else { continue };
+            if self.me.is_some_and(|me| row.outgoing(&me)) || db.is_blocked(&row.from).unwrap_or(false) {
+                continue;
+            }
+            let (title, body) = (display_name(&friends, &row.from), preview_of(&row));
+            tokio::task::spawn_blocking(move || {
+                // No notification service (a bare X server, a locked-down desktop): nothing to do.
+                let _ = notify_rust::Notification::new().appname("WoChat").summary(&title).body(&body).show();
+            });
+        }
+    }
+
+    /// Validates, writes `config.toml` atomically, and applies what can change while running:
+    /// brokers (reconnect), limits, quota. Theme and language the UI applies itself.
+    async fn save_settings(&self, config: &Config) -> anyhow::Result<()> {
+        config.validate().map_err(anyhow::Error::msg)?;
+        if let (Some(client), Some(me)) = (&self.client, &self.me) {
+            let tcfg = transport_config(config, me, &[])?;
+            crate::transport::Transport::validate(&tcfg).map_err(anyhow::Error::msg)?;
+            config.save(&self.home.config_path())?;
+            let _ = crate::app::prepare_broker(config.broker.embedded, &tcfg.urls);
+            client.objects().set_quota_mb(config.storage.quota_mb);
+            client.reconfigure(tcfg, MediaLimits::from_config(config)).await?;
+        } else {
+            config.save(&self.home.config_path())?;
+        }
+        Ok(())
     }
 
     async fn login(&mut self, name: String, password: String, create: bool) -> Option<mpsc::UnboundedReceiver<Event>> {
@@ -306,6 +563,8 @@ impl Worker {
         });
         match started {
             Ok((client, events)) => {
+                // Files exported for opening last time are plaintext copies: remove them.
+                let _ = std::fs::remove_dir_all(opened_dir(&self.home, &address));
                 self.client = Some(client);
                 self.reader = Some(reader);
                 self.me = Some(address);
@@ -326,7 +585,13 @@ impl Worker {
             match e {
                 Event::Connection { state, broker, .. } => self.send(UiMsg::Connection(state, broker)),
                 Event::Error { message } => self.send(UiMsg::Error(message)),
-                Event::Message { .. } | Event::Status { .. } | Event::Transfer { .. } => refresh = true,
+                Event::Message { hash } => {
+                    if !self.focused {
+                        self.notify(std::slice::from_ref(&hash));
+                    }
+                    refresh = true;
+                }
+                Event::Status { .. } | Event::Transfer { .. } => refresh = true,
                 Event::Ready { .. } | Event::Dropped { .. } => {}
             }
         }
@@ -354,12 +619,15 @@ impl Worker {
             .map(|t| {
                 let preview =
                     db.history(&t.peer, 1, None).ok().and_then(|h| h.last().map(preview_of)).unwrap_or_default();
+                let (friend, blocked) = friend_state(&friends, &t.peer);
                 TalkItem {
                     name: display_name(&friends, &t.peer),
                     preview,
                     last_dt: t.last_dt,
                     unread: t.unread,
                     request: t.request,
+                    friend,
+                    blocked,
                     peer: t.peer,
                 }
             })
@@ -374,6 +642,8 @@ impl Worker {
                     last_dt: 0,
                     unread: 0,
                     request: false,
+                    friend: true,
+                    blocked: false,
                 });
             }
         }
@@ -385,11 +655,20 @@ impl Worker {
         match db.history(&peer, PAGE, before) {
             Ok(rows) => {
                 let me = self.me;
-                let rows = rows.iter().map(|r| item_of(r, me.as_ref())).collect();
+                let objects = self.client.as_ref().map(|c| c.objects().clone());
+                let rows = rows.iter().map(|r| item_of(r, me.as_ref(), db, objects.as_deref())).collect();
                 self.send(UiMsg::Page { peer, rows, older: before.is_some() });
             }
             Err(e) => self.send(UiMsg::Error(e.to_string())),
         }
+    }
+}
+
+/// Whether `peer` is a friend (with a name), and whether blocked.
+fn friend_state(friends: &[crate::store::Friend], peer: &Address) -> (bool, bool) {
+    match friends.iter().find(|f| f.address == *peer) {
+        Some(f) => (f.status == crate::store::FriendStatus::Active, f.status == crate::store::FriendStatus::Blocked),
+        None => (false, false),
     }
 }
 
@@ -416,12 +695,38 @@ fn preview_of(row: &MessageRow) -> String {
     text_of(row).lines().next().unwrap_or("").chars().take(60).collect()
 }
 
-fn item_of(row: &MessageRow, me: Option<&Address>) -> MessageItem {
+fn item_of(row: &MessageRow, me: Option<&Address>, db: &ChatDb, objects: Option<&ObjectStore>) -> MessageItem {
+    let body = Packet::decode(&row.cbor).ok().map(|p| p.body);
     MessageItem {
+        attachment: super::media::attachment_of(row, body.as_ref(), me, db, objects),
         id: row.id,
         outgoing: me.is_some_and(|m| row.outgoing(m)),
-        text: text_of(row),
+        // An attachment's name is on its card: the bubble's text is the caption.
+        text: match body {
+            Some(Body::Text { text }) => text,
+            Some(Body::Attachment { text, .. }) => text.unwrap_or_default(),
+            _ => String::new(),
+        },
         stat: row.stat,
         dt: row.dt,
+        local: crate::util::local_time(row.dt),
     }
+}
+
+/// Writes the clipboard's image (if it holds one) to a temporary PNG to send.
+fn clipboard_image_to_file() -> Result<Option<std::path::PathBuf>, String> {
+    let mut clipboard = arboard::Clipboard::new().map_err(|e| format!("clipboard: {e}"))?;
+    let Ok(img) = clipboard.get_image() else { return Ok(None) };
+    let (w, h) = (img.width as u32, img.height as u32);
+    let rgba = image::RgbaImage::from_raw(w, h, img.bytes.into_owned()).ok_or("clipboard: a malformed image")?;
+    let dir = std::env::temp_dir().join(format!("wochat-paste-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let path = dir.join(format!("pasted-{}.png", crate::store::now_ms()));
+    rgba.save_with_format(&path, image::ImageFormat::Png).map_err(|e| e.to_string())?;
+    Ok(Some(path))
+}
+
+/// Where files are exported for the system to open them (per account: one process each).
+fn opened_dir(home: &Home, me: &Address) -> std::path::PathBuf {
+    home.account_dir(me).join("open")
 }

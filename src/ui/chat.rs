@@ -3,6 +3,7 @@
 use eframe::egui;
 
 use super::backend::{MessageItem, UiCmd};
+use super::i18n::tr;
 use super::{AddFriendState, ChatState, WoChatApp};
 use crate::app::ConnState;
 
@@ -10,7 +11,11 @@ pub(super) fn main_ui(app: &mut WoChatApp, ui: &mut egui::Ui) {
     let Some(chat) = app.chat.as_mut() else { return };
     let mut cmds = Vec::new();
     shortcuts(chat, ui);
-    egui::Panel::top("top").show(ui, |ui| top_bar_ui(chat, ui));
+    let mut open_settings = false;
+    egui::Panel::top("top").show(ui, |ui| top_bar_ui(chat, ui, &mut open_settings));
+    if open_settings && app.settings.is_none() {
+        app.settings = Some(super::settings::SettingsState::new(&app.config));
+    }
     egui::Panel::left("talks")
         .resizable(true)
         .default_size(260.0)
@@ -18,6 +23,17 @@ pub(super) fn main_ui(app: &mut WoChatApp, ui: &mut egui::Ui) {
         .show(ui, |ui| talks_ui(chat, ui, &mut cmds));
     egui::CentralPanel::default_margins().show(ui, |ui| conversation_ui(chat, ui, &mut cmds));
     add_friend_ui(chat, ui, &mut cmds);
+    super::profile::profile_ui(chat, ui, &mut cmds);
+    viewer_ui(chat, ui);
+    // Files dropped on the window go to the open conversation.
+    let dropped: Vec<std::path::PathBuf> =
+        ui.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| p.is_file()).collect());
+    if let (false, Some(to)) = (dropped.is_empty(), chat.open) {
+        cmds.push(UiCmd::SendFiles { to, paths: dropped });
+    }
+    if let Some(path) = chat.open_path.take() {
+        ui.ctx().open_url(egui::OpenUrl::new_tab(format!("file://{}", path.display())));
+    }
     for c in cmds {
         app.send(c);
     }
@@ -39,23 +55,32 @@ fn shortcuts(chat: &mut ChatState, ui: &egui::Ui) {
     }
     if esc {
         chat.add_friend = None;
+        chat.profile = None;
+        chat.viewer = None;
     }
 }
 
-fn top_bar_ui(chat: &mut ChatState, ui: &mut egui::Ui) {
+fn top_bar_ui(chat: &mut ChatState, ui: &mut egui::Ui, open_settings: &mut bool) {
     ui.horizontal(|ui| {
+        super::identicon::identicon_ui(ui, &chat.me.1, 22.0);
         ui.strong(&chat.me.0);
         let addr = chat.me.1.to_hex();
         ui.weak(format!("{}...{}", &addr[..8], &addr[58..]));
-        if ui.button("Copy address").clicked() {
+        if ui.button(tr("Copy address")).on_hover_text(tr("Copies your wochat: link")).clicked() {
             ui.ctx().copy_text(crate::link::make_link(&chat.me.1, &chat.me.0));
+        }
+        if ui.button(tr("QR code")).on_hover_text(tr("Your address as a QR code")).clicked() {
+            chat.profile = Some(super::ProfileState { peer: chat.me.1, name: chat.me.0.clone(), own: true });
+        }
+        if ui.button(tr("Settings")).clicked() {
+            *open_settings = true;
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             let (state, broker) = &chat.connection;
             let (word, color) = match state {
-                ConnState::Connected => ("connected", egui::Color32::from_rgb(40, 160, 70)),
-                ConnState::Reconnecting => ("reconnecting", egui::Color32::from_rgb(220, 150, 0)),
-                ConnState::Offline => ("offline", egui::Color32::GRAY),
+                ConnState::Connected => (tr("connected"), egui::Color32::from_rgb(40, 160, 70)),
+                ConnState::Reconnecting => (tr("reconnecting"), egui::Color32::from_rgb(220, 150, 0)),
+                ConnState::Offline => (tr("offline"), egui::Color32::GRAY),
             };
             ui.weak(broker.as_str());
             ui.colored_label(color, word);
@@ -67,19 +92,19 @@ fn top_bar_ui(chat: &mut ChatState, ui: &mut egui::Ui) {
 
 fn talks_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
     ui.horizontal(|ui| {
-        let label = ui.label("Filter");
+        let label = ui.label(tr("Filter"));
         let r = ui.add(egui::TextEdit::singleline(&mut chat.filter).desired_width(f32::INFINITY)).labelled_by(label.id);
         if std::mem::take(&mut chat.focus_filter) {
             r.request_focus();
         }
     });
-    if ui.button("Add friend...").clicked() {
+    if ui.button(tr("Add friend...")).clicked() {
         chat.add_friend = Some(AddFriendState::default());
     }
     ui.separator();
     let filter = chat.filter.to_lowercase();
     egui::ScrollArea::vertical().show(ui, |ui| {
-        for (requests, heading) in [(true, "Message requests"), (false, "Chats")] {
+        for (requests, heading) in [(true, tr("Message requests")), (false, tr("Chats"))] {
             let items: Vec<_> = chat
                 .talks
                 .iter()
@@ -97,19 +122,47 @@ fn talks_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
             }
             for t in items {
                 let selected = chat.open == Some(t.peer);
-                let label = if t.unread > 0 { format!("{}  ({})", t.name, t.unread) } else { t.name.clone() };
-                let r =
-                    ui.add(egui::Button::selectable(selected, label).min_size(egui::vec2(ui.available_width(), 0.0)));
+                let mut label = if t.unread > 0 { format!("{}  ({})", t.name, t.unread) } else { t.name.clone() };
+                if t.blocked {
+                    label.push_str("  ");
+                    label.push_str(tr("(blocked)"));
+                }
+                let r = ui
+                    .horizontal(|ui| {
+                        super::identicon::identicon_ui(ui, &t.peer, 28.0);
+                        ui.add(
+                            egui::Button::selectable(selected, label).min_size(egui::vec2(ui.available_width(), 0.0)),
+                        )
+                    })
+                    .inner;
                 if !t.preview.is_empty() {
                     ui.weak(&t.preview);
                 }
                 if requests {
                     ui.horizontal(|ui| {
-                        if ui.small_button("Accept").clicked() {
+                        if ui.small_button(tr("Accept")).clicked() {
                             cmds.push(UiCmd::AddFriend { input: t.peer.to_hex(), name: String::new() });
+                        }
+                        if ui.small_button(tr("Block")).clicked() {
+                            cmds.push(UiCmd::SetBlocked { peer: t.peer, blocked: true });
                         }
                     });
                 }
+                r.context_menu(|ui| {
+                    if ui.button(tr("Profile...")).clicked() {
+                        chat.profile = Some(super::ProfileState { peer: t.peer, name: t.name.clone(), own: false });
+                        ui.close();
+                    }
+                    let block = if t.blocked { tr("Unblock") } else { tr("Block") };
+                    if ui.button(block).clicked() {
+                        cmds.push(UiCmd::SetBlocked { peer: t.peer, blocked: !t.blocked });
+                        ui.close();
+                    }
+                    if t.friend && ui.button(tr("Remove friend")).clicked() {
+                        cmds.push(UiCmd::RemoveFriend(t.peer));
+                        ui.close();
+                    }
+                });
                 if r.clicked() && !selected {
                     chat.open = Some(t.peer);
                     chat.messages.clear();
@@ -127,36 +180,84 @@ fn talks_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
 fn row_height(m: &MessageItem, width: f32, line: f32) -> f32 {
     let chars_per_line = ((width * 0.7) / (line * 0.55)).max(8.0);
     let lines: f32 = m.text.split('\n').map(|l| (l.chars().count() as f32 / chars_per_line).ceil().max(1.0)).sum();
-    lines * line + 30.0
+    let attachment = match &m.attachment {
+        Some(a) => match &a.preview {
+            Some(p) => preview_size(p).y + 8.0 + if a.progress.1 == 'C' { 0.0 } else { line * 2.5 },
+            None => line * 3.5,
+        },
+        None => 0.0,
+    };
+    lines * line + 30.0 + attachment
+}
+
+/// How large a preview is drawn: at most 240 x 240 points.
+fn preview_size(p: &egui::ColorImage) -> egui::Vec2 {
+    let (w, h) = (p.size[0].max(1) as f32, p.size[1].max(1) as f32);
+    let scale = (240.0 / w).min(240.0 / h).min(1.0);
+    egui::vec2(w * scale, h * scale)
 }
 
 fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
     let Some(peer) = chat.open else {
-        ui.centered_and_justified(|ui| ui.weak("Pick a conversation, or add a friend (Ctrl+N)."));
+        ui.centered_and_justified(|ui| ui.weak(tr("Pick a conversation, or add a friend (Ctrl+N).")));
         return;
     };
     for e in &chat.errors {
-        ui.colored_label(ui.visuals().error_fg_color, e);
+        ui.colored_label(ui.visuals().error_fg_color, super::i18n::tr_dynamic(e));
+    }
+    if let Some(n) = &chat.notice {
+        ui.weak(n);
     }
     egui::Panel::bottom("composer").show(ui, |ui| composer_ui(chat, ui, cmds, peer));
     let line = ui.text_style_height(&egui::TextStyle::Body);
     let width = ui.available_width();
-    let heights: Vec<f32> = chat.messages.iter().map(|m| row_height(m, width, line)).collect();
+    // A row is a bubble, with the day above it when the day changes.
+    let new_day: Vec<bool> = chat
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| i == 0 || chat.messages[i - 1].local.day != m.local.day)
+        .collect();
+    let heights: Vec<f32> = chat
+        .messages
+        .iter()
+        .zip(&new_day)
+        .map(|(m, first)| row_height(m, width, line) + if *first { DAY_HEIGHT } else { 0.0 })
+        .collect();
+    let today = crate::util::today();
     let total: f32 = heights.iter().sum();
     let mut want_older = false;
-    egui::ScrollArea::vertical().stick_to_bottom(true).auto_shrink([false, false]).show_viewport(ui, |ui, viewport| {
+    let mut attachment_cmds = Vec::new();
+    let mut area = egui::ScrollArea::vertical().stick_to_bottom(true).auto_shrink([false, false]);
+    if chat.prepended > 0 {
+        // Older rows came in above: keep the rows the user was looking at in place.
+        let added: f32 = heights.iter().take(chat.prepended).sum();
+        area = area.vertical_scroll_offset(chat.scroll_y + added);
+        chat.prepended = 0;
+    }
+    area.show_viewport(ui, |ui, viewport| {
+        chat.scroll_y = viewport.min.y;
         ui.set_height(total);
         let top = ui.min_rect().top();
         let mut y = 0.0;
-        for (m, h) in chat.messages.iter().zip(&heights) {
+        for ((m, h), first) in chat.messages.iter().zip(&heights).zip(&new_day) {
             if y + h >= viewport.min.y && y <= viewport.max.y {
-                let rect = egui::Rect::from_min_size(egui::pos2(ui.min_rect().left(), top + y), egui::vec2(width, *h));
-                ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| bubble_ui(ui, m));
+                let mut rect =
+                    egui::Rect::from_min_size(egui::pos2(ui.min_rect().left(), top + y), egui::vec2(width, *h));
+                if *first {
+                    let day = egui::Rect::from_min_size(rect.min, egui::vec2(width, DAY_HEIGHT));
+                    ui.scope_builder(egui::UiBuilder::new().max_rect(day), |ui| day_ui(ui, m.local.day, today));
+                    rect.min.y += DAY_HEIGHT;
+                }
+                ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
+                    bubble_ui(ui, m, &mut chat.previews, &mut attachment_cmds)
+                });
             }
             y += h;
         }
         want_older = viewport.min.y < line * 2.0;
     });
+    cmds.extend(attachment_cmds);
     if want_older
         && chat.has_older
         && !chat.loading_older
@@ -167,7 +268,35 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
     }
 }
 
-fn bubble_ui(ui: &mut egui::Ui, m: &MessageItem) {
+/// Height of a day separator row.
+const DAY_HEIGHT: f32 = 28.0;
+
+/// tr("Today"), tr("Yesterday"), or the date, centred between two lines.
+fn day_ui(ui: &mut egui::Ui, day: jiff::civil::Date, today: jiff::civil::Date) {
+    let chinese = super::i18n::current() == super::i18n::Lang::ZhCn;
+    let text = if day == today {
+        tr("Today").to_string()
+    } else if today.yesterday().ok() == Some(day) {
+        tr("Yesterday").to_string()
+    } else if chinese {
+        day.strftime("%Y年%-m月%-d日").to_string()
+    } else if day.year() == today.year() {
+        day.strftime("%A, %-d %B").to_string()
+    } else {
+        day.strftime("%-d %B %Y").to_string()
+    };
+    ui.vertical_centered(|ui| {
+        ui.add_space(6.0);
+        ui.weak(text);
+    });
+}
+
+fn bubble_ui(
+    ui: &mut egui::Ui,
+    m: &MessageItem,
+    previews: &mut std::collections::HashMap<String, egui::TextureHandle>,
+    cmds: &mut Vec<UiCmd>,
+) {
     let layout = if m.outgoing {
         egui::Layout::right_to_left(egui::Align::TOP)
     } else {
@@ -177,11 +306,19 @@ fn bubble_ui(ui: &mut egui::Ui, m: &MessageItem) {
         let fill = if m.outgoing { ui.visuals().selection.bg_fill } else { ui.visuals().faint_bg_color };
         egui::Frame::new().fill(fill).corner_radius(8.0).inner_margin(egui::Margin::symmetric(10, 6)).show(ui, |ui| {
             ui.set_max_width(ui.available_width() * 0.7);
-            ui.vertical(|ui| {
+            // Outgoing bubbles sit on the right: their rows align right, so that the bubble
+            // hugs its text instead of spanning from the left edge.
+            let rows = egui::Layout::top_down(if m.outgoing { egui::Align::Max } else { egui::Align::Min });
+            ui.with_layout(rows, |ui| {
+                if let Some(a) = &m.attachment {
+                    attachment_ui(ui, a, previews, cmds);
+                }
                 ui.add(egui::Label::new(&m.text).selectable(true).wrap());
-                let time = crate::util::format_utc(m.dt);
+                for url in links_in(&m.text) {
+                    ui.hyperlink(url);
+                }
                 ui.horizontal(|ui| {
-                    ui.small(&time[11..16]);
+                    ui.small(&m.local.hm);
                     if m.outgoing {
                         status_icon(ui, m.stat);
                     }
@@ -189,6 +326,119 @@ fn bubble_ui(ui: &mut egui::Ui, m: &MessageItem) {
             });
         });
     });
+}
+
+/// A picture preview (click: the viewer), or a file card; progress, accept, open and save.
+fn attachment_ui(
+    ui: &mut egui::Ui,
+    a: &super::media::AttachmentItem,
+    previews: &mut std::collections::HashMap<String, egui::TextureHandle>,
+    cmds: &mut Vec<UiCmd>,
+) {
+    if let Some(p) = &a.preview {
+        let texture = previews
+            .entry(a.file.clone())
+            .or_insert_with(|| ui.ctx().load_texture(format!("preview-{}", a.file), (**p).clone(), Default::default()));
+        let image = egui::Image::new((texture.id(), preview_size(p))).corner_radius(6.0).sense(egui::Sense::click());
+        let r = ui.add(image);
+        if a.kind == 'G' {
+            ui.weak("GIF");
+        }
+        if r.clicked() && a.stored {
+            cmds.push(UiCmd::View(a.file.clone()));
+        }
+        if a.stored {
+            r.on_hover_cursor(egui::CursorIcon::PointingHand);
+        }
+    } else {
+        ui.horizontal(|ui| {
+            let icon = if a.kind == 'M' { "🎞" } else { "📄" };
+            ui.label(egui::RichText::new(icon).size(22.0));
+            ui.vertical(|ui| {
+                ui.strong(&a.name);
+                ui.weak(super::media::human_size(a.size));
+            });
+        });
+    }
+    ui.horizontal(|ui| match a.progress.1 {
+        'W' => {
+            ui.weak(super::media::human_size(a.size));
+            if ui.button(tr("Download")).clicked() {
+                cmds.push(UiCmd::Accept(a.file.clone()));
+            }
+        }
+        'A' => {
+            let f = a.progress.0 as f32 / a.size.max(1) as f32;
+            ui.add(egui::ProgressBar::new(f).desired_width(160.0).show_percentage());
+        }
+        'F' => {
+            ui.colored_label(ui.visuals().error_fg_color, tr("transfer failed"));
+        }
+        _ => {
+            if a.stored && a.preview.is_none() {
+                if ui.small_button(tr("Open")).clicked() {
+                    cmds.push(UiCmd::OpenFile { file: a.file.clone(), name: a.name.clone() });
+                }
+                if ui.small_button(tr("Save...")).clicked() {
+                    cmds.push(UiCmd::SaveFile { file: a.file.clone(), name: a.name.clone() });
+                }
+            }
+        }
+    });
+}
+
+/// The picture viewer: the whole picture, scaled to the window; GIFs play.
+fn viewer_ui(chat: &mut ChatState, ui: &mut egui::Ui) {
+    let Some(v) = chat.viewer.as_mut() else { return };
+    if v.textures.is_empty() {
+        v.textures = v
+            .viewed
+            .frames
+            .iter()
+            .enumerate()
+            .map(|(i, (img, _))| {
+                ui.ctx().load_texture(format!("view-{}-{i}", v.viewed.file), (**img).clone(), Default::default())
+            })
+            .collect();
+    }
+    let mut open = true;
+    let screen = ui.ctx().content_rect().size();
+    egui::Window::new(tr("Picture")).collapsible(false).open(&mut open).show(ui.ctx(), |ui| {
+        let frames = &v.viewed.frames;
+        let index = if frames.len() > 1 {
+            // The frame for now, and a repaint when the next one is due (only while open).
+            let total: u32 = frames.iter().map(|f| f.1).sum::<u32>().max(1);
+            let t = (ui.input(|i| i.time) * 1000.0) as u64 % u64::from(total);
+            let (mut acc, mut index) = (0u64, 0);
+            for (i, f) in frames.iter().enumerate() {
+                acc += u64::from(f.1);
+                if t < acc {
+                    index = i;
+                    ui.ctx().request_repaint_after(std::time::Duration::from_millis(acc - t));
+                    break;
+                }
+            }
+            index
+        } else {
+            0
+        };
+        if let (Some(tex), Some((img, _))) = (v.textures.get(index), frames.get(index)) {
+            let (w, h) = (img.size[0] as f32, img.size[1] as f32);
+            let scale = ((screen.x * 0.8) / w).min((screen.y * 0.75) / h).min(1.0);
+            ui.image((tex.id(), egui::vec2(w * scale, h * scale)));
+        }
+    });
+    if !open {
+        chat.viewer = None;
+    }
+}
+
+/// The web links in a text (`http://`, `https://`), without trailing punctuation.
+fn links_in(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\'' | '（' | '）' | '，' | '。'))
+        .filter_map(|w| w.find("https://").or_else(|| w.find("http://")).map(|i| &w[i..]))
+        .map(|w| w.trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']']))
+        .filter(|w| w.len() > "https://".len())
 }
 
 /// The status of an own message, drawn (no font needed): N a clock, S one tick, C two ticks.
@@ -225,6 +475,9 @@ fn status_icon(ui: &mut egui::Ui, stat: char) {
 
 fn composer_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, peer: crate::crypto::Address) {
     ui.horizontal(|ui| {
+        if ui.button(tr("Attach...")).on_hover_text(tr("Send a file or a picture")).clicked() {
+            cmds.push(UiCmd::AttachFile(peer));
+        }
         let label = ui.label("Message");
         // Enter sends, Shift+Enter is a new line.
         let enter = ui.input_mut(|i| i.focused && i.consume_key(egui::Modifiers::NONE, egui::Key::Enter));
@@ -235,6 +488,15 @@ fn composer_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, p
                     .desired_width(ui.available_width() - 70.0),
             )
             .labelled_by(label.id);
+        // Ctrl+V with a picture on the clipboard sends it (text pastes as usual).
+        let paste = ui.input(|i| {
+            i.events.iter().any(|e| {
+                matches!(e, egui::Event::Key { key: egui::Key::V, pressed: true, modifiers, .. } if modifiers.command)
+            })
+        });
+        if paste && r.has_focus() {
+            cmds.push(UiCmd::PasteImage(peer));
+        }
         let send = ui.button("Send").clicked() || (enter && r.has_focus());
         if send && !chat.composer.trim().is_empty() {
             let text = std::mem::take(&mut chat.composer).trim_end().to_string();
@@ -254,7 +516,7 @@ fn add_friend_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>)
         let label = ui.label("Name");
         let n = ui.add(egui::TextEdit::singleline(&mut d.name).desired_width(360.0)).labelled_by(label.id);
         if let Some(e) = &d.error {
-            ui.colored_label(ui.visuals().error_fg_color, e);
+            ui.colored_label(ui.visuals().error_fg_color, super::i18n::tr_dynamic(e));
         }
         let enter = (r.lost_focus() || n.lost_focus()) && ui.input(|i| i.key_pressed(egui::Key::Enter));
         add = ui.button("Add").clicked() || enter;
@@ -265,5 +527,16 @@ fn add_friend_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>)
     }
     if !open {
         chat.add_friend = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn links_are_found_without_trailing_punctuation() {
+        let found: Vec<&str> =
+            super::links_in("see https://example.org/a?b=1, and (http://x.cn/路径). not ftp://y nor https://")
+                .collect();
+        assert_eq!(found, ["https://example.org/a?b=1", "http://x.cn/路径"]);
     }
 }

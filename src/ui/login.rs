@@ -4,6 +4,7 @@ use eframe::egui;
 
 use super::WoChatApp;
 use super::backend::UiCmd;
+use super::i18n::tr;
 
 /// A rough strength hint for a new password.
 pub fn strength_hint(p: &str) -> &'static str {
@@ -18,9 +19,9 @@ pub fn strength_hint(p: &str) -> &'static str {
     .count();
     match (p.chars().count(), classes) {
         (0, _) => "",
-        (n, _) if n < 8 => "weak: use at least 8 characters",
-        (n, c) if n >= 14 || (n >= 10 && c >= 3) => "strong",
-        _ => "fair: longer is stronger",
+        (n, _) if n < 8 => tr("weak: use at least 8 characters"),
+        (n, c) if n >= 14 || (n >= 10 && c >= 3) => tr("strong"),
+        _ => tr("fair: longer is stronger"),
     }
 }
 
@@ -42,7 +43,7 @@ pub(super) fn login_ui(app: &mut WoChatApp, ui: &mut egui::Ui) {
 
 fn login_form(app: &mut WoChatApp, ui: &mut egui::Ui) {
     let st = &mut app.login;
-    let label = ui.label("Account");
+    let label = ui.label(tr("Account"));
     egui::ComboBox::from_id_salt("account")
         .selected_text(st.selected.clone())
         .width(300.0)
@@ -53,16 +54,16 @@ fn login_form(app: &mut WoChatApp, ui: &mut egui::Ui) {
         })
         .response
         .labelled_by(label.id);
-    let label = ui.label("Password");
+    let label = ui.label(tr("Password"));
     let pw =
         ui.add(egui::TextEdit::singleline(&mut st.password).password(true).desired_width(300.0)).labelled_by(label.id);
     let enter = pw.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
     if let Some(e) = &st.error {
-        ui.colored_label(ui.visuals().error_fg_color, e);
+        ui.colored_label(ui.visuals().error_fg_color, super::i18n::tr_dynamic(e));
     }
     ui.add_space(8.0);
     let mut go = enter;
-    go |= ui.add_enabled(!st.busy && !st.selected.is_empty(), egui::Button::new("Log in")).clicked();
+    go |= ui.add_enabled(!st.busy && !st.selected.is_empty(), egui::Button::new(tr("Log in"))).clicked();
     if st.busy {
         ui.spinner();
     }
@@ -74,47 +75,68 @@ fn login_form(app: &mut WoChatApp, ui: &mut egui::Ui) {
         return;
     }
     ui.add_space(16.0);
-    if ui.button("Create account...").clicked() {
+    if ui.button(tr("Create account...")).clicked() {
         st.creating = true;
         st.error = None;
+    }
+    if ui.button(tr("Import account...")).clicked() {
+        st.error = None;
+        app.backend.send(UiCmd::PickImport);
+    }
+    import_form(&mut app.login, &app.backend, ui);
+}
+
+/// After an export file was picked: its password, then Import.
+fn import_form(st: &mut super::LoginState, backend: &super::backend::Backend, ui: &mut egui::Ui) {
+    let Some(path) = st.import.clone() else { return };
+    ui.separator();
+    ui.label(format!("{} {}", tr("Import"), path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    let label = ui.label(tr("Password of the exported account"));
+    let pw = ui
+        .add(egui::TextEdit::singleline(&mut st.import_password).password(true).desired_width(300.0))
+        .labelled_by(label.id);
+    let enter = pw.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+    if (ui.add_enabled(!st.busy, egui::Button::new(tr("Import"))).clicked() || enter) && !st.busy {
+        st.busy = true;
+        backend.send(UiCmd::Import { path, password: std::mem::take(&mut st.import_password) });
     }
 }
 
 fn create_form(app: &mut WoChatApp, ui: &mut egui::Ui) {
     let st = &mut app.login;
-    let label = ui.label("Name");
+    let label = ui.label(tr("Name"));
     ui.add(egui::TextEdit::singleline(&mut st.new_name).desired_width(300.0)).labelled_by(label.id);
-    let label = ui.label("New password");
+    let label = ui.label(tr("New password"));
     ui.add(egui::TextEdit::singleline(&mut st.new_password).password(true).desired_width(300.0)).labelled_by(label.id);
     let hint = strength_hint(&st.new_password);
     if !hint.is_empty() {
         ui.small(hint);
     }
-    let label = ui.label("Repeat the password");
+    let label = ui.label(tr("Repeat the password"));
     let again = ui
         .add(egui::TextEdit::singleline(&mut st.new_password2).password(true).desired_width(300.0))
         .labelled_by(label.id);
     let enter = again.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
     let problem = if st.new_name.trim().is_empty() {
-        Some("choose a name")
+        Some(tr("choose a name"))
     } else if st.new_password.is_empty() {
-        Some("choose a password")
+        Some(tr("choose a password"))
     } else if st.new_password != st.new_password2 {
-        Some("the passwords differ")
+        Some(tr("the passwords differ"))
     } else {
         None
     };
     if let Some(e) = &st.error {
-        ui.colored_label(ui.visuals().error_fg_color, e);
+        ui.colored_label(ui.visuals().error_fg_color, super::i18n::tr_dynamic(e));
     } else if let Some(p) = problem.filter(|_| !st.new_password2.is_empty()) {
         ui.small(p);
     }
     let mut go = enter;
-    go |= ui.add_enabled(problem.is_none() && !st.busy, egui::Button::new("Create")).clicked();
+    go |= ui.add_enabled(problem.is_none() && !st.busy, egui::Button::new(tr("Create"))).clicked();
     if st.busy {
         ui.spinner();
     }
-    if !st.accounts.is_empty() && ui.button("Back").clicked() {
+    if !st.accounts.is_empty() && ui.button(tr("Back")).clicked() {
         st.creating = false;
         st.error = None;
     }

@@ -3,7 +3,13 @@
 
 pub mod backend;
 mod chat;
+mod fonts;
+pub mod i18n;
+mod identicon;
 mod login;
+mod media;
+mod profile;
+mod settings;
 
 use std::sync::Arc;
 
@@ -62,10 +68,13 @@ pub struct LoginState {
     pub new_password: String,
     /// Repeated.
     pub new_password2: String,
+    /// An export file picked for import.
+    pub import: Option<std::path::PathBuf>,
+    /// Its password.
+    pub import_password: String,
 }
 
 /// Main screen state.
-#[derive(Debug)]
 pub struct ChatState {
     /// Own name and address.
     pub me: (String, Address),
@@ -91,6 +100,48 @@ pub struct ChatState {
     pub errors: Vec<String>,
     /// Focus the filter box next frame.
     pub focus_filter: bool,
+    /// The profile pane, when open.
+    pub profile: Option<ProfileState>,
+    /// Preview textures, by file id (uploaded once, when first drawn).
+    pub previews: std::collections::HashMap<String, egui::TextureHandle>,
+    /// The picture viewer, when open.
+    pub viewer: Option<ViewerState>,
+    /// A file exported for opening, to hand to the system.
+    pub open_path: Option<std::path::PathBuf>,
+    /// A short note (file saved).
+    pub notice: Option<String>,
+    /// Top of the conversation's viewport last frame.
+    pub scroll_y: f32,
+    /// Older rows prepended since the last frame (to keep the view where it was).
+    pub prepended: usize,
+}
+
+/// The picture viewer: a still image or the frames of a GIF.
+pub struct ViewerState {
+    /// What the backend decoded.
+    pub viewed: media::Viewed,
+    /// Its textures, made on first draw.
+    pub textures: Vec<egui::TextureHandle>,
+}
+
+impl std::fmt::Debug for ViewerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ViewerState")
+            .field("file", &self.viewed.file)
+            .field("frames", &self.viewed.frames.len())
+            .finish()
+    }
+}
+
+/// The profile pane of someone (or of oneself): address, QR code, rename, block, remove.
+#[derive(Debug, Clone)]
+pub struct ProfileState {
+    /// Whose.
+    pub peer: Address,
+    /// The name being edited.
+    pub name: String,
+    /// This account's own profile.
+    pub own: bool,
 }
 
 /// The add-friend dialog.
@@ -106,21 +157,42 @@ pub struct AddFriendState {
 
 /// The application.
 pub struct WoChatApp {
-    backend: Backend,
+    pub(crate) backend: Backend,
     /// The current screen.
     pub screen: Screen,
     /// Login state.
     pub login: LoginState,
     /// Main state (after login).
     pub chat: Option<ChatState>,
+    /// The settings in force.
+    pub config: crate::config::Config,
+    /// The settings window, when open.
+    pub settings: Option<settings::SettingsState>,
     title: String,
+    theme: Option<crate::config::Theme>,
+    fonts_installed: bool,
+    focused: Option<bool>,
+    /// `WOCHAT_FRAME_STATS` is set: print each frame's CPU time to stderr.
+    frame_stats: bool,
 }
 
 impl WoChatApp {
     /// Starts the backend on `home`.
     pub fn new(home: Home, repaint: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<Self> {
         let backend = Backend::start(home, move || repaint())?;
-        Ok(Self { backend, screen: Screen::Login, login: LoginState::default(), chat: None, title: String::new() })
+        Ok(Self {
+            backend,
+            screen: Screen::Login,
+            login: LoginState::default(),
+            chat: None,
+            config: crate::config::Config::default(),
+            settings: None,
+            title: String::new(),
+            theme: None,
+            fonts_installed: false,
+            focused: None,
+            frame_stats: std::env::var_os("WOCHAT_FRAME_STATS").is_some(),
+        })
     }
 
     /// Applies what the backend reported (called every frame; never blocks).
@@ -132,6 +204,18 @@ impl WoChatApp {
 
     fn apply(&mut self, msg: UiMsg) {
         match msg {
+            UiMsg::Settings(config) => {
+                i18n::set(i18n::resolve(&config.ui.language));
+                self.config = *config;
+                self.settings = None;
+            }
+            UiMsg::SettingsError(e) => match self.settings.as_mut() {
+                Some(s) => {
+                    s.saving = false;
+                    s.error = Some(e);
+                }
+                None => self.login.error = Some(e),
+            },
             UiMsg::Accounts(names) => {
                 if self.login.selected.is_empty() || !names.contains(&self.login.selected) {
                     self.login.selected = names.first().cloned().unwrap_or_default();
@@ -142,6 +226,12 @@ impl WoChatApp {
             UiMsg::LoginFailed(e) => {
                 self.login.busy = false;
                 self.login.error = Some(e);
+            }
+            UiMsg::ImportPicked(path) => self.login.import = Some(path),
+            UiMsg::Imported(name) => {
+                self.login.busy = false;
+                self.login.import = None;
+                self.login.selected = name;
             }
             UiMsg::LoggedIn { name, address } => {
                 self.login = LoginState::default();
@@ -159,6 +249,13 @@ impl WoChatApp {
                     add_friend: None,
                     errors: Vec::new(),
                     focus_filter: false,
+                    profile: None,
+                    previews: Default::default(),
+                    viewer: None,
+                    open_path: None,
+                    notice: None,
+                    scroll_y: 0.0,
+                    prepended: 0,
                 });
             }
             other => {
@@ -188,15 +285,40 @@ impl WoChatApp {
 
     /// Draws one frame.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
+        if !std::mem::replace(&mut self.fonts_installed, true) {
+            fonts::install(ui.ctx());
+        }
         self.poll_backend();
         let title = self.window_title();
         if title != self.title {
             ui.ctx().send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
             self.title = title;
         }
+        if self.theme != Some(self.config.ui.theme) {
+            self.theme = Some(self.config.ui.theme);
+            ui.ctx().set_theme(match self.config.ui.theme {
+                crate::config::Theme::System => egui::ThemePreference::System,
+                crate::config::Theme::Light => egui::ThemePreference::Light,
+                crate::config::Theme::Dark => egui::ThemePreference::Dark,
+            });
+        }
+        let focused = ui.input(|i| i.focused);
+        if self.focused != Some(focused) {
+            self.focused = Some(focused);
+            self.send(UiCmd::Focused(focused));
+        }
         match self.screen {
             Screen::Login => login::login_ui(self, ui),
             Screen::Main => chat::main_ui(self, ui),
+        }
+        if let Some(s) = self.settings.as_mut() {
+            let mut cmds = Vec::new();
+            if settings::settings_ui(s, ui.ctx(), &mut cmds) {
+                self.settings = None;
+            }
+            for c in cmds {
+                self.send(c);
+            }
         }
     }
 }
@@ -213,6 +335,7 @@ impl ChatState {
                     self.loading_older = false;
                     self.has_older = rows.len() == backend::PAGE;
                     let mut rows = rows;
+                    self.prepended += rows.len();
                     rows.extend(std::mem::take(&mut self.messages));
                     self.messages = rows;
                 } else {
@@ -227,6 +350,9 @@ impl ChatState {
                 }
             }
             UiMsg::Connection(state, broker) => self.connection = (state, broker),
+            UiMsg::Viewer(viewed) => self.viewer = Some(ViewerState { viewed, textures: Vec::new() }),
+            UiMsg::OpenPath(path) => self.open_path = Some(path),
+            UiMsg::Notice(n) => self.notice = Some(n),
             UiMsg::FriendAdded(_) => self.add_friend = None,
             UiMsg::FriendError(e) => {
                 if let Some(d) = self.add_friend.as_mut() {
@@ -239,13 +365,25 @@ impl ChatState {
                     self.errors.remove(0);
                 }
             }
-            UiMsg::Accounts(_) | UiMsg::LoginFailed(_) | UiMsg::LoggedIn { .. } => {}
+            UiMsg::Accounts(_)
+            | UiMsg::ImportPicked(_)
+            | UiMsg::Imported(_)
+            | UiMsg::LoginFailed(_)
+            | UiMsg::LoggedIn { .. }
+            | UiMsg::Settings(_)
+            | UiMsg::SettingsError(_) => {}
         }
     }
 }
 
 impl eframe::App for WoChatApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         WoChatApp::ui(self, ui);
+        if self.frame_stats {
+            // CPU time of the previous frame (layout, tessellation, painting), for measuring.
+            if let Some(ms) = frame.info().cpu_usage {
+                eprintln!("frame_ms {:.3}", ms * 1000.0);
+            }
+        }
     }
 }

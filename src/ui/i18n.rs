@@ -1,0 +1,175 @@
+//! The UI's languages: English (the keys) and Simplified Chinese. `auto` follows the system
+//! locale. A string missing from the catalogue shows in English.
+
+use std::cell::Cell;
+
+/// A UI language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// English.
+    En,
+    /// Simplified Chinese.
+    ZhCn,
+}
+
+thread_local! {
+    // Per thread: the UI draws on one thread (and each headless test on its own).
+    static CURRENT: Cell<Lang> = const { Cell::new(Lang::En) };
+}
+
+/// The language for a `ui.language` setting (`auto`, `en`, `zh-CN`); `auto` asks the system.
+pub fn resolve(setting: &str) -> Lang {
+    match setting {
+        "zh-CN" => Lang::ZhCn,
+        "en" => Lang::En,
+        _ => match sys_locale::get_locale() {
+            Some(l) if l.to_ascii_lowercase().starts_with("zh") => Lang::ZhCn,
+            _ => Lang::En,
+        },
+    }
+}
+
+/// Switches the UI language of the calling (UI) thread; it takes effect on the next frame.
+pub fn set(lang: Lang) {
+    CURRENT.with(|c| c.set(lang));
+}
+
+/// The UI language of the calling thread.
+pub fn current() -> Lang {
+    CURRENT.with(Cell::get)
+}
+
+/// `english` in the current language.
+pub fn tr(english: &'static str) -> &'static str {
+    match current() {
+        Lang::En => english,
+        Lang::ZhCn => zh_cn(english).unwrap_or(english),
+    }
+}
+
+/// The Simplified Chinese catalogue: (English, 简体中文).
+const ZH_CN: &[(&str, &str)] = &[
+    // Login
+    ("Account", "账户"),
+    ("Password", "密码"),
+    ("Log in", "登录"),
+    ("Create account...", "创建账户…"),
+    ("Create", "创建"),
+    ("Back", "返回"),
+    ("Name", "名字"),
+    ("New password", "新密码"),
+    ("Repeat the password", "再次输入密码"),
+    ("choose a name", "请输入名字"),
+    ("choose a password", "请输入密码"),
+    ("the passwords differ", "两次输入的密码不一致"),
+    ("weak: use at least 8 characters", "弱：至少使用 8 个字符"),
+    ("strong", "强"),
+    ("fair: longer is stronger", "中：越长越安全"),
+    ("wrong password", "密码错误"),
+    ("already open in another window", "该账户已在另一个窗口中打开"),
+    // Main window
+    ("Copy address", "复制地址"),
+    ("Copies your wochat: link", "复制你的 wochat: 链接"),
+    ("QR code", "二维码"),
+    ("Your address as a QR code", "你的地址二维码"),
+    ("Settings", "设置"),
+    ("connected", "已连接"),
+    ("reconnecting", "正在重连"),
+    ("offline", "离线"),
+    ("Filter", "筛选"),
+    ("Add friend...", "添加好友…"),
+    ("Add friend", "添加好友"),
+    ("Message requests", "消息请求"),
+    ("Chats", "聊天"),
+    ("Accept", "接受"),
+    ("Block", "屏蔽"),
+    ("Unblock", "取消屏蔽"),
+    ("Remove friend", "删除好友"),
+    ("Profile...", "资料…"),
+    ("(blocked)", "（已屏蔽）"),
+    ("Pick a conversation, or add a friend (Ctrl+N).", "选择一个会话，或添加好友（Ctrl+N）。"),
+    ("Today", "今天"),
+    ("Yesterday", "昨天"),
+    ("Message", "消息"),
+    ("Send", "发送"),
+    ("Address or wochat: link", "地址或 wochat: 链接"),
+    ("Add", "添加"),
+    ("that is your own address", "这是你自己的地址"),
+    ("waiting to be sent", "等待发送"),
+    ("sent to the broker", "已发送到服务器"),
+    ("delivered", "已送达"),
+    // Profile
+    ("Profile", "资料"),
+    ("Your address", "你的地址"),
+    ("Save", "保存"),
+    ("Copy link", "复制链接"),
+    ("(too long for a QR code)", "（内容太长，无法生成二维码）"),
+    // Settings
+    ("Brokers (one URL per line)", "服务器（每行一个地址）"),
+    ("User name", "用户名"),
+    ("CA file for mqtts:// (empty: system)", "mqtts:// 的 CA 证书文件（留空：使用系统证书）"),
+    ("Host a broker on this machine", "在本机运行服务器"),
+    ("when none answers", "无可用服务器时"),
+    ("always", "总是"),
+    ("never", "从不"),
+    ("Download files up to (MiB) without asking", "自动下载的文件大小上限（MiB）"),
+    ("Largest file (MiB)", "最大文件（MiB）"),
+    ("Storage quota (MiB, 0: none)", "存储配额（MiB，0 表示不限）"),
+    ("Theme", "主题"),
+    ("system", "跟随系统"),
+    ("light", "浅色"),
+    ("dark", "深色"),
+    ("Language", "语言"),
+    ("System language", "系统语言"),
+    ("Cancel", "取消"),
+    // Attachments
+    ("Download", "下载"),
+    ("transfer failed", "传输失败"),
+    ("Open", "打开"),
+    ("Save...", "另存为…"),
+    ("Picture", "图片"),
+    ("Attach...", "附件…"),
+    ("Send a file or a picture", "发送文件或图片"),
+    ("Import account...", "导入账户…"),
+    ("Import", "导入"),
+    ("Password of the exported account", "导出账户的密码"),
+];
+
+/// A message made elsewhere (the core's errors are English) in the current language, when the
+/// catalogue has it.
+pub fn tr_dynamic(english: &str) -> String {
+    match current() {
+        Lang::En => english.to_string(),
+        Lang::ZhCn => zh_cn(english).map_or_else(|| english.to_string(), str::to_string),
+    }
+}
+
+fn zh_cn(s: &str) -> Option<&'static str> {
+    static MAP: std::sync::OnceLock<std::collections::HashMap<&str, &str>> = std::sync::OnceLock::new();
+    MAP.get_or_init(|| ZH_CN.iter().copied().collect()).get(s).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_settings_win_over_the_system_and_unknown_strings_stay_english() {
+        assert_eq!(resolve("zh-CN"), Lang::ZhCn);
+        assert_eq!(resolve("en"), Lang::En);
+        assert_eq!(zh_cn("Log in"), Some("登录"));
+        assert_eq!(zh_cn("not in the catalogue"), None);
+    }
+
+    #[test]
+    fn every_chinese_string_has_glyphs_in_the_bundled_font() {
+        // The characters kept in the subset (assets/fonts/characters.txt made it).
+        let covered: std::collections::HashSet<char> =
+            include_str!("../../assets/fonts/characters.txt").chars().collect();
+        for (_, zh) in ZH_CN {
+            for c in zh.chars().filter(|c| !c.is_ascii()) {
+                assert!(covered.contains(&c), "{c:?} of {zh:?} is not in the bundled font");
+            }
+        }
+    }
+}
