@@ -261,6 +261,23 @@ fn a_conversation_of_10000_messages_renders_and_scrolls() {
         h.step();
     }
     until(&mut h, 20, "older pages", |a| a.chat.as_ref().unwrap().messages.len() > wochat::ui::backend::PAGE);
+
+    // Search the talk: a message far older than anything loaded is found.
+    h.get_by_label("🔍 Search").click();
+    h.step();
+    h.get_by_label("Search in this chat").type_text("NUMBER 1234");
+    until(&mut h, 20, "the search results", |a| {
+        a.chat.as_ref().unwrap().search.as_ref().is_some_and(|s| s.answered == "NUMBER 1234")
+    });
+    let found = &h.state().chat.as_ref().unwrap().search.as_ref().unwrap().results;
+    assert_eq!(found.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["message number 1234"]);
+    h.get_by_label("message number 1234");
+    h.get_by_label("1 match");
+    // Esc closes the search; the conversation is back.
+    h.key_press(egui::Key::Escape);
+    h.step();
+    assert!(h.state().chat.as_ref().unwrap().search.is_none());
+    assert!(h.query_by_label("Search in this chat").is_none());
 }
 
 #[test]

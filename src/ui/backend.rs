@@ -18,6 +18,9 @@ use crate::wire::{Body, Packet};
 /// Messages loaded per page of a conversation.
 pub const PAGE: usize = 200;
 
+/// At most this many search results are shown (the newest).
+pub const SEARCH_LIMIT: usize = 200;
+
 /// A request from the UI.
 #[derive(Debug, Clone)]
 pub enum UiCmd {
@@ -43,6 +46,13 @@ pub enum UiCmd {
         peer: Address,
         /// Oldest loaded id.
         before: i64,
+    },
+    /// Search the talk with `peer` for `query` (answered by [`UiMsg::SearchResults`]).
+    Search {
+        /// The peer.
+        peer: Address,
+        /// What to look for (a substring, any case).
+        query: String,
     },
     /// Send a text.
     SendText {
@@ -129,6 +139,8 @@ pub struct TalkItem {
     pub preview: String,
     /// Last activity (ms).
     pub last_dt: i64,
+    /// Last activity on the user's clock (none without messages).
+    pub local: Option<crate::util::LocalTime>,
     /// Unread count.
     pub unread: u64,
     /// A message request (unknown sender).
@@ -196,6 +208,15 @@ pub enum UiMsg {
         rows: Vec<MessageItem>,
         /// Prepend instead of replace.
         older: bool,
+    },
+    /// Messages of a talk that contain `query`, newest first.
+    SearchResults {
+        /// The peer.
+        peer: Address,
+        /// The query they answer.
+        query: String,
+        /// The matches.
+        rows: Vec<MessageItem>,
     },
     /// Connection state and broker.
     Connection(ConnState, String),
@@ -329,6 +350,7 @@ impl Worker {
                 self.send_talks();
             }
             UiCmd::LoadOlder { peer, before } => self.send_page(peer, Some(before)),
+            UiCmd::Search { peer, query } => self.send_search(peer, query),
             UiCmd::SendText { to, text } => {
                 if let Some(c) = &self.client
                     && let Err(e) = c.send_text(to, text).await
@@ -624,6 +646,7 @@ impl Worker {
                     name: display_name(&friends, &t.peer),
                     preview,
                     last_dt: t.last_dt,
+                    local: (t.last_dt > 0).then(|| crate::util::local_time(t.last_dt)),
                     unread: t.unread,
                     request: t.request,
                     friend,
@@ -640,6 +663,7 @@ impl Worker {
                     name: display_name(&friends, &f.address),
                     preview: String::new(),
                     last_dt: 0,
+                    local: None,
                     unread: 0,
                     request: false,
                     friend: true,
@@ -648,6 +672,19 @@ impl Worker {
             }
         }
         self.send(UiMsg::Talks(items));
+    }
+
+    fn send_search(&self, peer: Address, query: String) {
+        let Some(db) = &self.reader else { return };
+        match db.search(Some(&peer), &query, SEARCH_LIMIT) {
+            Ok(rows) => {
+                let me = self.me;
+                let objects = self.client.as_ref().map(|c| c.objects().clone());
+                let rows = rows.iter().map(|r| item_of(r, me.as_ref(), db, objects.as_deref())).collect();
+                self.send(UiMsg::SearchResults { peer, query, rows });
+            }
+            Err(e) => self.send(UiMsg::Error(e.to_string())),
+        }
     }
 
     fn send_page(&self, peer: Address, before: Option<i64>) {

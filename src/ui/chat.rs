@@ -54,9 +54,14 @@ fn shortcuts(chat: &mut ChatState, ui: &egui::Ui) {
         chat.add_friend = Some(AddFriendState::default());
     }
     if esc {
-        chat.add_friend = None;
-        chat.profile = None;
-        chat.viewer = None;
+        // Esc closes the topmost thing: a dialog, else the search bar.
+        if chat.add_friend.is_some() || chat.profile.is_some() || chat.viewer.is_some() {
+            chat.add_friend = None;
+            chat.profile = None;
+            chat.viewer = None;
+        } else {
+            chat.search = None;
+        }
     }
 }
 
@@ -103,6 +108,7 @@ fn talks_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
     }
     ui.separator();
     let filter = chat.filter.to_lowercase();
+    let today = crate::util::today();
     egui::ScrollArea::vertical().show(ui, |ui| {
         for (requests, heading) in [(true, tr("Message requests")), (false, tr("Chats"))] {
             let items: Vec<_> = chat
@@ -122,22 +128,7 @@ fn talks_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
             }
             for t in items {
                 let selected = chat.open == Some(t.peer);
-                let mut label = if t.unread > 0 { format!("{}  ({})", t.name, t.unread) } else { t.name.clone() };
-                if t.blocked {
-                    label.push_str("  ");
-                    label.push_str(tr("(blocked)"));
-                }
-                let r = ui
-                    .horizontal(|ui| {
-                        super::identicon::identicon_ui(ui, &t.peer, 28.0);
-                        ui.add(
-                            egui::Button::selectable(selected, label).min_size(egui::vec2(ui.available_width(), 0.0)),
-                        )
-                    })
-                    .inner;
-                if !t.preview.is_empty() {
-                    ui.weak(&t.preview);
-                }
+                let r = talk_row_ui(ui, &t, selected, today);
                 if requests {
                     ui.horizontal(|ui| {
                         if ui.small_button(tr("Accept")).clicked() {
@@ -165,6 +156,7 @@ fn talks_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
                 });
                 if r.clicked() && !selected {
                     chat.open = Some(t.peer);
+                    chat.search = None;
                     chat.messages.clear();
                     chat.has_older = false;
                     chat.loading_older = false;
@@ -174,6 +166,96 @@ fn talks_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
             ui.separator();
         }
     });
+}
+
+/// Height of a row of the talk list.
+const TALK_ROW_HEIGHT: f32 = 50.0;
+
+/// One talk: avatar, name and time on the first line, last message and unread badge on the
+/// second. Clicking it opens the talk; its accessible label is the name.
+fn talk_row_ui(
+    ui: &mut egui::Ui,
+    t: &super::backend::TalkItem,
+    selected: bool,
+    today: jiff::civil::Date,
+) -> egui::Response {
+    let (rect, response) =
+        ui.allocate_exact_size(egui::vec2(ui.available_width(), TALK_ROW_HEIGHT), egui::Sense::click());
+    response.widget_info(|| egui::WidgetInfo::selected(egui::Role::Button, true, selected, &t.name));
+    if !ui.is_rect_visible(rect) {
+        return response;
+    }
+    let visuals = ui.visuals();
+    let fill = if selected {
+        visuals.selection.bg_fill
+    } else if response.hovered() {
+        visuals.widgets.hovered.weak_bg_fill
+    } else {
+        egui::Color32::TRANSPARENT
+    };
+    let strong = if selected { visuals.selection.stroke.color } else { visuals.strong_text_color() };
+    let weak = if selected { visuals.selection.stroke.color.gamma_multiply(0.8) } else { visuals.weak_text_color() };
+    let painter = ui.painter();
+    painter.rect_filled(rect, 6.0, fill);
+    let avatar = egui::Rect::from_center_size(rect.left_center() + egui::vec2(24.0, 0.0), egui::vec2(34.0, 34.0));
+    super::identicon::paint(painter, avatar, &t.peer);
+    let left = avatar.right() + 10.0;
+    let right = rect.right() - 8.0;
+    let line1 = rect.top() + 7.0;
+    let line2 = rect.top() + 27.0;
+    // Right column first: the time above, the unread badge below; the texts get what is left.
+    let mut name_right = right;
+    if let Some(local) = &t.local {
+        let g = ui.painter().layout_no_wrap(talk_time(local, today), egui::FontId::proportional(11.0), weak);
+        name_right = right - g.size().x - 6.0;
+        painter.galley(egui::pos2(right - g.size().x, line1 + 2.0), g, weak);
+    }
+    let mut preview_right = right;
+    if t.unread > 0 {
+        let count = if t.unread > 999 { "999+".to_string() } else { t.unread.to_string() };
+        let g = ui.painter().layout_no_wrap(count, egui::FontId::proportional(11.0), egui::Color32::WHITE);
+        let w = (g.size().x + 10.0).max(18.0);
+        let badge = egui::Rect::from_min_size(egui::pos2(right - w, line2), egui::vec2(w, 17.0));
+        painter.rect_filled(badge, 8.5, egui::Color32::from_rgb(225, 60, 60));
+        painter.galley(badge.center() - g.size() / 2.0, g, egui::Color32::WHITE);
+        preview_right = badge.left() - 6.0;
+    }
+    let mut name = egui::RichText::new(&t.name).color(strong);
+    if t.unread > 0 {
+        name = name.strong();
+    }
+    if t.blocked {
+        name = egui::RichText::new(format!("{}  {}", t.name, tr("(blocked)"))).color(weak);
+    }
+    let truncated = |text: egui::RichText, width: f32| {
+        egui::WidgetText::from(text).into_galley(
+            ui,
+            Some(egui::TextWrapMode::Truncate),
+            width.max(10.0),
+            egui::TextStyle::Body,
+        )
+    };
+    let g = truncated(name, name_right - left);
+    painter.galley(egui::pos2(left, line1), g, strong);
+    if !t.preview.is_empty() {
+        let g = truncated(egui::RichText::new(&t.preview).color(weak).size(12.0), preview_right - left);
+        painter.galley(egui::pos2(left, line2), g, weak);
+    }
+    response
+}
+
+/// When a talk was last active, as its row shows it: the time today, "Yesterday", or the date.
+fn talk_time(local: &crate::util::LocalTime, today: jiff::civil::Date) -> String {
+    let chinese = super::i18n::current() == super::i18n::Lang::ZhCn;
+    if local.day == today {
+        local.hm.clone()
+    } else if today.yesterday().ok() == Some(local.day) {
+        tr("Yesterday").to_string()
+    } else if local.day.year() == today.year() {
+        if chinese { local.day.strftime("%-m月%-d日").to_string() } else { local.day.strftime("%-d %b").to_string() }
+    } else {
+        local.day.strftime("%Y-%m-%d").to_string()
+    }
 }
 
 /// Estimated height of a message bubble at `width` (only visible rows are laid out).
@@ -208,7 +290,24 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
     if let Some(n) = &chat.notice {
         ui.weak(n);
     }
+    egui::Panel::top("conversation_header").show(ui, |ui| header_ui(chat, ui, peer));
     egui::Panel::bottom("composer").show(ui, |ui| composer_ui(chat, ui, cmds, peer));
+    if let Some(search) = chat.search.as_mut() {
+        let query = search.query.trim();
+        if query != search.asked {
+            search.asked = query.to_string();
+            if query.is_empty() {
+                search.results.clear();
+                search.answered.clear();
+            } else {
+                cmds.push(UiCmd::Search { peer, query: query.to_string() });
+            }
+        }
+        if !query.is_empty() {
+            search_results_ui(chat, ui, peer);
+            return;
+        }
+    }
     let line = ui.text_style_height(&egui::TextStyle::Body);
     let width = ui.available_width();
     // A row is a bubble, with the day above it when the day changes.
@@ -266,6 +365,113 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
         chat.loading_older = true;
         cmds.push(UiCmd::LoadOlder { peer, before: first.id });
     }
+}
+
+/// Above the conversation: who it is with, and the buttons for their profile and for search;
+/// below them the search bar when it is open.
+fn header_ui(chat: &mut ChatState, ui: &mut egui::Ui, peer: crate::crypto::Address) {
+    let name = chat.talks.iter().find(|t| t.peer == peer).map(|t| t.name.clone()).unwrap_or_default();
+    ui.horizontal(|ui| {
+        super::identicon::identicon_ui(ui, &peer, 30.0);
+        ui.vertical(|ui| {
+            ui.strong(&name);
+            let hex = peer.to_hex();
+            ui.weak(format!("{}...{}", &hex[..8], &hex[58..]));
+        });
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if ui.button(tr("Profile...")).clicked() {
+                chat.profile = Some(super::ProfileState { peer, name: name.clone(), own: false });
+            }
+            let search = egui::Button::selectable(chat.search.is_some(), format!("🔍 {}", tr("Search")));
+            if ui.add(search).on_hover_text(tr("Search in this chat")).clicked() {
+                chat.search = match chat.search {
+                    Some(_) => None,
+                    None => Some(super::SearchState { focus: true, ..Default::default() }),
+                };
+            }
+        });
+    });
+    if let Some(search) = chat.search.as_mut() {
+        ui.horizontal(|ui| {
+            let label = ui.label(tr("Search in this chat"));
+            let r = ui
+                .add(egui::TextEdit::singleline(&mut search.query).desired_width(f32::INFINITY))
+                .labelled_by(label.id);
+            if std::mem::take(&mut search.focus) {
+                r.request_focus();
+            }
+        });
+    }
+}
+
+/// The messages of the open talk that contain the search query, newest first.
+fn search_results_ui(chat: &mut ChatState, ui: &mut egui::Ui, peer: crate::crypto::Address) {
+    let Some(search) = chat.search.as_ref() else { return };
+    let query = search.query.trim();
+    if search.answered != query {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.weak(tr("Searching..."));
+        });
+        return;
+    }
+    let count = search.results.len();
+    let heading = match count {
+        0 => tr("No messages found").to_string(),
+        1 => tr("1 match").to_string(),
+        n if n >= super::backend::SEARCH_LIMIT => super::i18n::tr_count("The newest {} matches", n),
+        n => super::i18n::tr_count("{} matches", n),
+    };
+    ui.weak(heading);
+    let name = chat.talks.iter().find(|t| t.peer == peer).map(|t| t.name.clone()).unwrap_or_default();
+    let today = crate::util::today();
+    egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
+        for m in &search.results {
+            egui::Frame::group(ui.style()).show(ui, |ui| {
+                ui.set_width(ui.available_width());
+                ui.horizontal(|ui| {
+                    ui.strong(if m.outgoing { chat.me.0.as_str() } else { name.as_str() });
+                    let day = talk_time(&m.local, today);
+                    let when = if day == m.local.hm { day } else { format!("{day} {}", m.local.hm) };
+                    ui.weak(when);
+                });
+                ui.add(egui::Label::new(highlighted(&m.text, query, ui)).selectable(true).wrap());
+            });
+        }
+    });
+}
+
+/// `text` with every case-insensitive occurrence of `query` highlighted.
+fn highlighted(text: &str, query: &str, ui: &egui::Ui) -> egui::text::LayoutJob {
+    let plain = egui::TextFormat {
+        font_id: egui::TextStyle::Body.resolve(ui.style()),
+        color: ui.visuals().text_color(),
+        ..Default::default()
+    };
+    let marked = egui::TextFormat {
+        background: ui.visuals().selection.bg_fill,
+        color: ui.visuals().selection.stroke.color,
+        ..plain.clone()
+    };
+    let mut job = egui::text::LayoutJob::default();
+    let lower = text.to_lowercase();
+    let needle = query.to_lowercase();
+    // Byte offsets carry over only when lower-casing kept every length.
+    if needle.is_empty() || lower.len() != text.len() {
+        job.append(text, 0.0, plain);
+        return job;
+    }
+    let mut at = 0;
+    for (start, _) in lower.match_indices(&needle) {
+        if start < at || !text.is_char_boundary(start) || !text.is_char_boundary(start + needle.len()) {
+            continue;
+        }
+        job.append(&text[at..start], 0.0, plain.clone());
+        job.append(&text[start..start + needle.len()], 0.0, marked.clone());
+        at = start + needle.len();
+    }
+    job.append(&text[at..], 0.0, plain);
+    job
 }
 
 /// Height of a day separator row.

@@ -130,10 +130,23 @@ const ZH_CN: &[(&str, &str)] = &[
     ("Picture", "图片"),
     ("Attach...", "附件…"),
     ("Send a file or a picture", "发送文件或图片"),
+    // Search
+    ("Search", "搜索"),
+    ("Search in this chat", "在此聊天中搜索"),
+    ("Searching...", "正在搜索…"),
+    ("No messages found", "没有找到消息"),
+    ("1 match", "找到 1 条消息"),
+    ("{} matches", "找到 {} 条消息"),
+    ("The newest {} matches", "最新的 {} 条匹配消息"),
     ("Import account...", "导入账户…"),
     ("Import", "导入"),
     ("Password of the exported account", "导出账户的密码"),
 ];
+
+/// `template` in the current language with `{}` replaced by `n`.
+pub fn tr_count(template: &'static str, n: usize) -> String {
+    tr(template).replace("{}", &n.to_string())
+}
 
 /// A message made elsewhere (the core's errors are English) in the current language, when the
 /// catalogue has it.

@@ -26,21 +26,26 @@ pub fn pattern(address: &Address) -> ([[bool; 5]; 5], egui::Color32) {
 pub fn identicon_ui(ui: &mut egui::Ui, address: &Address, size: f32) -> egui::Response {
     let (rect, response) = ui.allocate_exact_size(egui::vec2(size, size), egui::Sense::hover());
     if ui.is_rect_visible(rect) {
-        let (cells, color) = pattern(address);
-        let painter = ui.painter();
-        painter.rect_filled(rect, size * 0.2, color.gamma_multiply(0.18));
-        let cell = size * 0.8 / 5.0;
-        let origin = rect.min + egui::vec2(size * 0.1, size * 0.1);
-        for (r, row) in cells.iter().enumerate() {
-            for (c, on) in row.iter().enumerate() {
-                if *on {
-                    let min = origin + egui::vec2(c as f32 * cell, r as f32 * cell);
-                    painter.rect_filled(egui::Rect::from_min_size(min, egui::vec2(cell, cell)), 0.0, color);
-                }
+        paint(ui.painter(), rect, address);
+    }
+    response
+}
+
+/// Paints the identicon of `address` into the square `rect`.
+pub fn paint(painter: &egui::Painter, rect: egui::Rect, address: &Address) {
+    let size = rect.width();
+    let (cells, color) = pattern(address);
+    painter.rect_filled(rect, size * 0.2, color.gamma_multiply(0.18));
+    let cell = size * 0.8 / 5.0;
+    let origin = rect.min + egui::vec2(size * 0.1, size * 0.1);
+    for (r, row) in cells.iter().enumerate() {
+        for (c, on) in row.iter().enumerate() {
+            if *on {
+                let min = origin + egui::vec2(c as f32 * cell, r as f32 * cell);
+                painter.rect_filled(egui::Rect::from_min_size(min, egui::vec2(cell, cell)), 0.0, color);
             }
         }
     }
-    response
 }
 
 #[cfg(test)]

@@ -25,6 +25,9 @@ pub fn run(home: Home) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default().with_inner_size([960.0, 680.0]).with_min_inner_size([520.0, 400.0]),
         persist_window: true,
+        // Window size and panel widths live with the data home (not in one per-user file that
+        // every home and test would share).
+        persistence_path: Some(home.root().join("window.ron")),
         ..Default::default()
     };
     eframe::run_native(
@@ -114,6 +117,23 @@ pub struct ChatState {
     pub scroll_y: f32,
     /// Older rows prepended since the last frame (to keep the view where it was).
     pub prepended: usize,
+    /// Searching the open talk, when the search bar is shown.
+    pub search: Option<SearchState>,
+}
+
+/// The search bar of the open talk and what it found.
+#[derive(Debug, Default)]
+pub struct SearchState {
+    /// What the user typed.
+    pub query: String,
+    /// The last query sent to the core.
+    pub asked: String,
+    /// The query `results` answer.
+    pub answered: String,
+    /// Matches, newest first.
+    pub results: Vec<MessageItem>,
+    /// Focus the search box next frame.
+    pub focus: bool,
 }
 
 /// The picture viewer: a still image or the frames of a GIF.
@@ -256,6 +276,7 @@ impl WoChatApp {
                     notice: None,
                     scroll_y: 0.0,
                     prepended: 0,
+                    search: None,
                 });
             }
             other => {
@@ -347,6 +368,14 @@ impl ChatState {
                     }
                     self.messages = keep;
                     self.messages.extend(rows);
+                }
+            }
+            UiMsg::SearchResults { peer, query, rows } => {
+                if let (Some(search), true) = (self.search.as_mut(), self.open == Some(peer))
+                    && search.query.trim() == query
+                {
+                    search.answered = query;
+                    search.results = rows;
                 }
             }
             UiMsg::Connection(state, broker) => self.connection = (state, broker),
