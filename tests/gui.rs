@@ -321,3 +321,40 @@ fn a_received_picture_shows_its_preview_and_a_file_its_card() {
     h.get_by_label("Save...");
     rt.block_on(bob.stop());
 }
+
+#[test]
+fn a_pasted_picture_is_sent_and_no_clear_copy_stays_behind() {
+    let broker = Mosquitto::start();
+    let t = home_for(&broker);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut bob = rt.block_on(async { start_peer(&t, "bob", &broker.url()) });
+    rt.block_on(bob.ready());
+    let mut h = logged_in(&t, "alice");
+    until(&mut h, 20, "connected", |a| a.chat.as_ref().unwrap().connection.0 == wochat::app::ConnState::Connected);
+    let alice = h.state().chat.as_ref().unwrap().me.1;
+    add_friend(&mut h, &bob.address.to_hex(), "Bob");
+    until(&mut h, 10, "bob in the list", |a| a.chat.as_ref().unwrap().talks.iter().any(|t| t.name == "Bob"));
+    h.get_by_label("Bob").click();
+    h.step();
+    h.get_by_label("Message").click();
+    h.step();
+    // What egui-winit hands over for Ctrl+V when the clipboard holds a picture and no text.
+    let pixels = (0..200 * 120).map(|i| egui::Color32::from_rgb((i % 200) as u8, (i / 200) as u8, 90)).collect();
+    let picture = egui::ColorImage::new([200, 120], pixels);
+    h.event(egui::Event::PasteImage(std::sync::Arc::new(picture)));
+    until(&mut h, 30, "the picture delivered", |a| {
+        a.chat
+            .as_ref()
+            .unwrap()
+            .messages
+            .iter()
+            .any(|m| m.attachment.as_ref().is_some_and(|a| a.kind == 'I' && a.progress.1 == 'C') && m.stat == 'C')
+    });
+    let got = rt.block_on(bob.until_history(&alice, 20, |h| h.iter().any(|m| m.kind == 'I')));
+    assert_eq!(got.iter().filter(|m| m.kind == 'I').count(), 1);
+    let leftovers = std::env::temp_dir().join(format!("wochat-paste-{}", std::process::id()));
+    let left: Vec<_> =
+        std::fs::read_dir(&leftovers).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "the temporary PNG was removed: {left:?}");
+    rt.block_on(bob.stop());
+}

@@ -13,7 +13,7 @@ use crate::home::Home;
 use crate::link::parse_contact;
 use crate::objects::{ObjectId, ObjectStore};
 use crate::store::{ChatDb, KeyStore, KeysError, LockError, MessageRow};
-use crate::wire::{Body, Packet};
+use crate::wire::{AttachKind, Body, Packet};
 
 /// Messages loaded per page of a conversation.
 pub const PAGE: usize = 200;
@@ -95,8 +95,13 @@ pub enum UiCmd {
         /// The files.
         paths: Vec<std::path::PathBuf>,
     },
-    /// Send the image on the clipboard, if there is one.
-    PasteImage(Address),
+    /// Send a picture pasted from the clipboard (as a PNG).
+    PasteImage {
+        /// Recipient.
+        to: Address,
+        /// The pixels, as the window system handed them over.
+        image: std::sync::Arc<egui::ColorImage>,
+    },
     /// Download a file that waits for acceptance.
     Accept(String),
     /// Save a received or sent file where the user chooses.
@@ -410,12 +415,17 @@ impl Worker {
                 }
             }
             UiCmd::SendFiles { to, paths } => self.send_files(to, paths).await,
-            UiCmd::PasteImage(to) => match tokio::task::spawn_blocking(clipboard_image_to_file).await {
-                Ok(Ok(Some(path))) => self.send_files(to, vec![path]).await,
-                Ok(Ok(None)) => {}
-                Ok(Err(e)) => self.send(UiMsg::Error(e)),
-                Err(e) => self.send(UiMsg::Error(e.to_string())),
-            },
+            UiCmd::PasteImage { to, image } => {
+                match tokio::task::spawn_blocking(move || pasted_to_file(&image)).await {
+                    Ok(Ok(path)) => {
+                        self.send_files(to, vec![path.clone()]).await;
+                        // The object store holds it (encrypted) now; leave no clear copy behind.
+                        let _ = std::fs::remove_file(&path);
+                    }
+                    Ok(Err(e)) => self.send(UiMsg::Error(e)),
+                    Err(e) => self.send(UiMsg::Error(e.to_string())),
+                }
+            }
             UiCmd::Accept(file) => {
                 if let Some(c) = &self.client
                     && let Err(e) = c.accept(file).await
@@ -720,10 +730,14 @@ fn display_name(friends: &[crate::store::Friend], peer: &Address) -> String {
 fn text_of(row: &MessageRow) -> String {
     match Packet::decode(&row.cbor).map(|p| p.body) {
         Ok(Body::Text { text }) => text,
-        Ok(Body::Attachment { text, obj, .. }) => match text {
-            Some(t) => format!("[{}] {t}", obj.name),
-            None => format!("[{}]", obj.name),
-        },
+        Ok(Body::Attachment { kind, text, obj }) => {
+            let icon = match kind {
+                AttachKind::Image | AttachKind::Gif => "📷",
+                AttachKind::Video => "🎞",
+                AttachKind::File => "📎",
+            };
+            format!("{icon} {}", text.unwrap_or(obj.name))
+        }
         _ => String::new(),
     }
 }
@@ -750,17 +764,23 @@ fn item_of(row: &MessageRow, me: Option<&Address>, db: &ChatDb, objects: Option<
     }
 }
 
-/// Writes the clipboard's image (if it holds one) to a temporary PNG to send.
-fn clipboard_image_to_file() -> Result<Option<std::path::PathBuf>, String> {
-    let mut clipboard = arboard::Clipboard::new().map_err(|e| format!("clipboard: {e}"))?;
-    let Ok(img) = clipboard.get_image() else { return Ok(None) };
-    let (w, h) = (img.width as u32, img.height as u32);
-    let rgba = image::RgbaImage::from_raw(w, h, img.bytes.into_owned()).ok_or("clipboard: a malformed image")?;
+/// Writes a pasted picture to a private temporary PNG, to send like a file.
+fn pasted_to_file(image: &egui::ColorImage) -> Result<std::path::PathBuf, String> {
+    let [w, h] = image.size;
+    let bytes: Vec<u8> = image.pixels.iter().flat_map(|p| p.to_srgba_unmultiplied()).collect();
+    let rgba = image::RgbaImage::from_raw(w as u32, h as u32, bytes).ok_or("the pasted picture is malformed")?;
     let dir = std::env::temp_dir().join(format!("wochat-paste-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let path = dir.join(format!("pasted-{}.png", crate::store::now_ms()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| e.to_string())?;
+    }
+    // The name the receiver sees (and saves under): when it was pasted.
+    let now = jiff::Zoned::now();
+    let path = dir.join(format!("picture-{}.png", now.strftime("%Y-%m-%d-%H%M%S")));
     rgba.save_with_format(&path, image::ImageFormat::Png).map_err(|e| e.to_string())?;
-    Ok(Some(path))
+    Ok(path)
 }
 
 /// Where files are exported for the system to open them (per account: one process each).

@@ -16,11 +16,12 @@ pub(super) fn main_ui(app: &mut WoChatApp, ui: &mut egui::Ui) {
     if open_settings && app.settings.is_none() {
         app.settings = Some(super::settings::SettingsState::new(&app.config));
     }
-    egui::Panel::left("talks")
+    let talks = egui::Panel::left("talks")
         .resizable(true)
-        .default_size(260.0)
+        .default_size(app.talks_width)
         .min_size(180.0)
         .show(ui, |ui| talks_ui(chat, ui, &mut cmds));
+    app.talks_width = talks.response.rect.width();
     egui::CentralPanel::default_margins().show(ui, |ui| conversation_ui(chat, ui, &mut cmds));
     add_friend_ui(chat, ui, &mut cmds);
     super::profile::profile_ui(chat, ui, &mut cmds);
@@ -157,6 +158,7 @@ fn talks_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
                 if r.clicked() && !selected {
                     chat.open = Some(t.peer);
                     chat.search = None;
+                    chat.focus_composer = true;
                     chat.messages.clear();
                     chat.has_older = false;
                     chat.loading_older = false;
@@ -261,7 +263,11 @@ fn talk_time(local: &crate::util::LocalTime, today: jiff::civil::Date) -> String
 /// Estimated height of a message bubble at `width` (only visible rows are laid out).
 fn row_height(m: &MessageItem, width: f32, line: f32) -> f32 {
     let chars_per_line = ((width * 0.7) / (line * 0.55)).max(8.0);
-    let lines: f32 = m.text.split('\n').map(|l| (l.chars().count() as f32 / chars_per_line).ceil().max(1.0)).sum();
+    let lines: f32 = if m.text.is_empty() {
+        0.0
+    } else {
+        m.text.split('\n').map(|l| (l.chars().count() as f32 / chars_per_line).ceil().max(1.0)).sum()
+    };
     let attachment = match &m.attachment {
         Some(a) => match &a.preview {
             Some(p) => preview_size(p).y + 8.0 + if a.progress.1 == 'C' { 0.0 } else { line * 2.5 },
@@ -515,11 +521,17 @@ fn bubble_ui(
             // Outgoing bubbles sit on the right: their rows align right, so that the bubble
             // hugs its text instead of spanning from the left edge.
             let rows = egui::Layout::top_down(if m.outgoing { egui::Align::Max } else { egui::Align::Min });
+            if m.outgoing {
+                // Light text on the accent colour.
+                ui.visuals_mut().override_text_color = Some(ui.visuals().selection.stroke.color);
+            }
             ui.with_layout(rows, |ui| {
                 if let Some(a) = &m.attachment {
                     attachment_ui(ui, a, previews, cmds);
                 }
-                ui.add(egui::Label::new(&m.text).selectable(true).wrap());
+                if !m.text.is_empty() {
+                    ui.add(egui::Label::new(&m.text).selectable(true).wrap());
+                }
                 for url in links_in(&m.text) {
                     ui.hyperlink(url);
                 }
@@ -565,6 +577,10 @@ fn attachment_ui(
                 ui.weak(super::media::human_size(a.size));
             });
         });
+    }
+    // A finished picture needs nothing below it.
+    if a.progress.1 == 'C' && a.preview.is_some() {
+        return;
     }
     ui.horizontal(|ui| match a.progress.1 {
         'W' => {
@@ -694,14 +710,23 @@ fn composer_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, p
                     .desired_width(ui.available_width() - 70.0),
             )
             .labelled_by(label.id);
-        // Ctrl+V with a picture on the clipboard sends it (text pastes as usual).
-        let paste = ui.input(|i| {
-            i.events.iter().any(|e| {
-                matches!(e, egui::Event::Key { key: egui::Key::V, pressed: true, modifiers, .. } if modifiers.command)
-            })
+        if std::mem::take(&mut chat.focus_composer) {
+            r.request_focus();
+        }
+        // Ctrl+V with a picture on the clipboard sends it (the window system integration turns
+        // it into a PasteImage event; text pastes as usual). Only for the composer, or when no
+        // other field has the keyboard.
+        let pasted: Vec<_> = ui.input(|i| {
+            i.events
+                .iter()
+                .filter_map(|e| match e {
+                    egui::Event::PasteImage(image) => Some(image.clone()),
+                    _ => None,
+                })
+                .collect()
         });
-        if paste && r.has_focus() {
-            cmds.push(UiCmd::PasteImage(peer));
+        if r.has_focus() || ui.memory(|m| m.focused().is_none()) {
+            cmds.extend(pasted.into_iter().map(|image| UiCmd::PasteImage { to: peer, image }));
         }
         let send = ui.button("Send").clicked() || (enter && r.has_focus());
         if send && !chat.composer.trim().is_empty() {

@@ -35,11 +35,18 @@ pub fn run(home: Home) -> anyhow::Result<()> {
         options,
         Box::new(move |cc| {
             let ctx = cc.egui_ctx.clone();
-            Ok(Box::new(WoChatApp::new(home, Arc::new(move || ctx.request_repaint()))?))
+            let mut app = WoChatApp::new(home, Arc::new(move || ctx.request_repaint()))?;
+            if let Some(width) = cc.storage.and_then(|s| s.get_string(TALKS_WIDTH_KEY)).and_then(|w| w.parse().ok()) {
+                app.talks_width = width;
+            }
+            Ok(Box::new(app))
         }),
     )
     .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
 }
+
+/// Where the talk list's width is kept in eframe's storage (`window.ron`).
+const TALKS_WIDTH_KEY: &str = "talks_width";
 
 /// Which screen is shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +110,8 @@ pub struct ChatState {
     pub errors: Vec<String>,
     /// Focus the filter box next frame.
     pub focus_filter: bool,
+    /// Focus the composer next frame (a talk was opened: the user can type at once).
+    pub focus_composer: bool,
     /// The profile pane, when open.
     pub profile: Option<ProfileState>,
     /// Preview textures, by file id (uploaded once, when first drawn).
@@ -194,6 +203,8 @@ pub struct WoChatApp {
     focused: Option<bool>,
     /// `WOCHAT_FRAME_STATS` is set: print each frame's CPU time to stderr.
     frame_stats: bool,
+    /// The talk list's width (remembered across runs).
+    pub talks_width: f32,
 }
 
 impl WoChatApp {
@@ -212,6 +223,7 @@ impl WoChatApp {
             fonts_installed: false,
             focused: None,
             frame_stats: std::env::var_os("WOCHAT_FRAME_STATS").is_some(),
+            talks_width: 260.0,
         })
     }
 
@@ -269,6 +281,7 @@ impl WoChatApp {
                     add_friend: None,
                     errors: Vec::new(),
                     focus_filter: false,
+                    focus_composer: false,
                     profile: None,
                     previews: Default::default(),
                     viewer: None,
@@ -406,6 +419,16 @@ impl ChatState {
 }
 
 impl eframe::App for WoChatApp {
+    /// egui's memory is not saved: it holds text cursors (a password's length) and scroll
+    /// offsets. The window's geometry (eframe) and the talk list's width ([`Self::save`]) are.
+    fn persist_egui_memory(&self) -> bool {
+        false
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        storage.set_string(TALKS_WIDTH_KEY, self.talks_width.to_string());
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         WoChatApp::ui(self, ui);
         if self.frame_stats {
