@@ -87,6 +87,30 @@ fn login_with_the_dropdown_wrong_password_then_success() {
 }
 
 #[test]
+fn an_account_open_in_another_window_is_marked_and_refused() {
+    let broker = Mosquitto::start();
+    let t = home_for(&broker);
+    let keys = t.keys();
+    let alice = keys.create("alice", b"pw-a").unwrap();
+    keys.create("bob", b"pw-b").unwrap();
+    // Another window has alice open: it holds her lock.
+    t.home.create_account_dir(&alice).unwrap();
+    let held = wochat::store::AccountLock::acquire(&t.home.lock_path(&alice)).unwrap();
+    let mut h = harness(&t.home);
+    until(&mut h, 10, "accounts", |a| a.login.accounts.len() == 2);
+    assert_eq!(h.state().login.selected, "bob", "the first account not open elsewhere");
+    h.get_by_label("Account").click();
+    h.run_ok();
+    h.get_by_label("alice  (open in another window)").click();
+    h.step();
+    login(&mut h, "pw-a");
+    until(&mut h, 20, "the error", |a| a.login.error.is_some());
+    h.get_by_label("already open in another window");
+    assert_eq!(h.state().screen, Screen::Login);
+    drop(held);
+}
+
+#[test]
 fn the_interface_speaks_chinese_when_set() {
     let t = TestHome::new();
     t.keys().create("张伟", b"pw").unwrap();

@@ -45,6 +45,14 @@ impl AccountLock {
         Ok(Self { _file: file, path: path.to_path_buf() })
     }
 
+    /// Whether another process holds the lock at `path` now (a hint for the login list: the
+    /// answer can change at any moment; [`Self::acquire`] decides).
+    pub fn held_elsewhere(path: &Path) -> bool {
+        let Ok(file) = File::open(path) else { return false };
+        // A shared lock conflicts only with the holder's exclusive one; it is dropped at once.
+        matches!(file.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock))
+    }
+
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -61,6 +69,7 @@ mod tests {
         let p = dir.path().join("lock");
         let first = AccountLock::acquire(&p).unwrap();
         assert!(matches!(AccountLock::acquire(&p), Err(LockError::AlreadyOpen)));
+        assert!(AccountLock::held_elsewhere(&p), "held, by another handle");
         drop(first);
         AccountLock::acquire(&p).unwrap();
     }

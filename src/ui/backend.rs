@@ -193,7 +193,12 @@ pub enum UiMsg {
     /// Settings were not saved.
     SettingsError(String),
     /// The accounts of the login dropdown.
-    Accounts(Vec<String>),
+    Accounts {
+        /// Every active account's name, in the keys table's order.
+        names: Vec<String>,
+        /// Those open in another window (process) right now.
+        open_elsewhere: Vec<String>,
+    },
     /// Login or creation failed.
     LoginFailed(String),
     /// Logged in.
@@ -333,11 +338,14 @@ impl Worker {
     }
 
     fn send_accounts(&self) {
-        let names = KeyStore::open(&self.home.keys_db_path())
-            .and_then(|k| k.list())
-            .map(|l| l.into_iter().map(|e| e.name).collect())
-            .unwrap_or_default();
-        self.send(UiMsg::Accounts(names));
+        let entries = KeyStore::open(&self.home.keys_db_path()).and_then(|k| k.list()).unwrap_or_default();
+        let open_elsewhere = entries
+            .iter()
+            .filter(|e| crate::store::AccountLock::held_elsewhere(&self.home.lock_path(&e.address)))
+            .map(|e| e.name.clone())
+            .collect();
+        let names = entries.into_iter().map(|e| e.name).collect();
+        self.send(UiMsg::Accounts { names, open_elsewhere });
     }
 
     async fn handle(&mut self, cmd: UiCmd) -> Option<mpsc::UnboundedReceiver<Event>> {

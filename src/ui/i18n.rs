@@ -67,6 +67,7 @@ const ZH_CN: &[(&str, &str)] = &[
     ("fair: longer is stronger", "中：越长越安全"),
     ("wrong password", "密码错误"),
     ("already open in another window", "该账户已在另一个窗口中打开"),
+    ("open in another window", "已在另一个窗口中打开"),
     // Main window
     ("Copy address", "复制地址"),
     ("Copies your wochat: link", "复制你的 wochat: 链接"),

@@ -49,7 +49,12 @@ fn login_form(app: &mut WoChatApp, ui: &mut egui::Ui) {
         .width(300.0)
         .show_ui(ui, |ui| {
             for name in &st.accounts {
-                ui.selectable_value(&mut st.selected, name.clone(), name);
+                if st.open_elsewhere.contains(name) {
+                    let label = format!("{name}  ({})", tr("open in another window"));
+                    ui.selectable_value(&mut st.selected, name.clone(), label);
+                } else {
+                    ui.selectable_value(&mut st.selected, name.clone(), name);
+                }
             }
         })
         .response

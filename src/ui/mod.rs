@@ -62,6 +62,8 @@ pub enum Screen {
 pub struct LoginState {
     /// Account names for the dropdown.
     pub accounts: Vec<String>,
+    /// Accounts open in another window when the list was read.
+    pub open_elsewhere: Vec<String>,
     /// The chosen name.
     pub selected: String,
     /// Typed password.
@@ -248,10 +250,14 @@ impl WoChatApp {
                 }
                 None => self.login.error = Some(e),
             },
-            UiMsg::Accounts(names) => {
+            UiMsg::Accounts { names, open_elsewhere } => {
                 if self.login.selected.is_empty() || !names.contains(&self.login.selected) {
-                    self.login.selected = names.first().cloned().unwrap_or_default();
+                    // The first account not open in another window (a second window is
+                    // usually opened for another account).
+                    let free = names.iter().find(|n| !open_elsewhere.contains(n));
+                    self.login.selected = free.or(names.first()).cloned().unwrap_or_default();
                 }
+                self.login.open_elsewhere = open_elsewhere;
                 self.login.creating |= names.is_empty();
                 self.login.accounts = names;
             }
@@ -407,7 +413,7 @@ impl ChatState {
                     self.errors.remove(0);
                 }
             }
-            UiMsg::Accounts(_)
+            UiMsg::Accounts { .. }
             | UiMsg::ImportPicked(_)
             | UiMsg::Imported(_)
             | UiMsg::LoginFailed(_)
