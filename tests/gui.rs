@@ -198,8 +198,18 @@ fn add_friend_with_a_valid_and_an_invalid_address() {
     h.get_by_label("Bob");
 }
 
-#[test]
-fn send_a_message_and_see_it_reach_two_ticks() {
+/// Alice in the window, connected through `broker`, with Bob (a headless peer) added as a
+/// friend and his talk open.
+struct Pair {
+    /// Kept alive for the test (the struct is destructured with every field bound).
+    _broker: Mosquitto,
+    _home: TestHome,
+    rt: tokio::runtime::Runtime,
+    bob: common::peer::Peer,
+    h: Harness<'static, WoChatApp>,
+}
+
+fn alice_talking_to_bob() -> Pair {
     let broker = Mosquitto::start();
     let t = home_for(&broker);
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -211,6 +221,12 @@ fn send_a_message_and_see_it_reach_two_ticks() {
     until(&mut h, 10, "bob in the list", |a| a.chat.as_ref().unwrap().talks.iter().any(|t| t.name == "Bob"));
     h.get_by_label("Bob").click();
     h.step();
+    Pair { _broker: broker, _home: t, rt, bob, h }
+}
+
+#[test]
+fn send_a_message_and_see_it_reach_two_ticks() {
+    let Pair { rt, bob, mut h, _broker, _home } = alice_talking_to_bob();
     h.get_by_label("Message").click();
     h.step();
     h.get_by_label("Message").type_text("hello from the window 你好 👋");
@@ -306,18 +322,8 @@ fn a_conversation_of_10000_messages_renders_and_scrolls() {
 
 #[test]
 fn a_received_picture_shows_its_preview_and_a_file_its_card() {
-    let broker = Mosquitto::start();
-    let t = home_for(&broker);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut bob = rt.block_on(async { start_peer(&t, "bob", &broker.url()) });
-    rt.block_on(bob.ready());
-    let mut h = logged_in(&t, "alice");
-    until(&mut h, 20, "connected", |a| a.chat.as_ref().unwrap().connection.0 == wochat::app::ConnState::Connected);
+    let Pair { rt, bob, mut h, _broker, _home } = alice_talking_to_bob();
     let alice = h.state().chat.as_ref().unwrap().me.1;
-    add_friend(&mut h, &bob.address.to_hex(), "Bob");
-    until(&mut h, 10, "bob in the list", |a| a.chat.as_ref().unwrap().talks.iter().any(|t| t.name == "Bob"));
-    h.get_by_label("Bob").click();
-    h.step();
 
     let dir = tempfile::tempdir().unwrap();
     let photo = dir.path().join("photo.png");
@@ -348,18 +354,8 @@ fn a_received_picture_shows_its_preview_and_a_file_its_card() {
 
 #[test]
 fn a_pasted_picture_is_sent_and_no_clear_copy_stays_behind() {
-    let broker = Mosquitto::start();
-    let t = home_for(&broker);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut bob = rt.block_on(async { start_peer(&t, "bob", &broker.url()) });
-    rt.block_on(bob.ready());
-    let mut h = logged_in(&t, "alice");
-    until(&mut h, 20, "connected", |a| a.chat.as_ref().unwrap().connection.0 == wochat::app::ConnState::Connected);
+    let Pair { rt, bob, mut h, _broker, _home } = alice_talking_to_bob();
     let alice = h.state().chat.as_ref().unwrap().me.1;
-    add_friend(&mut h, &bob.address.to_hex(), "Bob");
-    until(&mut h, 10, "bob in the list", |a| a.chat.as_ref().unwrap().talks.iter().any(|t| t.name == "Bob"));
-    h.get_by_label("Bob").click();
-    h.step();
     h.get_by_label("Message").click();
     h.step();
     // What egui-winit hands over for Ctrl+V when the clipboard holds a picture and no text.
