@@ -281,6 +281,12 @@ fn a_conversation_of_10000_messages_renders_and_scrolls() {
     until(&mut h, 10, "the talk", |a| a.chat.as_ref().unwrap().talks.iter().any(|t| t.name == "Many"));
     h.get_by_label("Many").click();
     until(&mut h, 10, "the newest page", |a| a.chat.as_ref().unwrap().messages.len() == wochat::ui::backend::PAGE);
+    // Idle, with the composer focused for typing: nothing schedules another frame (a blinking
+    // cursor would, twice a second for as long as the talk is open).
+    h.run();
+    assert!(h.get_by_label("Message").is_focused(), "opening a talk focuses the composer");
+    let delay = h.output().viewport_output[&egui::ViewportId::ROOT].repaint_delay;
+    assert_eq!(delay, Duration::MAX, "repaint causes: {:?}", h.ctx.repaint_causes());
     // Chinese renders with the bundled font (the harness panics on a missing glyph).
     assert!(h.get_all_by_label(CHINESE).count() >= 1);
     assert!(h.get_all_by_label("message number 9998").count() >= 1);

@@ -86,8 +86,6 @@ fn a_chinese_conversation_looks_as_recorded() {
         .wgpu()
         .build_ui_state(|ui, app: &mut WoChatApp| app.ui(ui), app);
     h.ctx.set_missing_glyph_policy(egui::epaint::text::MissingGlyphPolicy::Panic);
-    // A blinking text cursor would make the picture depend on timing.
-    h.ctx.all_styles_mut(|s| s.visuals.text_cursor.blink = false);
     until(&mut h, 10, "the accounts", |a| !a.login.accounts.is_empty());
     h.get_by_label("Password").click();
     h.step();

@@ -201,7 +201,7 @@ pub struct WoChatApp {
     pub settings: Option<settings::SettingsState>,
     title: String,
     theme: Option<crate::config::Theme>,
-    fonts_installed: bool,
+    first_frame_done: bool,
     focused: Option<bool>,
     /// `WOCHAT_FRAME_STATS` is set: print each frame's CPU time to stderr.
     frame_stats: bool,
@@ -222,7 +222,7 @@ impl WoChatApp {
             settings: None,
             title: String::new(),
             theme: None,
-            fonts_installed: false,
+            first_frame_done: false,
             focused: None,
             frame_stats: std::env::var_os("WOCHAT_FRAME_STATS").is_some(),
             talks_width: 260.0,
@@ -325,8 +325,11 @@ impl WoChatApp {
 
     /// Draws one frame.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
-        if !std::mem::replace(&mut self.fonts_installed, true) {
+        if !std::mem::replace(&mut self.first_frame_done, true) {
             fonts::install(ui.ctx());
+            // A steady text cursor: a blinking one repaints the window twice a second for as
+            // long as a field has focus (the composer does whenever a talk is open).
+            ui.ctx().all_styles_mut(|s| s.visuals.text_cursor.blink = false);
         }
         self.poll_backend();
         let title = self.window_title();
