@@ -53,6 +53,7 @@ const ZH_CN: &[(&str, &str)] = &[
     ("Account", "账户"),
     ("Password", "密码"),
     ("Log in", "登录"),
+    ("End-to-end encrypted chat", "端到端加密聊天"),
     ("Create account...", "创建账户…"),
     ("Create", "创建"),
     ("Back", "返回"),

@@ -28,8 +28,9 @@ pub fn strength_hint(p: &str) -> &'static str {
 pub(super) fn login_ui(app: &mut WoChatApp, ui: &mut egui::Ui) {
     egui::CentralPanel::default_margins().show(ui, |ui| {
         ui.vertical_centered(|ui| {
-            ui.add_space(60.0);
-            ui.heading("WoChat");
+            ui.add_space((ui.available_height() * 0.16).max(24.0));
+            ui.heading(egui::RichText::new("WoChat").size(28.0));
+            ui.weak(tr("End-to-end encrypted chat"));
             ui.add_space(24.0);
             ui.set_max_width(320.0);
             if app.login.creating {
@@ -63,6 +64,10 @@ fn login_form(app: &mut WoChatApp, ui: &mut egui::Ui) {
     let pw =
         ui.add(egui::TextEdit::singleline(&mut st.password).password(true).desired_width(300.0)).labelled_by(label.id);
     let enter = pw.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+    // Type the password at once (and again after a wrong one), unless another field has focus.
+    if !st.busy && st.import.is_none() && ui.memory(|m| m.focused().is_none()) {
+        pw.request_focus();
+    }
     if let Some(e) = &st.error {
         ui.colored_label(ui.visuals().error_fg_color, super::i18n::tr_dynamic(e));
     }
