@@ -55,6 +55,10 @@ pub fn attachment_of(
     let id = ObjectId(obj.hash);
     let transfer = db.transfer(&id, &peer, dir).ok().flatten();
     let progress = match &transfer {
+        // A receipted attachment message means the peer verified and kept the file; the
+        // transfer row is shared by every message sending the same file to the same peer, so a
+        // later send of it must not put a progress bar back on this one.
+        _ if outgoing && row.stat == 'C' => (obj.size, 'C'),
         Some(t) => ((t.done * crate::objects::SEGMENT as u64).min(t.size), t.state.code()),
         None => (0, 'W'),
     };
