@@ -695,12 +695,7 @@ impl Worker {
     fn send_search(&self, peer: Address, query: String) {
         let Some(db) = &self.reader else { return };
         match db.search(Some(&peer), &query, SEARCH_LIMIT) {
-            Ok(rows) => {
-                let me = self.me;
-                let objects = self.client.as_ref().map(|c| c.objects().clone());
-                let rows = rows.iter().map(|r| item_of(r, me.as_ref(), db, objects.as_deref())).collect();
-                self.send(UiMsg::SearchResults { peer, query, rows });
-            }
+            Ok(rows) => self.send(UiMsg::SearchResults { peer, query, rows: self.items(db, &rows) }),
             Err(e) => self.send(UiMsg::Error(e.to_string())),
         }
     }
@@ -708,14 +703,15 @@ impl Worker {
     fn send_page(&self, peer: Address, before: Option<i64>) {
         let Some(db) = &self.reader else { return };
         match db.history(&peer, PAGE, before) {
-            Ok(rows) => {
-                let me = self.me;
-                let objects = self.client.as_ref().map(|c| c.objects().clone());
-                let rows = rows.iter().map(|r| item_of(r, me.as_ref(), db, objects.as_deref())).collect();
-                self.send(UiMsg::Page { peer, rows, older: before.is_some() });
-            }
+            Ok(rows) => self.send(UiMsg::Page { peer, rows: self.items(db, &rows), older: before.is_some() }),
             Err(e) => self.send(UiMsg::Error(e.to_string())),
         }
+    }
+
+    /// Stored rows as the conversation view shows them.
+    fn items(&self, db: &ChatDb, rows: &[MessageRow]) -> Vec<MessageItem> {
+        let objects = self.client.as_ref().map(|c| c.objects().clone());
+        rows.iter().map(|r| item_of(r, self.me.as_ref(), db, objects.as_deref())).collect()
     }
 }
 
@@ -778,12 +774,7 @@ fn pasted_to_file(image: &egui::ColorImage) -> Result<std::path::PathBuf, String
     let bytes: Vec<u8> = image.pixels.iter().flat_map(|p| p.to_srgba_unmultiplied()).collect();
     let rgba = image::RgbaImage::from_raw(w as u32, h as u32, bytes).ok_or("the pasted picture is malformed")?;
     let dir = std::env::temp_dir().join(format!("wochat-paste-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| e.to_string())?;
-    }
+    crate::fsutil::create_private_dir(&dir).map_err(|e| e.to_string())?;
     // The name the receiver sees (and saves under): when it was pasted.
     let now = jiff::Zoned::now();
     let path = dir.join(format!("picture-{}.png", now.strftime("%Y-%m-%d-%H%M%S")));

@@ -376,7 +376,7 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
 /// Above the conversation: who it is with, and the buttons for their profile and for search;
 /// below them the search bar when it is open.
 fn header_ui(chat: &mut ChatState, ui: &mut egui::Ui, peer: crate::crypto::Address) {
-    let name = chat.talks.iter().find(|t| t.peer == peer).map(|t| t.name.clone()).unwrap_or_default();
+    let name = chat.name_of(&peer);
     ui.horizontal(|ui| {
         super::identicon::identicon_ui(ui, &peer, 30.0);
         ui.vertical(|ui| {
@@ -429,7 +429,7 @@ fn search_results_ui(chat: &mut ChatState, ui: &mut egui::Ui, peer: crate::crypt
         n => super::i18n::tr_count("{} matches", n),
     };
     ui.weak(heading);
-    let name = chat.talks.iter().find(|t| t.peer == peer).map(|t| t.name.clone()).unwrap_or_default();
+    let name = chat.name_of(&peer);
     let today = crate::util::today();
     egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
         for m in &search.results {

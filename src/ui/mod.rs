@@ -147,6 +147,13 @@ pub struct SearchState {
     pub focus: bool,
 }
 
+impl ChatState {
+    /// The display name of `peer` as the talk list has it (empty if not listed).
+    pub fn name_of(&self, peer: &Address) -> String {
+        self.talks.iter().find(|t| t.peer == *peer).map(|t| t.name.clone()).unwrap_or_default()
+    }
+}
+
 /// The picture viewer: a still image or the frames of a GIF.
 pub struct ViewerState {
     /// What the backend decoded.
