@@ -50,9 +50,6 @@ CREATE TABLE message
     -- design: "the message body, stored encrypted". Here the CBOR packet; the whole chat.db is
     -- encrypted by SQLCipher, so no second layer is needed.
     val   BLOB NOT NULL,
-    -- added: the other party of the conversation (topic when sent, pk when received), so a
-    -- talk's history is one index range.
-    peer  CHAR(66) NOT NULL,
     -- added (v2): the sender's clock from the packet (`ts`), ms.
     ts    INTEGER NOT NULL DEFAULT 0,
     -- added (v2), outgoing messages only: how often the message was published again without
@@ -62,9 +59,13 @@ CREATE TABLE message
     next_try INTEGER,
     -- added (v3): for I, G, M, F, the SHA-256 (hex) of the attached file: the object in
     -- objects/ (WoChat's design keeps large payloads out of SQLite, like git).
-    obj      CHAR(64)
+    obj      CHAR(64),
+    -- added (v6): the conversation (talk.id) the message belongs to, so a talk's history is one
+    -- index range. (v1 to v5 had `peer`, the other party's address, in its place: a group
+    -- conversation has no single other party.) Set on every row.
+    chat     INTEGER REFERENCES talk (id)
 );
-CREATE INDEX message_peer_id ON message (peer, id);
+CREATE INDEX message_chat_id ON message (chat, id);
 CREATE INDEX message_outbox ON message (stat, next_try) WHERE stat IN ('N', 'S');
 CREATE INDEX message_obj ON message (obj) WHERE obj IS NOT NULL;
 
@@ -80,18 +81,46 @@ CREATE TABLE friend
     stat  CHAR(1) NOT NULL DEFAULT 'A' CHECK (stat IN ('A', 'B'))
 );
 
+-- A conversation. Its id (the ChatId) names it everywhere: in `message.chat`, in events, in the
+-- window. (v1 to v5 named a conversation by the peer's address.)
 CREATE TABLE talk
 (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,  -- 1, 2, 3, ...
-    pk      CHAR(66) NOT NULL UNIQUE,           -- the other party's address
+    -- added (v6): D a direct conversation with one peer, G a group (a later version).
+    kind    CHAR(1) NOT NULL DEFAULT 'D' CHECK (kind IN ('D', 'G')),
+    -- the other party's address for a direct conversation (one per peer); NULL for a group.
+    pk      CHAR(66) UNIQUE,
+    -- added (v6): a group's title (NULL for a direct conversation: the friend's name is shown).
+    name    TEXT,
     -- added: last activity (orders the talk list) and the unread count.
     last_dt INTEGER NOT NULL DEFAULT 0,
     unread  INTEGER NOT NULL DEFAULT 0,
     -- added (v2): 1 while the talk is a message request (an unknown sender wrote first),
     -- until the user adds the sender as a friend or blocks them.
-    request INTEGER NOT NULL DEFAULT 0
+    request INTEGER NOT NULL DEFAULT 0,
+    CHECK ((kind = 'D') = (pk IS NOT NULL))
 );
 CREATE INDEX talk_last_dt ON talk (last_dt);
+
+-- added (v6): the members of a conversation other than this account (the peer of a direct
+-- conversation).
+CREATE TABLE chat_member
+(
+    chat INTEGER NOT NULL REFERENCES talk (id) ON DELETE CASCADE,
+    pk   CHAR(66) NOT NULL,                     -- the member's address
+    dt   INTEGER NOT NULL,                      -- when they joined (ms)
+    PRIMARY KEY (chat, pk)
+) WITHOUT ROWID;
+
+-- added (v6): who has receipted an own message. The message turns C once every member of its
+-- conversation has.
+CREATE TABLE receipt
+(
+    msg INTEGER NOT NULL REFERENCES message (id) ON DELETE CASCADE,
+    pk  CHAR(66) NOT NULL,                      -- the member who confirmed
+    dt  INTEGER NOT NULL,                       -- when the receipt arrived (ms)
+    PRIMARY KEY (msg, pk)
+) WITHOUT ROWID;
 
 -- added (v4): full-text search of message text (a text message, or an attachment's caption
 -- and file name); rowid = message.id. The trigram tokenizer finds any substring of three or

@@ -141,6 +141,12 @@ pub enum ConfigError {
     },
 }
 
+/// A setting whose value the types alone do not rule out but which is unusable; the message
+/// names the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidSetting(pub String);
+
 /// Languages the UI offers.
 pub const LANGUAGES: &[&str] = &["auto", "en", "zh-CN"];
 
@@ -158,23 +164,26 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid { path: path.into(), message };
         let config: Config = toml::from_str(text).map_err(|e| invalid(one_line(&e.to_string())))?;
-        config.validate().map_err(invalid)?;
+        config.validate().map_err(|e| invalid(e.0))?;
         Ok(config)
     }
 
     /// Checks values that the types alone do not constrain; the message names the key.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        let invalid = |m: String| Err(InvalidSetting(m));
         if self.broker.urls.is_empty() {
-            return Err("broker.urls: at least one broker URL is needed".into());
+            return invalid("broker.urls: at least one broker URL is needed".into());
         }
         for (i, url) in self.broker.urls.iter().enumerate() {
-            crate::transport::BrokerUrl::parse(url).map_err(|e| format!("broker.urls[{i}]: {e}"))?;
+            if let Err(e) = crate::transport::BrokerUrl::parse(url) {
+                return invalid(format!("broker.urls[{i}]: {e}"));
+            }
         }
         if self.media.max_file_mb == 0 {
-            return Err("media.max_file_mb: must be at least 1".into());
+            return invalid("media.max_file_mb: must be at least 1".into());
         }
         if !LANGUAGES.contains(&self.ui.language.as_str()) {
-            return Err(format!("ui.language: {:?} is not one of {}", self.ui.language, LANGUAGES.join(", ")));
+            return invalid(format!("ui.language: {:?} is not one of {}", self.ui.language, LANGUAGES.join(", ")));
         }
         Ok(())
     }

@@ -1,8 +1,8 @@
 //! WoChat core: an end-to-end encrypted chat client over MQTT.
 //!
-//! Layering: [`ui`] and [`cli`] -> [`app`] -> {[`store`], [`crypto`], [`wire`], [`transport`],
-//! [`objects`], [`media`]}. [`crypto`] and [`wire`] are pure code without I/O. Only [`ui`] knows the
-//! GUI toolkit; the core never depends on it.
+//! Layering: [`ui`] and [`cli`] -> [`app`] -> [`session`] -> {[`store`], [`crypto`], [`wire`]};
+//! [`app`] -> {[`transport`], [`objects`], [`media`]}. [`crypto`] and [`wire`] are pure code
+//! without I/O. Only [`ui`] knows the GUI toolkit; the core never depends on it.
 
 pub mod app;
 pub mod cli;
@@ -13,7 +13,9 @@ pub mod home;
 pub mod link;
 pub mod media;
 pub mod objects;
+pub mod session;
 pub mod store;
+pub mod testkit;
 pub mod transport;
 #[cfg(feature = "gui")]
 pub mod ui;

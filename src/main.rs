@@ -13,7 +13,7 @@ fn main() {
 /// Opens the desktop app on the data home.
 #[cfg(feature = "gui")]
 fn desktop_app(cli: &wochat::cli::Cli) -> i32 {
-    match wochat::cli::resolve_home(cli).and_then(wochat::ui::run) {
+    match wochat::cli::resolve_home(cli).and_then(|home| wochat::ui::run(home, cli.broker_urls.clone())) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("wochat: {e:#}");

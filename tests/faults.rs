@@ -6,19 +6,18 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::TestHome;
 use common::broker::Mosquitto;
-use common::peer::start_peer;
 use wochat::app::Event;
+use wochat::store::{MessageStatus, TransferState};
+use wochat::testkit::{Network, TestNet};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_killed_during_a_file_transfer_the_file_still_arrives_once() {
     let mut broker = Mosquitto::start();
-    let home = TestHome::new();
-    let mut alice = start_peer(&home, "alice", &broker.url());
-    let mut bob = start_peer(&home, "bob", &broker.url());
-    alice.ready().await;
-    bob.ready().await;
+    // Missing chunks are asked for after 1 s of silence (not 10 s).
+    let net = TestNet::on(Network::Brokers(vec![broker.url()])).fast_timers();
+    let mut alice = net.peer("alice").await;
+    let mut bob = net.peer("bob").await;
     let mut data = vec![0u8; 16 << 20];
     for c in data.chunks_mut(1 << 16) {
         wochat::crypto::random_bytes(c).unwrap();
@@ -28,11 +27,10 @@ async fn broker_killed_during_a_file_transfer_the_file_still_arrives_once() {
     std::fs::write(&path, &data).unwrap();
 
     let sent = alice.client.send_file(bob.address, path, None, None).await.unwrap();
-    let file = sent.file.to_hex();
+    let file = sent.file;
     let total = data.len() as u64;
     bob.wait_for(
-        60,
-        |e| matches!(e, Event::Transfer { hash, done, state: 'A', .. } if *hash == file && *done >= total / 4),
+        |e| matches!(e, Event::Transfer { file: f, done, state: TransferState::Active, .. } if *f == file && *done >= total / 4),
     )
     .await;
     // Everything the broker holds is gone with it: queued chunks, unacknowledged publishes.
@@ -41,32 +39,26 @@ async fn broker_killed_during_a_file_transfer_the_file_still_arrives_once() {
     broker.restart();
 
     // Missing chunks are asked for again (N) and sent again; the file completes and verifies.
-    bob.wait_for(180, |e| matches!(e, Event::Transfer { hash, state: 'C', .. } if *hash == file)).await;
-    alice.wait_for(60, |e| matches!(e, Event::Status { hash, stat: 'C' } if *hash == sent.message)).await;
+    bob.wait_for(|e| matches!(e, Event::Transfer { file: f, state: TransferState::Complete, .. } if *f == file)).await;
+    alice.wait_confirmed(sent.message).await;
     let out = tempfile::tempdir().unwrap();
     let saved = bob.client.objects().save_as(&sent.file, out.path(), "big.bin").unwrap();
     assert!(std::fs::read(saved).unwrap() == data, "byte-identical after the broker died");
     let history = bob.history(&alice.address);
     assert_eq!(history.len(), 1, "the attachment message is stored once");
     assert!(bob.client.objects().verify_all().unwrap().is_empty());
-    alice.stop().await;
-    bob.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_write_transaction_elsewhere_is_waited_out() {
-    let broker = Mosquitto::start();
-    let home = TestHome::new();
-    let mut alice = start_peer(&home, "alice", &broker.url());
-    let mut bob = start_peer(&home, "bob", &broker.url());
-    alice.ready().await;
-    bob.ready().await;
+    let net = TestNet::new();
+    let mut alice = net.peer("alice").await;
+    let mut bob = net.peer("bob").await;
 
     // Another connection to bob's chat.db (as a second reader or a maintenance tool would
     // open it) takes the write lock and keeps it for 3 s, writing a row of its own.
-    let keys = home.keys();
-    let identity = keys.login("bob", b"pw").unwrap();
-    let path = home.home.chat_db_path(&bob.address);
+    let identity = net.keys().login("bob", wochat::testkit::PASSWORD).unwrap();
+    let path = net.home().chat_db_path(&bob.address);
     let (locked_tx, locked_rx) = std::sync::mpsc::channel();
     let holder = std::thread::spawn(move || {
         let mut other = wochat::store::ChatDb::open(&path, &identity).unwrap();
@@ -91,15 +83,19 @@ async fn a_long_write_transaction_elsewhere_is_waited_out() {
     }
     let someone = tokio::task::spawn_blocking(move || holder.join().unwrap()).await.unwrap();
     // Every message arrives once and is receipted; no error was reported on the way.
-    let got = bob.until_history(&alice.address, 60, |h| h.len() >= 50).await;
-    assert_eq!(got.len(), 50);
-    assert_eq!(got.iter().map(|m| m.hash.clone()).collect::<HashSet<_>>(), sent);
-    alice.until_history(&bob.address, 60, |h| h.iter().all(|m| m.stat == 'C')).await;
-    while let Ok(e) = bob.events.try_recv() {
-        assert!(!matches!(e, Event::Error { .. }), "bob reported {e:?}");
+    let mut errors = Vec::new();
+    let deadline = tokio::time::Instant::now() + wochat::testkit::PATIENCE;
+    while bob.history(&alice.address).len() < 50 {
+        match tokio::time::timeout_at(deadline, bob.events.recv()).await {
+            Ok(Some(Event::Error(e))) => errors.push(e.to_string()),
+            Ok(Some(_)) => {}
+            _ => panic!("bob stored {} of 50", bob.history(&alice.address).len()),
+        }
     }
+    assert!(errors.is_empty(), "bob reported {errors:?}");
+    let got = bob.history(&alice.address);
+    assert_eq!(got.iter().map(|m| m.hash).collect::<HashSet<_>>(), sent);
+    alice.until_history(&bob.address, |h| h.iter().all(|m| m.stat == MessageStatus::Confirmed)).await;
     // The other connection's write is kept too.
-    assert!(bob.reader.friend(&someone).unwrap().is_some());
-    alice.stop().await;
-    bob.stop().await;
+    assert!(bob.read.db().friend(&someone).unwrap().is_some());
 }

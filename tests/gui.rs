@@ -9,11 +9,13 @@ use std::time::{Duration, Instant};
 
 use common::TestHome;
 use common::broker::Mosquitto;
-use common::peer::start_peer;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use wochat::home::Home;
+use wochat::store::{MessageStatus, TransferState};
+use wochat::testkit::{Network, TestNet, TestPeer};
 use wochat::ui::{Screen, WoChatApp};
+use wochat::wire::{AttachKind, MessageKind};
 
 /// A home whose config points at `broker` (no embedded broker).
 fn home_for(broker: &Mosquitto) -> TestHome {
@@ -193,7 +195,7 @@ fn add_friend_with_a_valid_and_an_invalid_address() {
     h.step();
     assert!(h.state().chat.as_ref().unwrap().add_friend.is_none());
     add_friend(&mut h, &bob.to_hex(), "Bob");
-    until(&mut h, 10, "bob in the list", |a| a.chat.as_ref().unwrap().talks.iter().any(|t| t.name == "Bob"));
+    until(&mut h, 10, "bob in the list", |a| a.chat.as_ref().unwrap().talks.iter().any(|t| t.view.name == "Bob"));
     assert!(h.state().chat.as_ref().unwrap().add_friend.is_none(), "the dialog closed");
     h.get_by_label("Bob");
 }
@@ -205,40 +207,49 @@ struct Pair {
     _broker: Mosquitto,
     _home: TestHome,
     rt: tokio::runtime::Runtime,
-    bob: common::peer::Peer,
+    bob: TestPeer,
     h: Harness<'static, WoChatApp>,
+    /// Bob's home (kept until the end).
+    _net: TestNet,
 }
 
 fn alice_talking_to_bob() -> Pair {
     let broker = Mosquitto::start();
     let t = home_for(&broker);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut bob = rt.block_on(async { start_peer(&t, "bob", &broker.url()) });
-    rt.block_on(bob.ready());
+    let net = TestNet::on(Network::Brokers(vec![broker.url()]));
+    let bob = rt.block_on(net.peer("bob"));
     let mut h = logged_in(&t, "alice");
     until(&mut h, 20, "connected", |a| a.chat.as_ref().unwrap().connection.0 == wochat::app::ConnState::Connected);
     add_friend(&mut h, &bob.address.to_hex(), "Bob");
-    until(&mut h, 10, "bob in the list", |a| a.chat.as_ref().unwrap().talks.iter().any(|t| t.name == "Bob"));
+    until(&mut h, 10, "bob in the list", |a| a.chat.as_ref().unwrap().talks.iter().any(|t| t.view.name == "Bob"));
     h.get_by_label("Bob").click();
     h.step();
-    Pair { _broker: broker, _home: t, rt, bob, h }
+    Pair { _broker: broker, _home: t, rt, bob, h, _net: net }
 }
 
 #[test]
 fn send_a_message_and_see_it_reach_two_ticks() {
-    let Pair { rt, bob, mut h, _broker, _home } = alice_talking_to_bob();
+    let Pair { rt, mut bob, mut h, _broker, _home, _net } = alice_talking_to_bob();
     h.get_by_label("Message").click();
     h.step();
     h.get_by_label("Message").type_text("hello from the window 你好 👋");
     h.step();
     h.key_press(egui::Key::Enter);
     until(&mut h, 20, "the bubble", |a| {
-        a.chat.as_ref().unwrap().messages.iter().any(|m| m.text == "hello from the window 你好 👋")
+        a.chat
+            .as_ref()
+            .unwrap()
+            .messages
+            .iter()
+            .any(|m| m.view.text.as_deref() == Some("hello from the window 你好 👋"))
     });
-    until(&mut h, 30, "two ticks", |a| a.chat.as_ref().unwrap().messages.last().is_some_and(|m| m.stat == 'C'));
+    until(&mut h, 30, "two ticks", |a| {
+        a.chat.as_ref().unwrap().messages.last().is_some_and(|m| m.view.stat == MessageStatus::Confirmed)
+    });
     assert!(h.get_all_by_label("hello from the window 你好 👋").count() >= 1, "the bubble (and the talk preview)");
     assert!(h.state().chat.as_ref().unwrap().composer.is_empty());
-    let got = rt.block_on(bob.until_history(&h.state().chat.as_ref().unwrap().me.1, 10, |h| !h.is_empty()));
+    let got = rt.block_on(bob.until_history(&h.state().chat.as_ref().unwrap().me.1, |h| !h.is_empty()));
     assert_eq!(got.len(), 1);
     rt.block_on(bob.stop());
 }
@@ -266,10 +277,11 @@ fn a_conversation_of_10000_messages_renders_and_scrolls() {
         let rows: Vec<_> = packets
             .iter()
             .map(|cbor| wochat::store::NewMessage {
+                chat: None,
                 from: me,
                 to: peer,
-                hash: wochat::crypto::sha256(cbor),
-                kind: 'T',
+                hash: wochat::wire::MessageHash::of(cbor),
+                kind: wochat::wire::MessageKind::Text,
                 ts: 0,
                 cbor,
                 obj: None,
@@ -278,7 +290,7 @@ fn a_conversation_of_10000_messages_renders_and_scrolls() {
         acc.chat.store_many(&rows).unwrap();
     }
     let mut h = logged_in(&t, "alice");
-    until(&mut h, 10, "the talk", |a| a.chat.as_ref().unwrap().talks.iter().any(|t| t.name == "Many"));
+    until(&mut h, 10, "the talk", |a| a.chat.as_ref().unwrap().talks.iter().any(|t| t.view.name == "Many"));
     h.get_by_label("Many").click();
     until(&mut h, 10, "the newest page", |a| a.chat.as_ref().unwrap().messages.len() == wochat::ui::backend::PAGE);
     // Idle, with the composer focused for typing: nothing schedules another frame (a blinking
@@ -316,7 +328,7 @@ fn a_conversation_of_10000_messages_renders_and_scrolls() {
         a.chat.as_ref().unwrap().search.as_ref().is_some_and(|s| s.answered == "NUMBER 1234")
     });
     let found = &h.state().chat.as_ref().unwrap().search.as_ref().unwrap().results;
-    assert_eq!(found.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["message number 1234"]);
+    assert_eq!(found.iter().map(|m| m.view.text.as_deref().unwrap()).collect::<Vec<_>>(), ["message number 1234"]);
     h.get_by_label("message number 1234");
     h.get_by_label("1 match");
     // Esc closes the search; the conversation is back.
@@ -328,7 +340,7 @@ fn a_conversation_of_10000_messages_renders_and_scrolls() {
 
 #[test]
 fn a_received_picture_shows_its_preview_and_a_file_its_card() {
-    let Pair { rt, bob, mut h, _broker, _home } = alice_talking_to_bob();
+    let Pair { rt, bob, mut h, _broker, _home, _net } = alice_talking_to_bob();
     let alice = h.state().chat.as_ref().unwrap().me.1;
 
     let dir = tempfile::tempdir().unwrap();
@@ -342,14 +354,21 @@ fn a_received_picture_shows_its_preview_and_a_file_its_card() {
     });
     until(&mut h, 30, "both attachments complete", |a| {
         let m = &a.chat.as_ref().unwrap().messages;
-        m.iter().filter(|m| m.attachment.as_ref().is_some_and(|a| a.progress.1 == 'C' && a.stored)).count() == 2
+        m.iter()
+            .filter(|m| {
+                m.view.attachment.as_ref().is_some_and(|a| a.progress.state == TransferState::Complete && a.complete)
+            })
+            .count()
+            == 2
     });
     h.run_ok();
     let chat = h.state().chat.as_ref().unwrap();
-    let picture = chat.messages.iter().find_map(|m| m.attachment.as_ref().filter(|a| a.kind == 'I')).unwrap();
+    let picture =
+        chat.messages.iter().find(|m| m.view.attachment.as_ref().is_some_and(|a| a.kind == AttachKind::Image)).unwrap();
     let preview = picture.preview.as_ref().expect("the preview travelled with the message");
     assert!(preview.size[0] <= 320 && preview.size[1] <= 320);
-    assert!(chat.previews.contains_key(&picture.file), "its texture was made when drawn");
+    let file = picture.view.attachment.as_ref().unwrap().file;
+    assert!(chat.previews.contains_key(&file), "its texture was made when drawn");
     h.get_by_label_contains("看这张照片");
     // The text file is a card with its name and the Open and Save buttons.
     h.get_by_label("notes.txt");
@@ -360,7 +379,7 @@ fn a_received_picture_shows_its_preview_and_a_file_its_card() {
 
 #[test]
 fn a_pasted_picture_is_sent_and_no_clear_copy_stays_behind() {
-    let Pair { rt, bob, mut h, _broker, _home } = alice_talking_to_bob();
+    let Pair { rt, mut bob, mut h, _broker, _home, _net } = alice_talking_to_bob();
     let alice = h.state().chat.as_ref().unwrap().me.1;
     h.get_by_label("Message").click();
     h.step();
@@ -369,15 +388,16 @@ fn a_pasted_picture_is_sent_and_no_clear_copy_stays_behind() {
     let picture = egui::ColorImage::new([200, 120], pixels);
     h.event(egui::Event::PasteImage(std::sync::Arc::new(picture)));
     until(&mut h, 30, "the picture delivered", |a| {
-        a.chat
-            .as_ref()
-            .unwrap()
-            .messages
-            .iter()
-            .any(|m| m.attachment.as_ref().is_some_and(|a| a.kind == 'I' && a.progress.1 == 'C') && m.stat == 'C')
+        a.chat.as_ref().unwrap().messages.iter().any(|m| {
+            m.view
+                .attachment
+                .as_ref()
+                .is_some_and(|a| a.kind == AttachKind::Image && a.progress.state == TransferState::Complete)
+                && m.view.stat == MessageStatus::Confirmed
+        })
     });
-    let got = rt.block_on(bob.until_history(&alice, 20, |h| h.iter().any(|m| m.kind == 'I')));
-    assert_eq!(got.iter().filter(|m| m.kind == 'I').count(), 1);
+    let got = rt.block_on(bob.until_history(&alice, |h| h.iter().any(|m| m.kind == MessageKind::Image)));
+    assert_eq!(got.iter().filter(|m| m.kind == MessageKind::Image).count(), 1);
     let leftovers = std::env::temp_dir().join(format!("wochat-paste-{}", std::process::id()));
     let left: Vec<_> =
         std::fs::read_dir(&leftovers).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();

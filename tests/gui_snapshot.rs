@@ -64,10 +64,11 @@ fn a_chinese_conversation_looks_as_recorded() {
             .iter()
             .zip(&packets)
             .map(|((from, to, _), cbor)| wochat::store::NewMessage {
+                chat: None,
                 from: *from,
                 to: *to,
-                hash: wochat::crypto::sha256(cbor),
-                kind: 'T',
+                hash: wochat::wire::MessageHash::of(cbor),
+                kind: wochat::wire::MessageKind::Text,
                 ts: T0,
                 cbor,
                 obj: None,

@@ -1,21 +1,20 @@
-//! Files through a real mosquitto: byte-identical delivery with previews, nothing in clear on
-//! disk, corruption, wrong chunks, bombs, hostile names, the auto-download limit and the quota.
+//! Files between clients (on the in-memory hub; one through a real mosquitto): byte-identical
+//! delivery with previews, nothing in clear on disk, corruption, wrong chunks, bombs, hostile
+//! names, the auto-download limit and the quota.
 
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use common::TestHome;
 use common::broker::Mosquitto;
-use common::peer::{Peer, start_peer, start_peer_with};
 use image::ImageEncoder;
 use wochat::app::Event;
-use wochat::config::Config;
 use wochat::crypto::Identity;
 use wochat::crypto::envelope::Keyring;
 use wochat::objects::ObjectId;
-use wochat::wire::{AttachKind, Body, ObjectMeta, Packet};
+use wochat::store::TransferState;
+use wochat::testkit::{Network, TestNet, TestPeer};
+use wochat::wire::{AttachKind, Body, MessageHash, ObjectMeta, Packet};
 
 fn random(n: usize) -> Vec<u8> {
     let mut v = vec![0u8; n];
@@ -60,28 +59,30 @@ fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
     p
 }
 
-async fn transfer_state(p: &mut Peer, hash: &str, secs: u64, want: char) {
-    let h = hash.to_string();
-    p.wait_for(secs, |e| matches!(e, Event::Transfer { hash, state, .. } if *hash == h && *state == want)).await;
+async fn transfer_state(p: &mut TestPeer, file: ObjectId, want: TransferState) {
+    p.wait_for(|e| matches!(e, Event::Transfer { file: f, state, .. } if *f == file && *state == want)).await;
 }
 
-fn attachment(p: &Peer, msg: &str) -> (AttachKind, ObjectMeta) {
-    let row = p.reader.message(msg).unwrap().expect("message stored");
-    match Packet::decode(&row.cbor).unwrap().body {
+fn attachment(p: &TestPeer, msg: &MessageHash) -> (AttachKind, ObjectMeta) {
+    let row = p.read.db().message(msg).unwrap().expect("message stored");
+    match row.body().unwrap() {
         Body::Attachment { kind, obj, .. } => (kind, obj),
         other => panic!("not an attachment: {other:?}"),
     }
 }
 
+fn error_text(e: &Event) -> String {
+    e.error().map(|e| e.to_string()).unwrap_or_default()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_arrive_byte_identical_with_previews_and_nothing_in_clear_on_disk() {
+    // Through a real broker: 64 KiB chunks, backpressure and PUBACKs as in production.
     let broker = Mosquitto::start();
-    let home = TestHome::new();
+    let net = TestNet::on(Network::Brokers(vec![broker.url()]));
     let src = tempfile::tempdir().unwrap();
-    let mut alice = start_peer(&home, "alice", &broker.url());
-    let mut bob = start_peer(&home, "bob", &broker.url());
-    alice.ready().await;
-    bob.ready().await;
+    let mut alice = net.peer("alice").await;
+    let mut bob = net.peer("bob").await;
 
     let files = [
         ("random.bin", random(5 * 1024 * 1024), AttachKind::File),
@@ -93,8 +94,8 @@ async fn files_arrive_byte_identical_with_previews_and_nothing_in_clear_on_disk(
         let path = write(src.path(), name, data);
         let sent = alice.client.send_file(bob.address, path, Some(format!("{name} for you")), None).await.unwrap();
         assert!(sent.preview_error.is_none());
-        transfer_state(&mut bob, &sent.file.to_hex(), 60, 'C').await;
-        alice.wait_for(30, |e| matches!(e, Event::Status { hash, stat: 'C' } if *hash == sent.message)).await;
+        transfer_state(&mut bob, sent.file, TransferState::Complete).await;
+        alice.wait_confirmed(sent.message).await;
         let (got_kind, meta) = attachment(&bob, &sent.message);
         assert_eq!(got_kind, *kind, "{name}");
         assert_eq!(meta.name, *name);
@@ -113,7 +114,10 @@ async fn files_arrive_byte_identical_with_previews_and_nothing_in_clear_on_disk(
     for (name, data, _) in &files {
         for at in [0, data.len() / 2, data.len() - 64] {
             let sample = &data[at..at + 64];
-            assert!(common::files_containing(home.root(), sample).is_empty(), "{name} at {at} is in clear on disk");
+            assert!(
+                common::files_containing(net.home().root(), sample).is_empty(),
+                "{name} at {at} is in clear on disk"
+            );
         }
     }
     alice.stop().await;
@@ -122,16 +126,14 @@ async fn files_arrive_byte_identical_with_previews_and_nothing_in_clear_on_disk(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupted_object_is_reported_by_verify_and_when_opened() {
-    let broker = Mosquitto::start();
-    let home = TestHome::new();
+    let net = TestNet::new();
+    let home = net.home().clone();
     let src = tempfile::tempdir().unwrap();
-    let mut alice = start_peer(&home, "alice", &broker.url());
-    let mut bob = start_peer(&home, "bob", &broker.url());
-    alice.ready().await;
-    bob.ready().await;
+    let alice = net.peer("alice").await;
+    let mut bob = net.peer("bob").await;
     let data = random(300_000);
     let sent = alice.client.send_file(bob.address, write(src.path(), "doc.pdf", &data), None, None).await.unwrap();
-    transfer_state(&mut bob, &sent.file.to_hex(), 30, 'C').await;
+    transfer_state(&mut bob, sent.file, TransferState::Complete).await;
     let file = bob.client.objects().path_of(&sent.file);
     let bob_address = bob.address;
     bob.stop().await;
@@ -139,12 +141,13 @@ async fn a_corrupted_object_is_reported_by_verify_and_when_opened() {
     bytes[200_000] ^= 0x01;
     std::fs::write(&file, &bytes).unwrap();
 
-    let o = home.run(Some("pw"), &["--account", "bob", "object", "verify"]);
+    let o = common::run_on(&home, Some("pw"), &["--account", "bob", "object", "verify"]);
     assert_eq!(o.status.code(), Some(1), "{}", common::stderr(&o));
     assert!(common::stdout(&o).contains(&file.display().to_string()));
     assert!(common::stderr(&o).contains("1 corrupt object"));
     let dir = tempfile::tempdir().unwrap();
-    let o = home.run(
+    let o = common::run_on(
+        &home,
         Some("pw"),
         &["--account", "bob", "object", "export", &sent.file.to_hex(), "--out", dir.path().to_str().unwrap()],
     );
@@ -152,14 +155,13 @@ async fn a_corrupted_object_is_reported_by_verify_and_when_opened() {
     assert!(common::stderr(&o).contains("corrupt"), "{}", common::stderr(&o));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing half-written");
     // The alice side is intact and history still lists the file.
-    let o = home.run(Some("pw"), &["--account", "bob", "history", &alice.address.to_hex(), "--json"]);
+    let o = common::run_on(&home, Some("pw"), &["--account", "bob", "history", &alice.address.to_hex(), "--json"]);
     assert!(common::stdout(&o).contains("doc.pdf"));
     let _ = bob_address;
-    alice.stop().await;
 }
 
 /// A hostile sender: a valid attachment message, then bad chunks.
-async fn hostile_file(broker: &Mosquitto, to: &Peer, data: &[u8], bad: impl Fn(u64, &[u8]) -> Vec<u8>) -> ObjectId {
+fn hostile_file(net: &TestNet, to: &TestPeer, data: &[u8], bad: impl Fn(u64, &[u8]) -> Vec<u8>) -> ObjectId {
     let mallory = Keyring::new(Identity::generate().unwrap());
     let id = ObjectId(wochat::crypto::sha256(data));
     let meta = ObjectMeta {
@@ -172,124 +174,95 @@ async fn hostile_file(broker: &Mosquitto, to: &Peer, data: &[u8], bad: impl Fn(u
         h: None,
         thumb: None,
     };
-    let u = wochat::transport::BrokerUrl::parse(&broker.url()).unwrap();
-    let mut o = rumqttc::MqttOptions::new(format!("mallory{}", id.to_hex().get(..8).unwrap_or("")), u.host, u.port);
-    o.set_max_packet_size(8 << 20, 8 << 20);
-    let (raw, mut el) = rumqttc::AsyncClient::new(o, 100);
-    tokio::spawn(async move { while el.poll().await.is_ok() {} });
+    let hub = net.hub().expect("a net in memory");
     let topic = to.address.to_hex();
-    let q = rumqttc::QoS::AtLeastOnce;
     let msg = Packet::new(Body::Attachment { kind: AttachKind::File, text: None, obj: meta.clone() });
-    raw.publish(&topic, q, false, wochat::wire::seal_packet(&mallory, &to.address, &msg).unwrap().envelope)
-        .await
-        .unwrap();
+    hub.inject(&topic, wochat::wire::seal_packet(&mallory, &to.address, &msg).unwrap().envelope);
     for (i, c) in data.chunks(65536).enumerate() {
         let chunk = Packet::new(Body::Chunk { hash: id.0, i: i as u64, data: bad(i as u64, c) });
-        raw.publish(&topic, q, false, wochat::wire::seal_packet(&mallory, &to.address, &chunk).unwrap().envelope)
-            .await
-            .unwrap();
+        hub.inject(&topic, wochat::wire::seal_packet(&mallory, &to.address, &chunk).unwrap().envelope);
     }
     id
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_chunks_and_wrong_hashes_reject_the_file() {
-    let broker = Mosquitto::start();
-    let home = TestHome::new();
-    let mut bob = start_peer(&home, "bob", &broker.url());
-    bob.ready().await;
+    let net = TestNet::new();
+    let mut bob = net.peer("bob").await;
     let data = random(200_000);
     // A chunk of the wrong length.
-    let id = hostile_file(&broker, &bob, &data, |i, c| if i == 1 { c[..100].to_vec() } else { c.to_vec() }).await;
-    let e = bob.wait_for(20, |e| matches!(e, Event::Error { .. })).await;
-    assert!(format!("{e:?}").contains("rejected") && format!("{e:?}").contains("wrong chunk"), "{e:?}");
+    let id = hostile_file(&net, &bob, &data, |i, c| if i == 1 { c[..100].to_vec() } else { c.to_vec() });
+    let e = error_text(&bob.wait_for(|e| e.error().is_some()).await);
+    assert!(e.contains("rejected") && e.contains("wrong chunk"), "{e}");
     assert!(!bob.client.objects().contains(&id));
     // Right lengths, wrong content: the final hash check rejects it.
     let data = random(200_000);
-    let id = hostile_file(&broker, &bob, &data, |i, c| if i == 2 { random(c.len()) } else { c.to_vec() }).await;
-    let e = bob.wait_for(20, |e| matches!(e, Event::Error { .. })).await;
-    assert!(format!("{e:?}").contains("does not match its hash"), "{e:?}");
+    let id = hostile_file(&net, &bob, &data, |i, c| if i == 2 { random(c.len()) } else { c.to_vec() });
+    let e = error_text(&bob.wait_for(|e| e.error().is_some()).await);
+    assert!(e.contains("does not match its hash"), "{e}");
     assert!(!bob.client.objects().contains(&id));
     // The client keeps running.
-    let mut alice = start_peer(&home, "alice", &broker.url());
-    alice.ready().await;
-    let h = alice.client.send_text(bob.address, "still fine".into()).await.unwrap();
-    alice.wait_for(20, |e| matches!(e, Event::Status { hash, stat: 'C' } if *hash == h)).await;
-    alice.stop().await;
-    bob.stop().await;
+    let mut alice = net.peer("alice").await;
+    alice.send_confirmed(&bob, "still fine").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_decompression_bomb_is_refused_and_the_client_keeps_running() {
-    let broker = Mosquitto::start();
-    let home = TestHome::new();
+    let net = TestNet::new();
     let src = tempfile::tempdir().unwrap();
-    let mut alice = start_peer(&home, "alice", &broker.url());
-    let mut bob = start_peer(&home, "bob", &broker.url());
-    alice.ready().await;
-    bob.ready().await;
+    let mut alice = net.peer("alice").await;
+    let mut bob = net.peer("bob").await;
     let bomb = common::images::bomb_png(60000, 60000, 2);
     let sent = alice.client.send_file(bob.address, write(src.path(), "bomb.png", &bomb), None, None).await.unwrap();
-    let why = sent.preview_error.expect("the sender refuses to decode it");
+    let why = sent.preview_error.expect("the sender refuses to decode it").to_string();
     assert!(why.contains("too large"), "{why}");
-    let e = bob.wait_for(30, |e| matches!(e, Event::Error { .. })).await;
-    assert!(format!("{e:?}").contains("too large"), "{e:?}");
-    let h = alice.client.send_text(bob.address, "after the bomb".into()).await.unwrap();
-    alice.wait_for(20, |e| matches!(e, Event::Status { hash, stat: 'C' } if *hash == h)).await;
-    alice.stop().await;
-    bob.stop().await;
+    let e = error_text(&bob.wait_for(|e| e.error().is_some()).await);
+    assert!(e.contains("too large"), "{e}");
+    alice.send_confirmed(&bob, "after the bomb").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_files_wait_for_acceptance_and_the_quota_is_enforced() {
-    let broker = Mosquitto::start();
-    let home = TestHome::new();
+    let mut net = TestNet::new();
     let src = tempfile::tempdir().unwrap();
-    let mut alice = start_peer(&home, "alice", &broker.url());
-    let mut config = Config::default();
-    config.media.auto_download_mb = 1;
-    let mut bob = start_peer_with(&home, "bob", &config, &[broker.url()]);
-    alice.ready().await;
-    bob.ready().await;
+    let alice = net.peer("alice").await;
+    net.options.limits.auto_download_bytes = 1 << 20;
+    let mut bob = net.peer("bob").await;
     let photo = photo_png(1400, 1000);
     assert!(photo.len() > 1 << 20);
     let sent = alice.client.send_file(bob.address, write(src.path(), "big.png", &photo), None, None).await.unwrap();
-    transfer_state(&mut bob, &sent.file.to_hex(), 30, 'W').await;
+    transfer_state(&mut bob, sent.file, TransferState::Waiting).await;
     // The preview is there while the file waits.
     assert!(attachment(&bob, &sent.message).1.thumb.is_some());
     assert!(!bob.client.objects().contains(&sent.file));
-    bob.client.accept(sent.file.to_hex()).await.unwrap();
-    transfer_state(&mut bob, &sent.file.to_hex(), 60, 'C').await;
+    bob.client.accept(sent.file).await.unwrap();
+    transfer_state(&mut bob, sent.file, TransferState::Complete).await;
     let out = tempfile::tempdir().unwrap();
     let saved = bob.client.objects().save_as(&sent.file, out.path(), "big.png").unwrap();
     assert_eq!(std::fs::read(saved).unwrap(), photo);
-    bob.stop().await;
 
     // A 1 MiB quota: a 2 MiB file is refused cleanly.
-    let mut config = Config::default();
-    config.storage.quota_mb = 1;
-    let mut carol = start_peer_with(&home, "carol", &config, &[broker.url()]);
-    carol.ready().await;
+    net.options.limits = Default::default();
+    net.config.storage.quota_mb = 1;
+    let mut carol = net.peer("carol").await;
     let data = random(2 << 20);
     let sent = alice.client.send_file(carol.address, write(src.path(), "two.bin", &data), None, None).await.unwrap();
-    let e = carol.wait_for(30, |e| matches!(e, Event::Error { .. })).await;
-    assert!(format!("{e:?}").contains("quota"), "{e:?}");
+    let e = error_text(&carol.wait_for(|e| e.error().is_some()).await);
+    assert!(e.contains("quota"), "{e}");
+    carol
+        .wait_for(|e| matches!(e, Event::Transfer { file, state: TransferState::Failed, .. } if *file == sent.file))
+        .await;
     assert!(!carol.client.objects().contains(&sent.file));
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(carol.client.objects().used_bytes().unwrap(), 0, "nothing kept");
-    alice.stop().await;
-    carol.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_names_from_a_peer_export_safely() {
-    let broker = Mosquitto::start();
-    let home = TestHome::new();
+    let net = TestNet::new();
+    let home = net.home().clone();
     let src = tempfile::tempdir().unwrap();
-    let mut alice = start_peer(&home, "alice", &broker.url());
-    let mut bob = start_peer(&home, "bob", &broker.url());
-    alice.ready().await;
-    bob.ready().await;
+    let alice = net.peer("alice").await;
+    let mut bob = net.peer("bob").await;
     let long = "n".repeat(10_000);
     let names = ["../../x", "a/b", "con.txt", "invoice\u{202E}fdp.exe", long.as_str()];
     let mut sent = Vec::new();
@@ -300,7 +273,7 @@ async fn hostile_names_from_a_peer_export_safely() {
             .send_file(bob.address, write(src.path(), "f", &data), None, Some(name.to_string()))
             .await
             .unwrap();
-        transfer_state(&mut bob, &s.file.to_hex(), 30, 'C').await;
+        transfer_state(&mut bob, s.file, TransferState::Complete).await;
         sent.push((s, data));
     }
     bob.stop().await;
@@ -308,7 +281,8 @@ async fn hostile_names_from_a_peer_export_safely() {
     let outdir = out.path().join("downloads");
     std::fs::create_dir(&outdir).unwrap();
     for (s, data) in &sent {
-        let o = home.run(
+        let o = common::run_on(
+            &home,
             Some("pw"),
             &["--account", "bob", "object", "export", &s.file.to_hex(), "--out", outdir.to_str().unwrap()],
         );
@@ -324,9 +298,9 @@ async fn hostile_names_from_a_peer_export_safely() {
     }
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1, "nothing outside the chosen directory");
     // GC keeps every file a message refers to.
-    let o = home.run(Some("pw"), &["--account", "bob", "object", "gc"]);
+    let o = common::run_on(&home, Some("pw"), &["--account", "bob", "object", "gc"]);
     assert_eq!(common::stdout(&o).trim(), "removed 0 object(s)");
-    let o = home.run(Some("pw"), &["--account", "bob", "object", "verify"]);
+    let o = common::run_on(&home, Some("pw"), &["--account", "bob", "object", "verify"]);
     assert!(o.status.success());
-    alice.stop().await;
+    drop(alice);
 }

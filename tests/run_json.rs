@@ -13,7 +13,8 @@ use common::TestHome;
 use common::broker::Mosquitto;
 use serde_json::{Value, json};
 use wochat::crypto::Address;
-use wochat::store::ChatDb;
+use wochat::store::{ChatDb, MessageStatus};
+use wochat::wire::MessageHash;
 
 /// A `wochat run --json` child with its stdout as a stream of JSON values.
 struct Runner {
@@ -27,6 +28,9 @@ impl Runner {
         let mut child = home
             .cli()
             .env("WOCHAT_PASSWORD", "pw")
+            // Unconfirmed messages go again after 1 s and silent files ask after 1 s (not 30 s
+            // and 10 s): what a SIGKILL loses comes back sooner.
+            .env(wochat::app::TEST_TIMERS_ENV, "fast")
             .args(["--account", account, "--broker", url, "run", "--json"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -198,22 +202,22 @@ fn sender_killed_in_a_burst_resumes_and_nothing_is_lost_or_doubled() {
     let bob_address: Address = bob_addr.parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(90);
     let sent = loop {
-        let h = alice_db.history(&bob_address, usize::MAX >> 1, None).unwrap();
-        if h.len() >= 300 && h.iter().all(|m| m.stat == 'C') {
+        let h = alice_db.history_with(&bob_address, usize::MAX >> 1).unwrap();
+        if h.len() >= 300 && h.iter().all(|m| m.stat == MessageStatus::Confirmed) {
             break h;
         }
-        assert!(Instant::now() < deadline, "not all C: {:?}", h.iter().map(|m| m.stat).collect::<String>());
+        assert!(Instant::now() < deadline, "not all C: {:?}", h.iter().map(|m| m.stat.code()).collect::<String>());
         std::thread::sleep(Duration::from_millis(200));
     };
     let (bob_db, _) = open_db(&home, "bob");
-    let got = bob_db.history(&alice_addr, usize::MAX >> 1, None).unwrap();
-    let mut counts: HashMap<&str, usize> = HashMap::new();
+    let got = bob_db.history_with(&alice_addr, usize::MAX >> 1).unwrap();
+    let mut counts: HashMap<MessageHash, usize> = HashMap::new();
     for m in &got {
-        *counts.entry(m.hash.as_str()).or_default() += 1;
+        *counts.entry(m.hash).or_default() += 1;
     }
     assert!(counts.values().all(|&c| c == 1), "a message was stored twice");
-    let sent_hashes: HashSet<&str> = sent.iter().map(|m| m.hash.as_str()).collect();
-    let got_hashes: HashSet<&str> = got.iter().map(|m| m.hash.as_str()).collect();
+    let sent_hashes: HashSet<MessageHash> = sent.iter().map(|m| m.hash).collect();
+    let got_hashes: HashSet<MessageHash> = got.iter().map(|m| m.hash).collect();
     assert_eq!(sent_hashes, got_hashes, "bob has exactly what alice stored");
 }
 
@@ -290,8 +294,8 @@ fn a_transfer_resumes_after_the_receiver_is_killed() {
 /// Hashes of the talk, each with how often it is stored.
 fn stored_hashes(db: &ChatDb, peer: &Address) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
-    for m in db.history(peer, usize::MAX >> 1, None).unwrap() {
-        *counts.entry(m.hash).or_default() += 1;
+    for m in db.history_with(peer, usize::MAX >> 1).unwrap() {
+        *counts.entry(m.hash.to_hex()).or_default() += 1;
     }
     counts
 }
@@ -318,7 +322,7 @@ fn recipient_killed_halfway_through_a_backlog_gets_everything_once() {
     let (alice_db, alice_addr) = open_db(&home, "alice");
     let bob_address: Address = bob_addr.parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while alice_db.history(&bob_address, N, None).unwrap().iter().filter(|m| m.stat == 'S').count() < N {
+    while alice_db.history_with(&bob_address, N).unwrap().iter().filter(|m| m.stat == MessageStatus::Sent).count() < N {
         assert!(Instant::now() < deadline, "the broker did not take the backlog");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -339,21 +343,21 @@ fn recipient_killed_halfway_through_a_backlog_gets_everything_once() {
     bob.wait(20, "bob ready again", |v| event(v) == "ready");
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let sent = alice_db.history(&bob_address, usize::MAX >> 1, None).unwrap();
-        if sent.len() == N && sent.iter().all(|m| m.stat == 'C') {
+        let sent = alice_db.history_with(&bob_address, usize::MAX >> 1).unwrap();
+        if sent.len() == N && sent.iter().all(|m| m.stat == MessageStatus::Confirmed) {
             break;
         }
         assert!(
             Instant::now() < deadline,
             "alice has {} of {N} confirmed",
-            sent.iter().filter(|m| m.stat == 'C').count()
+            sent.iter().filter(|m| m.stat == MessageStatus::Confirmed).count()
         );
         std::thread::sleep(Duration::from_millis(200));
     }
     let got = stored_hashes(&bob_db, &alice_addr);
     assert!(got.values().all(|&c| c == 1), "a message was stored twice");
     let sent: HashSet<String> =
-        alice_db.history(&bob_address, usize::MAX >> 1, None).unwrap().into_iter().map(|m| m.hash).collect();
+        alice_db.history_with(&bob_address, usize::MAX >> 1).unwrap().into_iter().map(|m| m.hash.to_hex()).collect();
     assert_eq!(got.keys().cloned().collect::<HashSet<_>>(), sent, "bob has exactly what alice sent");
     eprintln!("bob had stored {at_kill} of {N} when he was killed");
     alice.send(r#"{"cmd":"quit"}"#);

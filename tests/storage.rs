@@ -226,10 +226,11 @@ fn store_texts(chat: &mut ChatDb, from: wochat::crypto::Address, to: wochat::cry
     let messages: Vec<wochat::store::NewMessage<'_>> = packets
         .iter()
         .map(|cbor| wochat::store::NewMessage {
+            chat: None,
             from,
             to,
-            hash: wochat::crypto::sha256(cbor),
-            kind: 'T',
+            hash: wochat::wire::MessageHash::of(cbor),
+            kind: wochat::wire::MessageKind::Text,
             ts: 0,
             cbor,
             obj: None,
@@ -239,10 +240,11 @@ fn store_texts(chat: &mut ChatDb, from: wochat::crypto::Address, to: wochat::cry
 }
 
 fn found(chat: &ChatDb, peer: Option<&wochat::crypto::Address>, q: &str) -> Vec<String> {
-    chat.search(peer, q, 50)
+    let id = peer.map(|p| chat.chat_with(p).unwrap().expect("a conversation"));
+    chat.search(id, q, 50)
         .unwrap()
         .iter()
-        .map(|m| match wochat::wire::Packet::decode(&m.cbor).unwrap().body {
+        .map(|m| match m.body().unwrap() {
             wochat::wire::Body::Text { text } => text,
             other => panic!("{other:?}"),
         })
@@ -322,4 +324,93 @@ fn unblocking_a_stranger_forgets_them_and_a_friend_stays_a_friend() {
     assert_eq!(acc.chat.friend(&friend).unwrap().unwrap().name, "Bob");
     assert!(acc.chat.friend(&stranger).unwrap().is_none());
     assert!(!acc.chat.is_blocked(&stranger).unwrap());
+}
+
+/// A database of version 5 (conversations keyed by the peer's address), encrypted as the app
+/// keeps it: two peers, a friend without messages, own messages in each state. Logging in
+/// migrates it; the store then reads it by conversation id.
+#[test]
+fn a_database_from_before_conversation_ids_migrates() {
+    use wochat::store::{ChatKind, MessageStatus};
+    let t = TestHome::new();
+    let keys = t.keys();
+    let me = keys.create("alice", b"pw").unwrap();
+    let identity = keys.login("alice", b"pw").unwrap();
+    t.home.create_account_dir(&me).unwrap();
+    let (bob, carol, dave) = (
+        Identity::generate().unwrap().address(),
+        Identity::generate().unwrap().address(),
+        Identity::generate().unwrap().address(),
+    );
+    {
+        let key = identity.derive_key(wochat::store::DB_KEY_INFO);
+        let conn =
+            wochat::store::open_database(&t.home.chat_db_path(&me), Some(&key), &migrations::CHAT_DB[..5]).unwrap();
+        let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, 5);
+        let text = |t: &str| wochat::wire::Packet::new(wochat::wire::Body::Text { text: t.into() }).encode();
+        let rows = [
+            (bob, me, bob, "C", "from bob"),
+            (me, bob, bob, "C", "to bob, confirmed"),
+            (me, bob, bob, "S", "to bob, sent"),
+            (carol, me, carol, "C", "from carol"),
+            (me, carol, carol, "N", "to carol, stored"),
+        ];
+        for (i, (from, to, peer, stat, t)) in rows.iter().enumerate() {
+            let cbor = text(t);
+            conn.execute(
+                "INSERT INTO message (dt, topic, pk, hash, size, type, stat, val, peer, ts)
+                 VALUES (?1, ?2, ?3, ?4, 1, 'T', ?5, ?6, ?7, ?1)",
+                rusqlite::params![
+                    100 + i as i64,
+                    to.to_hex(),
+                    from.to_hex(),
+                    wochat::wire::MessageHash::of(&cbor).to_hex(),
+                    stat,
+                    cbor,
+                    peer.to_hex()
+                ],
+            )
+            .unwrap();
+        }
+        conn.execute("INSERT INTO talk (pk, last_dt, unread, request) VALUES (?1, 102, 1, 0)", [bob.to_hex()]).unwrap();
+        conn.execute("INSERT INTO talk (pk, last_dt, unread, request) VALUES (?1, 104, 1, 1)", [carol.to_hex()])
+            .unwrap();
+        conn.execute("INSERT INTO friend (dt, pk, name) VALUES (1, ?1, 'Bob')", [bob.to_hex()]).unwrap();
+        conn.execute("INSERT INTO friend (dt, pk, name) VALUES (2, ?1, 'Dave')", [dave.to_hex()]).unwrap();
+    }
+
+    let acc = Account::open(&t.home, &keys, "alice", b"pw").unwrap();
+    let db = &acc.chat;
+    let talks = db.talks().unwrap();
+    let peers: Vec<ChatKind> = talks.iter().map(|t| t.kind).collect();
+    assert_eq!(peers, vec![ChatKind::Direct(carol), ChatKind::Direct(bob), ChatKind::Direct(dave)]);
+    assert_eq!((talks[0].unread, talks[0].request), (1, true), "counts and requests are kept");
+    let b = db.chat_with(&bob).unwrap().unwrap();
+    let history: Vec<(String, MessageStatus)> = db
+        .history(b, 10, None)
+        .unwrap()
+        .iter()
+        .map(|m| match m.body().unwrap() {
+            wochat::wire::Body::Text { text } => (text, m.stat),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        history,
+        vec![
+            ("from bob".into(), MessageStatus::Confirmed),
+            ("to bob, confirmed".into(), MessageStatus::Confirmed),
+            ("to bob, sent".into(), MessageStatus::Sent),
+        ]
+    );
+    assert_eq!(db.message_count(db.chat_with(&carol).unwrap().unwrap()).unwrap(), 2);
+    for t in &talks {
+        assert_eq!(db.members(t.id).unwrap(), vec![t.peer().unwrap()], "one member: the peer");
+    }
+    assert_eq!(db.history(db.chat_with(&dave).unwrap().unwrap(), 10, None).unwrap().len(), 0);
+    // The outbox still knows what to send; the confirmed message's receipt is recorded.
+    assert_eq!(db.unsent().unwrap().len(), 1);
+    let receipts: i64 = db.connection().query_row("SELECT count(*) FROM receipt", [], |r| r.get(0)).unwrap();
+    assert_eq!(receipts, 1);
 }

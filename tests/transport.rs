@@ -6,17 +6,15 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::TestHome;
 use common::broker::{Mosquitto, free_port};
-use common::peer::{start_peer, start_peer_with};
 use wochat::app::{ConnState, Event};
-use wochat::config::{Config, EmbeddedBroker};
+use wochat::config::EmbeddedBroker;
+use wochat::testkit::{Network, TestNet, TestPeer};
 
-async fn exchange(alice: &mut common::peer::Peer, bob: &mut common::peer::Peer) {
+async fn exchange(alice: &mut TestPeer, bob: &mut TestPeer) {
     alice.ready().await;
     bob.ready().await;
-    let hash = alice.client.send_text(bob.address, "over the wire".into()).await.unwrap();
-    alice.wait_for(20, |e| matches!(e, Event::Status { hash: h, stat: 'C' } if *h == hash)).await;
+    alice.send_confirmed(&*bob, "over the wire").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,19 +22,17 @@ async fn a_dead_first_broker_fails_over_to_the_next() {
     let broker = Mosquitto::start();
     let dead = format!("mqtt://127.0.0.1:{}", free_port());
     let urls = vec![dead.clone(), broker.url()];
-    let home = TestHome::new();
-    let mut alice = start_peer_with(&home, "alice", &Config::default(), &urls);
-    let mut bob = start_peer_with(&home, "bob", &Config::default(), &urls);
+    let net = TestNet::on(Network::Brokers(urls));
+    let mut alice = net.start("alice");
+    let mut bob = net.start("bob");
     // The first attempt fails and is reported, then the second broker takes over.
-    let e = alice.wait_for(20, |e| matches!(e, Event::Connection { .. })).await;
+    let e = alice.wait_for(|e| matches!(e, Event::Connection { .. })).await;
     assert!(
         matches!(e, Event::Connection { state: ConnState::Reconnecting, ref broker, .. } if *broker == dead),
         "{e:?}"
     );
-    alice.wait_for(20, |e| matches!(e, Event::Connection { state: ConnState::Connected, .. })).await;
+    alice.wait_for(|e| matches!(e, Event::Connection { state: ConnState::Connected, .. })).await;
     exchange(&mut alice, &mut bob).await;
-    alice.stop().await;
-    bob.stop().await;
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -95,32 +91,27 @@ async fn tls_with_a_ca_file_and_password_authentication() {
         passwd.display()
     ));
     let url = vec![format!("mqtts://localhost:{}", broker.port)];
-    let home = TestHome::new();
-    let mut config = Config::default();
-    config.broker.ca_file = Some(certs.path().join("ca.crt"));
-    config.broker.username = Some("alice".into());
-    config.broker.password = Some("a-secret".into());
-    let mut alice = start_peer_with(&home, "alice", &config, &url);
-    config.broker.username = Some("bob".into());
-    config.broker.password = Some("b-secret".into());
-    let mut bob = start_peer_with(&home, "bob", &config, &url);
+    let mut net = TestNet::on(Network::Brokers(url));
+    net.config.broker.ca_file = Some(certs.path().join("ca.crt"));
+    net.config.broker.username = Some("alice".into());
+    net.config.broker.password = Some("a-secret".into());
+    let mut alice = net.start("alice");
+    net.config.broker.username = Some("bob".into());
+    net.config.broker.password = Some("b-secret".into());
+    let mut bob = net.start("bob");
     exchange(&mut alice, &mut bob).await;
-    alice.stop().await;
-    bob.stop().await;
 
     // A wrong password is refused and reported; the client keeps trying.
-    config.broker.password = Some("wrong".into());
-    let mut eve = start_peer_with(&home, "eve", &config, &url);
-    let e = eve.wait_for(20, |e| matches!(e, Event::Connection { .. })).await;
+    net.config.broker.password = Some("wrong".into());
+    let mut eve = net.start("eve");
+    let e = eve.wait_for(|e| matches!(e, Event::Connection { .. })).await;
     assert!(matches!(e, Event::Connection { state: ConnState::Reconnecting, .. }), "{e:?}");
     // Without the CA file the server is not trusted.
-    config.broker.ca_file = None;
-    config.broker.password = Some("a-secret".into());
-    let mut mallory = start_peer_with(&home, "mallory", &config, &url);
-    let e = mallory.wait_for(20, |e| matches!(e, Event::Connection { .. })).await;
+    net.config.broker.ca_file = None;
+    net.config.broker.password = Some("a-secret".into());
+    let mut mallory = net.start("mallory");
+    let e = mallory.wait_for(|e| matches!(e, Event::Connection { .. })).await;
     assert!(matches!(e, Event::Connection { state: ConnState::Reconnecting, .. }), "{e:?}");
-    eve.stop().await;
-    mallory.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,10 +126,8 @@ async fn auto_mode_hosts_the_embedded_broker_when_nothing_answers() {
     // A remote broker is never replaced by an embedded one.
     let remote = wochat::transport::BrokerUrl::parse("mqtt://broker.invalid:1883").unwrap();
     assert_eq!(wochat::app::prepare_broker(EmbeddedBroker::Auto, &[remote]).unwrap(), None);
-    let home = TestHome::new();
-    let mut alice = start_peer(&home, "alice", &url.to_string());
-    let mut bob = start_peer(&home, "bob", &url.to_string());
+    let net = TestNet::on(Network::Brokers(vec![url.to_string()]));
+    let mut alice = net.start("alice");
+    let mut bob = net.start("bob");
     exchange(&mut alice, &mut bob).await;
-    alice.stop().await;
-    bob.stop().await;
 }

@@ -3,22 +3,17 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-
+use super::ClientResult;
 use crate::config::{Config, EmbeddedBroker};
 use crate::crypto::Address;
-use crate::transport::{Backoff, BrokerUrl, TransportConfig, broker};
+use crate::transport::{Backoff, BrokerUrl, TransportConfig, TransportError, broker};
 use crate::wire;
 
 /// The transport settings for `address` from `config`; `override_urls` (from `--broker`)
 /// replaces the configured list.
-pub fn transport_config(config: &Config, address: &Address, override_urls: &[String]) -> Result<TransportConfig> {
+pub fn transport_config(config: &Config, address: &Address, override_urls: &[String]) -> ClientResult<TransportConfig> {
     let raw = if override_urls.is_empty() { &config.broker.urls } else { override_urls };
-    let urls = raw
-        .iter()
-        .map(|u| BrokerUrl::parse(u).map_err(anyhow::Error::msg))
-        .collect::<Result<Vec<_>>>()
-        .context("broker URL")?;
+    let urls = raw.iter().map(|u| BrokerUrl::parse(u)).collect::<Result<Vec<_>, _>>()?;
     Ok(TransportConfig {
         urls,
         username: config.broker.username.clone(),
@@ -34,13 +29,13 @@ pub fn transport_config(config: &Config, address: &Address, override_urls: &[Str
 /// Applies `broker.embedded`: with `on`, or with `auto` when the first configured broker is
 /// on loopback and nothing answers there, hosts the embedded broker on that address.
 /// Returns the address it hosts on, if any.
-pub fn prepare_broker(mode: EmbeddedBroker, urls: &[BrokerUrl]) -> Result<Option<SocketAddr>> {
+pub fn prepare_broker(mode: EmbeddedBroker, urls: &[BrokerUrl]) -> ClientResult<Option<SocketAddr>> {
     let Some(url) = urls.first().filter(|u| u.is_loopback() && !u.tls) else { return Ok(None) };
     let addr = (url.host.as_str(), url.port)
         .to_socket_addrs()
-        .with_context(|| format!("cannot resolve {url}"))?
-        .next()
-        .with_context(|| format!("cannot resolve {url}"))?;
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| TransportError::BadUrl(format!("cannot resolve {url}")))?;
     let host = match mode {
         EmbeddedBroker::Off => false,
         EmbeddedBroker::On => true,
@@ -53,6 +48,6 @@ pub fn prepare_broker(mode: EmbeddedBroker, urls: &[BrokerUrl]) -> Result<Option
         Ok(()) => Ok(Some(addr)),
         // Another window may have started one at the same moment: use it.
         Err(_) if broker::is_listening(addr) => Ok(None),
-        Err(e) => Err(anyhow::Error::msg(e)),
+        Err(e) => Err(e.into()),
     }
 }

@@ -1,7 +1,13 @@
-//! What the core tells its front ends (CLI, GUI). Events carry ids; front ends re-read what
-//! they show from the database.
+//! What the core tells its front ends (CLI, GUI). Events carry ids; front ends read what they
+//! show through the read model ([`super::read`]).
 
+use std::sync::Arc;
+
+use super::ClientError;
 use crate::crypto::Address;
+use crate::objects::ObjectId;
+use crate::store::{ChatId, MessageStatus, TransferState};
+use crate::wire::MessageHash;
 
 /// Connection state shown to the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +32,7 @@ impl ConnState {
 }
 
 /// An event from the core.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Event {
     /// Subscribed to the own topic for the first time.
     Ready {
@@ -42,37 +48,46 @@ pub enum Event {
         /// Why, when not connected.
         detail: Option<String>,
     },
-    /// A message was stored (sent or received); re-read it by hash.
+    /// A message was stored (sent or received), or its attachment was kept: read it again.
     Message {
-        /// Hex hash.
-        hash: String,
+        /// Its conversation.
+        chat: ChatId,
+        /// Its hash.
+        hash: MessageHash,
     },
     /// An own message changed status.
     Status {
-        /// Hex hash.
-        hash: String,
-        /// `S` or `C`.
-        stat: char,
+        /// Its hash.
+        hash: MessageHash,
+        /// Sent (the broker has it) or confirmed (receipted).
+        stat: MessageStatus,
     },
     /// Progress of a file transfer (in either direction).
     Transfer {
-        /// Hex SHA-256 of the file.
-        hash: String,
-        /// Bytes received, or (outgoing) handed to the broker.
+        /// The file.
+        file: ObjectId,
+        /// Bytes received, or (outgoing) acknowledged by the broker.
         done: u64,
         /// File size.
         total: u64,
-        /// `W` waiting for acceptance, `A` active, `C` complete, `F` failed.
-        state: char,
+        /// Waiting for acceptance, active, complete or failed.
+        state: TransferState,
     },
     /// An incoming payload was dropped.
     Dropped {
-        /// Why (a short code).
-        reason: String,
+        /// Why (a short stable code).
+        reason: &'static str,
     },
     /// Something failed; the client keeps running.
-    Error {
-        /// What.
-        message: String,
-    },
+    Error(Arc<ClientError>),
+}
+
+impl Event {
+    /// The error of an [`Event::Error`], for matching in tests and front ends.
+    pub fn error(&self) -> Option<&ClientError> {
+        match self {
+            Self::Error(e) => Some(e),
+            _ => None,
+        }
+    }
 }

@@ -1,15 +1,22 @@
-//! Use cases on top of the core: opening an account, connecting, and messaging.
+//! Use cases on top of the core: opening an account, connecting, messaging, and what the
+//! front ends read.
+//!
+//! - [`Client`] is the handle: commands in, [`Event`]s out. Its engine task owns the database,
+//!   the [`crate::session`] layer, the [`crate::transport::Link`] and the [`transfers`].
+//! - [`read`] is the read model the GUI and the CLI show: talk list, pages of messages.
 
 mod account;
+mod client;
 mod connect;
 mod engine;
+mod errors;
 mod events;
-mod transfers;
-mod view;
+pub mod read;
+pub mod transfers;
 
 pub use account::{Account, LockedAccount, OpenError};
+pub use client::{Client, ClientOptions, Events, LinkConfig, RetryPolicy, SentFile, Started, TEST_TIMERS_ENV, To};
 pub use connect::{prepare_broker, transport_config};
-pub use engine::{Client, Command, MediaLimits, SentFile};
+pub use errors::{ClientError, ClientResult, FileProblem};
 pub use events::{ConnState, Event};
-pub use transfers::{PreparedFile, WINDOW, prepare_file};
-pub use view::{MessageView, ObjectView};
+pub use transfers::{MediaLimits, PreparedFile, WINDOW, prepare_file};

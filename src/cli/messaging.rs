@@ -5,16 +5,17 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::io::BufRead;
 use tokio::sync::mpsc;
 
 use super::Ctx;
-use crate::app::{Account, Client, Event, MediaLimits, MessageView, prepare_broker, transport_config};
+use crate::app::read::{MessageView, ReadModel};
+use crate::app::{Client, Event, Started};
 use crate::crypto::Address;
 use crate::link::parse_contact;
-use crate::objects::ObjectStore;
-use crate::store::ChatDb;
+use crate::objects::ObjectId;
 
 /// `send` options.
 #[derive(Debug, Args)]
@@ -72,47 +73,40 @@ fn parse_address(s: &str) -> Result<Address> {
     Ok(parse_contact(s)?.address)
 }
 
-/// Starts the client for `account` with the home's settings.
-fn start_client(ctx: &Ctx, account: Account) -> Result<(Client, mpsc::UnboundedReceiver<Event>)> {
-    let config = ctx.config()?;
-    let tcfg = transport_config(&config, &account.address(), &ctx.broker_urls)?;
-    account.objects.set_quota_mb(config.storage.quota_mb);
-    Client::start(account, tcfg, MediaLimits::from_config(&config))
-}
-
 /// Stores, publishes and waits for the broker's acknowledgement (of every chunk, for a file).
 pub(super) fn send(ctx: &mut Ctx, args: SendArgs) -> Result<()> {
     let to = parse_address(&args.to)?;
     let account = ctx.open_account()?;
+    let config = ctx.config()?;
     let rt = runtime()?;
     let wait = Duration::from_secs_f64(args.timeout.max(0.0));
     let (hash, acked) = rt.block_on(async {
-        let (client, mut events) = start_client(ctx, account)?;
-        let (hash, file_hash) = match &args.file {
+        let Started { client, mut events, .. } = Client::start_from_config(account, &config, &ctx.broker_urls)?;
+        let (hash, file) = match &args.file {
             Some(path) => match client.send_file(to, path.clone(), args.text.clone(), None).await {
                 Ok(sent) => {
                     if let Some(e) = &sent.preview_error {
                         eprintln!("wochat: sent without a preview: {e}");
                     }
-                    (sent.message, Some(sent.file.to_hex()))
+                    (sent.message, Some(sent.file))
                 }
                 Err(e) => {
                     client.shutdown().await;
-                    return Err(e);
+                    return Err(e.into());
                 }
             },
             None => (client.send_text(to, args.text.clone().unwrap_or_default()).await?, None),
         };
-        let (mut message_acked, mut file_done) = (false, file_hash.is_none());
+        let (mut message_acked, mut file_done) = (false, file.is_none());
         loop {
             match tokio::time::timeout(wait, events.recv()).await {
                 Ok(Some(Event::Status { hash: h, .. })) if h == hash => message_acked = true,
-                Ok(Some(Event::Transfer { hash: h, done, total, .. })) if Some(&h) == file_hash.as_ref() => {
+                Ok(Some(Event::Transfer { file: f, done, total, .. })) if Some(f) == file => {
                     if done >= total {
                         file_done = true;
                     }
                 }
-                Ok(Some(Event::Error { message })) => eprintln!("wochat: {message}"),
+                Ok(Some(Event::Error(e))) => eprintln!("wochat: {e}"),
                 Ok(Some(_)) => {}
                 Ok(None) | Err(_) => break,
             }
@@ -134,18 +128,19 @@ pub(super) fn send(ctx: &mut Ctx, args: SendArgs) -> Result<()> {
 pub(super) fn history(ctx: &mut Ctx, args: HistoryArgs) -> Result<()> {
     let peer = parse_address(&args.peer)?;
     let account = ctx.open_account()?;
-    let me = account.address();
-    let rows = account.chat.history(&peer, args.limit.unwrap_or(usize::MAX >> 1), None)?;
-    for row in rows {
-        let v = MessageView::of(&row, &me, |id| account.objects.contains(id));
+    let read = ReadModel::new(account.reader()?, account.objects.clone());
+    let Some(chat) = read.chat_with(&peer)? else { return Ok(()) };
+    for v in read.page(chat, None, args.limit.unwrap_or(usize::MAX >> 1))? {
         if args.json {
-            println!("{}", serde_json::to_string(&v)?);
+            println!("{}", serde_json::to_string(&JsonMessage::of(&v))?);
         } else {
             let mut text = v.text.clone().unwrap_or_default().replace('\n', " ");
-            if let Some(o) = &v.obj {
-                text = format!("[{} {} bytes{}] {text}", o.name, o.size, if o.complete { "" } else { ", incomplete" });
+            if let Some(o) = &v.attachment {
+                let incomplete = if o.complete { "" } else { ", incomplete" };
+                text = format!("[{} {} bytes{incomplete}] {text}", o.name, o.size);
             }
-            println!("{}\t{}\t{}\t{}", crate::util::format_utc(v.dt), v.dir, v.stat, text.trim_end());
+            let dir = if v.outgoing { "out" } else { "in" };
+            println!("{}\t{dir}\t{}\t{}", crate::util::format_utc(v.dt), v.stat.code(), text.trim_end());
         }
     }
     Ok(())
@@ -155,18 +150,14 @@ pub(super) fn history(ctx: &mut Ctx, args: HistoryArgs) -> Result<()> {
 pub(super) fn run(ctx: &mut Ctx, args: RunArgs) -> Result<()> {
     let account = ctx.open_account()?;
     let config = ctx.config()?;
-    let tcfg = transport_config(&config, &account.address(), &ctx.broker_urls)?;
-    let reader = account.reader()?;
-    let me = account.address();
-    let objects = account.objects.clone();
-    let hosted = prepare_broker(config.broker.embedded, &tcfg.urls)?;
-    if let Some(addr) = hosted.filter(|_| !args.json) {
-        eprintln!("hosting the embedded broker on {addr}");
-    }
+    let read = ReadModel::new(account.reader()?, account.objects.clone());
     let rt = runtime()?;
     rt.block_on(async move {
-        let (client, mut events) = start_client(ctx, account)?;
-        let out = Printer { json: args.json, reader, me, objects };
+        let Started { client, mut events, hosting } = Client::start_from_config(account, &config, &ctx.broker_urls)?;
+        if let Some(addr) = hosting.filter(|_| !args.json) {
+            eprintln!("hosting the embedded broker on {addr}");
+        }
+        let out = Printer { json: args.json, read };
         let (line_tx, mut lines) = mpsc::unbounded_channel::<String>();
         // A plain thread: a blocked read of standard input must not keep the runtime (and so
         // the process) from stopping. End of input does not stop the client.
@@ -224,7 +215,10 @@ async fn command(client: &Client, line: &str) -> Result<bool> {
             let caption = v.get("text").and_then(Value::as_str).map(str::to_string);
             client.send_file(to, path, caption, None).await?;
         }
-        "accept" => client.accept(field("hash")?.to_string()).await?,
+        "accept" => {
+            let file = ObjectId::from_hex(field("hash")?).context("a file hash is 64 hexadecimal characters")?;
+            client.accept(file).await?;
+        }
         "friend_add" => {
             let contact = parse_contact(field("address")?)?;
             let name = v.get("name").and_then(Value::as_str).map(str::to_string).or(contact.name).unwrap_or_default();
@@ -236,11 +230,60 @@ async fn command(client: &Client, line: &str) -> Result<bool> {
     Ok(false)
 }
 
+/// An attachment as `history --json` and `run --json` print it.
+#[derive(Debug, Serialize)]
+struct JsonObject<'a> {
+    hash: String,
+    size: u64,
+    name: &'a str,
+    mime: &'a str,
+    w: Option<u64>,
+    h: Option<u64>,
+    complete: bool,
+}
+
+/// A message as `history --json` and `run --json` print it (a stable contract).
+#[derive(Debug, Serialize)]
+struct JsonMessage<'a> {
+    hash: String,
+    dt: i64,
+    dir: &'static str,
+    from: String,
+    to: String,
+    #[serde(rename = "type")]
+    kind: String,
+    stat: String,
+    text: Option<&'a str>,
+    obj: Option<JsonObject<'a>>,
+}
+
+impl<'a> JsonMessage<'a> {
+    fn of(v: &'a MessageView) -> Self {
+        Self {
+            hash: v.hash.to_hex(),
+            dt: v.dt,
+            dir: if v.outgoing { "out" } else { "in" },
+            from: v.from.to_hex(),
+            to: v.to.to_hex(),
+            kind: v.kind.letter().to_string(),
+            stat: v.stat.code().to_string(),
+            text: v.text.as_deref(),
+            obj: v.attachment.as_ref().map(|a| JsonObject {
+                hash: a.file.to_hex(),
+                size: a.size,
+                name: &a.name,
+                mime: &a.mime,
+                w: a.w,
+                h: a.h,
+                complete: a.complete,
+            }),
+        }
+    }
+}
+
 struct Printer {
     json: bool,
-    reader: ChatDb,
-    me: Address,
-    objects: std::sync::Arc<ObjectStore>,
+    read: ReadModel,
 }
 
 impl Printer {
@@ -259,13 +302,14 @@ impl Printer {
     fn event(&self, e: &Event) {
         if !self.json {
             match e {
-                Event::Message { hash } => {
-                    if let Ok(Some(row)) = self.reader.message(hash) {
-                        let v = MessageView::of(&row, &self.me, |id| self.objects.contains(id));
-                        println!("{} {} {}: {}", v.dir, &v.from[..8], v.stat, v.text.unwrap_or_default());
+                Event::Message { hash, .. } => {
+                    if let Ok(Some(v)) = self.read.message(hash) {
+                        let dir = if v.outgoing { "out" } else { "in" };
+                        let from = v.from.to_hex();
+                        println!("{dir} {} {}: {}", &from[..8], v.stat.code(), v.text.unwrap_or_default());
                     }
                 }
-                Event::Error { message } => eprintln!("error: {message}"),
+                Event::Error(e) => eprintln!("error: {e}"),
                 other => eprintln!("{other:?}"),
             }
             return;
@@ -275,10 +319,9 @@ impl Printer {
             Event::Connection { state, broker, detail } => {
                 json!({"event": "connection", "state": state.as_str(), "broker": broker, "detail": detail})
             }
-            Event::Message { hash } => match self.reader.message(hash) {
-                Ok(Some(row)) => {
-                    let view = MessageView::of(&row, &self.me, |id| self.objects.contains(id));
-                    let mut v = serde_json::to_value(view).unwrap_or(Value::Null);
+            Event::Message { hash, .. } => match self.read.message(hash) {
+                Ok(Some(view)) => {
+                    let mut v = serde_json::to_value(JsonMessage::of(&view)).unwrap_or(Value::Null);
                     if let Value::Object(m) = &mut v {
                         m.insert("event".into(), "message".into());
                     }
@@ -287,12 +330,15 @@ impl Printer {
                 Ok(None) => return,
                 Err(e) => json!({"event": "error", "message": e.to_string()}),
             },
-            Event::Status { hash, stat } => json!({"event": "status", "hash": hash, "stat": stat.to_string()}),
-            Event::Dropped { reason } => json!({"event": "dropped", "reason": reason}),
-            Event::Transfer { hash, done, total, state } => {
-                json!({"event": "transfer", "hash": hash, "done": done, "total": total, "state": state.to_string()})
+            Event::Status { hash, stat } => {
+                json!({"event": "status", "hash": hash.to_hex(), "stat": stat.code().to_string()})
             }
-            Event::Error { message } => json!({"event": "error", "message": message}),
+            Event::Dropped { reason } => json!({"event": "dropped", "reason": reason}),
+            Event::Transfer { file, done, total, state } => json!({
+                "event": "transfer", "hash": file.to_hex(), "done": done, "total": total,
+                "state": state.code().to_string()
+            }),
+            Event::Error(e) => json!({"event": "error", "message": e.to_string()}),
         };
         self.print(v);
     }
@@ -319,7 +365,7 @@ async fn shutdown_signal() {
 /// Runs the embedded broker in the foreground until SIGINT/SIGTERM.
 pub(super) fn broker(args: BrokerArgs) -> Result<()> {
     let addr = SocketAddr::new(args.bind, args.port);
-    crate::transport::broker::start_embedded(addr).map_err(anyhow::Error::msg)?;
+    crate::transport::broker::start_embedded(addr)?;
     println!("WoChat embedded broker listening on {addr} (queues in memory only)");
     runtime()?.block_on(shutdown_signal());
     Ok(())

@@ -87,7 +87,7 @@ fn dispatch(cli: Cli) -> Result<()> {
     let mut ctx = Ctx::new(&cli)?;
     match cli.command {
         #[cfg(feature = "gui")]
-        None => crate::ui::run(ctx.home.clone()),
+        None => crate::ui::run(ctx.home.clone(), ctx.broker_urls.clone()),
         #[cfg(not(feature = "gui"))]
         None => anyhow::bail!("this build has no desktop app (built without the `gui` feature)"),
         Some(Command::Account(cmd)) => account::run(&mut ctx, cmd),

@@ -7,7 +7,7 @@ use clap::Subcommand;
 
 use super::Ctx;
 use crate::objects::ObjectId;
-use crate::wire::{Body, Packet};
+use crate::wire::Body;
 
 /// Object store commands.
 #[derive(Debug, Subcommand)]
@@ -35,7 +35,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: ObjectCmd) -> Result<()> {
             let name = account
                 .chat
                 .message_with_object(&id)?
-                .and_then(|m| match Packet::decode(&m.cbor).ok()?.body {
+                .and_then(|m| match m.body().ok()? {
                     Body::Attachment { obj, .. } => Some(obj.name),
                     _ => None,
                 })

@@ -26,7 +26,7 @@ pub const DISPLAY_MAX_SIDE: u32 = 1080;
 pub const AVATAR_SIDE: u32 = 256;
 
 /// Why no thumbnail could be made.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ThumbError {
     /// Declared dimensions or memory beyond the limits (a decompression bomb, or just huge).
     #[error("image too large to decode safely ({width} x {height}; limit {MAX_SIDE} x {MAX_SIDE}, 512 MiB)")]

@@ -14,11 +14,12 @@ pub enum FriendStatus {
     Blocked,
 }
 
-impl FriendStatus {
-    fn from_code(c: &str) -> Self {
-        if c == "B" { Self::Blocked } else { Self::Active }
-    }
+/// The status of a stored `friend.stat` letter.
+pub(super) fn status_of(c: &str) -> FriendStatus {
+    if c == "B" { FriendStatus::Blocked } else { FriendStatus::Active }
+}
 
+impl FriendStatus {
     /// The word used in `friend list`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -42,8 +43,9 @@ pub struct Friend {
 }
 
 impl ChatDb {
-    /// Adds a friend, or renames an existing one (the status is kept).
-    pub fn upsert_friend(&mut self, address: &Address, name: &str) -> Result<(), StoreError> {
+    /// Adds a friend, or renames an existing one (the status is kept); returns the direct
+    /// conversation with them (created if needed).
+    pub fn upsert_friend(&mut self, address: &Address, name: &str) -> Result<super::ChatId, StoreError> {
         let now = now_ms();
         with_write_tx(&mut self.conn, |tx| {
             tx.execute(
@@ -51,9 +53,11 @@ impl ChatDb {
                  ON CONFLICT (pk) DO UPDATE SET name = excluded.name",
                 params![now, address.to_hex(), name],
             )?;
+            // A friend has a conversation (empty until the first message), so it can be opened.
             // Adding the sender of a message request accepts it.
-            tx.execute("UPDATE talk SET request = 0 WHERE pk = ?1", [address.to_hex()])?;
-            Ok(())
+            let chat = super::chats::direct_chat(tx, address, now)?;
+            tx.execute("UPDATE talk SET request = 0 WHERE id = ?1", [chat.0])?;
+            Ok(chat)
         })
     }
 
@@ -120,17 +124,12 @@ impl ChatDb {
 fn row_to_friend(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Friend>> {
     let pk: String = r.get(0)?;
     let Ok(address) = pk.parse() else { return Ok(None) };
-    Ok(Some(Friend {
-        address,
-        name: r.get(1)?,
-        status: FriendStatus::from_code(&r.get::<_, String>(2)?),
-        dt: r.get(3)?,
-    }))
+    Ok(Some(Friend { address, name: r.get(1)?, status: status_of(&r.get::<_, String>(2)?), dt: r.get(3)? }))
 }
 
 /// Whether messages from `address` are dropped (usable inside a transaction).
-fn is_blocked(conn: &rusqlite::Connection, address: &Address) -> Result<bool, StoreError> {
-    Ok(conn.query_row("SELECT EXISTS(SELECT 1 FROM friend WHERE pk = ?1 AND stat = 'B')", [address.to_hex()], |r| {
-        r.get(0)
-    })?)
+pub(crate) fn is_blocked(conn: &rusqlite::Connection, address: &Address) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM friend WHERE pk = ?1 AND stat = 'B')")?
+        .query_row([address.to_hex()], |r| r.get(0))?)
 }

@@ -1,9 +1,12 @@
-//! The `message` table: the outbox (status N, S, C) and the history of every talk.
+//! The `message` table: the outbox (status N, S, C) and the history of every conversation,
+//! and `receipt`: who has confirmed an own message.
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use super::chats::{ChatId, direct_chat, member_count};
 use super::{ChatDb, StoreError, now_ms, with_write_tx};
 use crate::crypto::Address;
+use crate::wire::{Body, MessageHash, MessageKind, Packet, PacketError};
 
 /// First retransmission delay of a message without a receipt.
 pub const RETRY_FIRST_MS: i64 = 30_000;
@@ -12,11 +15,44 @@ pub const RETRY_MAX_MS: i64 = 3_600_000;
 /// How long a message is retransmitted.
 pub const RETRY_FOR_MS: i64 = 7 * 24 * 3_600_000;
 
+/// Where an own message is on its way (`message.stat`); a received message is `Confirmed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MessageStatus {
+    /// `N`: stored here, not yet acknowledged by the broker.
+    Stored,
+    /// `S`: the broker has it (PUBACK); no receipt yet.
+    Sent,
+    /// `C`: every recipient has stored it (receipts).
+    Confirmed,
+}
+
+impl MessageStatus {
+    /// The letter stored in `message.stat` and printed by the CLI.
+    pub fn code(self) -> char {
+        match self {
+            Self::Stored => 'N',
+            Self::Sent => 'S',
+            Self::Confirmed => 'C',
+        }
+    }
+
+    /// The status of a stored letter (anything unknown reads as `Stored`: it is published again).
+    pub fn from_code(c: char) -> Self {
+        match c {
+            'S' => Self::Sent,
+            'C' => Self::Confirmed,
+            _ => Self::Stored,
+        }
+    }
+}
+
 /// A stored message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageRow {
     /// Row id (local order).
     pub id: i64,
+    /// The conversation.
+    pub chat: ChatId,
     /// When it was stored here (ms).
     pub dt: i64,
     /// Sender's clock (ms).
@@ -25,12 +61,12 @@ pub struct MessageRow {
     pub to: Address,
     /// Sender.
     pub from: Address,
-    /// Hex SHA-256 of the CBOR packet.
-    pub hash: String,
-    /// Type letter.
-    pub kind: char,
-    /// Status letter: N, S or C.
-    pub stat: char,
+    /// SHA-256 of the CBOR packet.
+    pub hash: MessageHash,
+    /// Text or which attachment.
+    pub kind: MessageKind,
+    /// Status.
+    pub stat: MessageStatus,
     /// The CBOR packet.
     pub cbor: Vec<u8>,
 }
@@ -40,13 +76,18 @@ impl MessageRow {
     pub fn outgoing(&self, me: &Address) -> bool {
         self.from == *me
     }
+
+    /// The decoded packet body (what the message says).
+    pub fn body(&self) -> Result<Body, PacketError> {
+        Packet::decode(&self.cbor).map(|p| p.body)
+    }
 }
 
 /// A message to publish (again).
 #[derive(Debug, Clone)]
 pub struct OutboxItem {
-    /// Hash (raw).
-    pub hash: [u8; 32],
+    /// Its hash.
+    pub hash: MessageHash,
     /// Recipient.
     pub to: Address,
     /// The CBOR packet to seal.
@@ -56,14 +97,16 @@ pub struct OutboxItem {
 /// A new message to store: what the receive loop or the sender has.
 #[derive(Debug, Clone)]
 pub struct NewMessage<'a> {
+    /// The conversation; `None`: the direct one with the other party (created if missing).
+    pub chat: Option<ChatId>,
     /// Sender.
     pub from: Address,
     /// Recipient.
     pub to: Address,
-    /// Hash (raw).
-    pub hash: [u8; 32],
-    /// Type letter.
-    pub kind: char,
+    /// Its hash.
+    pub hash: MessageHash,
+    /// Text or which attachment.
+    pub kind: MessageKind,
     /// Sender's clock (ms).
     pub ts: i64,
     /// The CBOR packet.
@@ -81,22 +124,27 @@ const DUE_SQL: &str = "SELECT hash, topic, val FROM message
      WHERE stat IN ('N', 'S') AND stat = 'S' AND next_try <= ?2 AND pk = ?1 AND dt >= ?3
      ORDER BY next_try LIMIT 1000";
 
-const COLUMNS: &str = "id, dt, ts, topic, pk, hash, type, stat, val";
+/// The columns [`row_to_message`] reads (of `message m`), in order.
+pub(super) const COLUMNS: &str = "m.id, m.chat, m.dt, m.ts, m.topic, m.pk, m.hash, m.type, m.stat, m.val";
 
+/// A message row from [`COLUMNS`]; `None` when an address or the hash does not parse.
 pub(super) fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<MessageRow>> {
     let parse = |s: String| s.parse::<Address>().ok();
-    let (Some(to), Some(from)) = (parse(r.get(3)?), parse(r.get(4)?)) else { return Ok(None) };
+    let (Some(to), Some(from)) = (parse(r.get(4)?), parse(r.get(5)?)) else { return Ok(None) };
+    let Ok(hash) = r.get::<_, String>(6)?.parse() else { return Ok(None) };
     let letter = |s: String| s.chars().next().unwrap_or('?');
+    let Some(kind) = MessageKind::from_letter(letter(r.get(7)?)) else { return Ok(None) };
     Ok(Some(MessageRow {
         id: r.get(0)?,
-        dt: r.get(1)?,
-        ts: r.get(2)?,
+        chat: ChatId(r.get::<_, Option<i64>>(1)?.unwrap_or(0)),
+        dt: r.get(2)?,
+        ts: r.get(3)?,
         to,
         from,
-        hash: r.get(5)?,
-        kind: letter(r.get(6)?),
-        stat: letter(r.get(7)?),
-        cbor: r.get(8)?,
+        hash,
+        kind,
+        stat: MessageStatus::from_code(letter(r.get(8)?)),
+        cbor: r.get(9)?,
     }))
 }
 
@@ -105,88 +153,118 @@ pub(super) fn collect(
 ) -> Result<Vec<MessageRow>, StoreError> {
     let mut out = Vec::new();
     for r in rows {
-        if let Some(m) = r? {
-            out.push(m);
-        }
+        out.extend(r?);
     }
     Ok(out)
 }
 
-/// Inserts a message unless its hash is already stored; `true` if it was new. Updates the talk.
+/// Inserts a message unless its hash is already stored; returns its conversation if it was new.
+/// Updates the conversation (activity, unread count, message request).
 pub(crate) fn insert_message(
     tx: &Transaction<'_>,
     me: &Address,
     m: &NewMessage<'_>,
     now: i64,
-) -> Result<bool, StoreError> {
+) -> Result<Option<ChatId>, StoreError> {
     let outgoing = m.from == *me;
     let peer = if outgoing { m.to } else { m.from };
+    let chat = match m.chat {
+        Some(c) => c,
+        None => direct_chat(tx, &peer, now)?,
+    };
     let stat = if outgoing { "N" } else { "C" };
     let n = tx
         .prepare_cached(
-            "INSERT INTO message (dt, topic, pk, hash, size, type, stat, val, peer, ts, obj)
+            "INSERT INTO message (dt, topic, pk, hash, size, type, stat, val, chat, ts, obj)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (hash) DO NOTHING",
         )?
         .execute(params![
             now,
             m.to.to_hex(),
             m.from.to_hex(),
-            hex::encode(m.hash),
+            m.hash.to_hex(),
             m.cbor.len() as i64,
-            m.kind.to_string(),
+            m.kind.letter().to_string(),
             stat,
             m.cbor,
-            peer.to_hex(),
+            chat.0,
             m.ts,
             m.obj.map(hex::encode)
         ])?;
     if n == 0 {
-        return Ok(false);
+        return Ok(None);
     }
     let is_friend: bool = tx
         .prepare_cached("SELECT EXISTS(SELECT 1 FROM friend WHERE pk = ?1 AND stat = 'A')")?
         .query_row([peer.to_hex()], |r| r.get(0))?;
     let (unread, request) = if outgoing { (0, 0) } else { (1, i64::from(!is_friend)) };
     tx.prepare_cached(
-        "INSERT INTO talk (pk, last_dt, unread, request) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (pk) DO UPDATE SET last_dt = excluded.last_dt, unread = unread + excluded.unread,
-             request = CASE WHEN excluded.request = 0 THEN request ELSE 1 END",
+        "UPDATE talk SET last_dt = ?2, unread = unread + ?3, request = CASE WHEN ?4 = 0 THEN request ELSE 1 END
+         WHERE id = ?1",
     )?
-    .execute(params![peer.to_hex(), now, unread, request])?;
-    Ok(true)
+    .execute(params![chat.0, now, unread, request])?;
+    Ok(Some(chat))
 }
 
-/// Marks an own message N -> S (the broker acknowledged it); `true` if it changed.
-pub(crate) fn mark_sent(tx: &Transaction<'_>, hash: &[u8; 32], now: i64) -> Result<bool, StoreError> {
+/// Marks an own message N -> S (the broker acknowledged it), to be published again at
+/// `next_try` (ms) unless a receipt comes first; `true` if it changed.
+pub(crate) fn mark_sent(tx: &Transaction<'_>, hash: &MessageHash, next_try: i64) -> Result<bool, StoreError> {
     Ok(tx
         .prepare_cached("UPDATE message SET stat = 'S', next_try = ?2 WHERE hash = ?1 AND stat = 'N'")?
-        .execute(params![hex::encode(hash), now + RETRY_FIRST_MS])?
+        .execute(params![hash.to_hex(), next_try])?
         > 0)
 }
 
-/// Marks own messages to `from` as C (their receipt arrived); returns the hashes that changed.
+/// The conversation of a stored message.
+pub(crate) fn chat_of_message(tx: &Transaction<'_>, hash: &MessageHash) -> Result<Option<ChatId>, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT chat FROM message WHERE hash = ?1")?
+        .query_row([hash.to_hex()], |r| r.get::<_, Option<i64>>(0))
+        .optional()?
+        .flatten()
+        .map(ChatId))
+}
+
+/// Records `from`'s receipt for own messages of a conversation `from` is a member of; a
+/// message turns C once every member has receipted it. Returns the hashes that turned C.
 pub(crate) fn mark_confirmed(
     tx: &Transaction<'_>,
     me: &Address,
     from: &Address,
-    hashes: &[[u8; 32]],
-) -> Result<Vec<String>, StoreError> {
-    let mut stmt = tx.prepare_cached(
-        "UPDATE message SET stat = 'C', next_try = NULL WHERE hash = ?1 AND topic = ?2 AND pk = ?3 AND stat != 'C'",
+    hashes: &[MessageHash],
+    now: i64,
+) -> Result<Vec<MessageHash>, StoreError> {
+    let mut find = tx.prepare_cached(
+        "SELECT m.id, m.chat, m.stat FROM message m JOIN chat_member c ON c.chat = m.chat AND c.pk = ?2
+         WHERE m.hash = ?1 AND m.pk = ?3",
     )?;
+    let mut record = tx.prepare_cached("INSERT OR IGNORE INTO receipt (msg, pk, dt) VALUES (?1, ?2, ?3)")?;
+    let mut count = tx.prepare_cached("SELECT count(*) FROM receipt WHERE msg = ?1")?;
+    let mut confirm = tx.prepare_cached("UPDATE message SET stat = 'C', next_try = NULL WHERE id = ?1")?;
     let mut changed = Vec::new();
+    let from_hex = from.to_hex();
     for h in hashes {
-        let hex = hex::encode(h);
-        if stmt.execute(params![hex, from.to_hex(), me.to_hex()])? > 0 {
-            changed.push(hex);
+        let found: Option<(i64, i64, String)> = find
+            .query_row(params![h.to_hex(), from_hex, me.to_hex()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        let Some((id, chat, stat)) = found else { continue };
+        record.execute(params![id, from_hex, now])?;
+        if stat == "C" {
+            continue;
+        }
+        let receipts: i64 = count.query_row([id], |r| r.get(0))?;
+        if receipts.max(0) as u64 >= member_count(tx, ChatId(chat))? {
+            confirm.execute([id])?;
+            changed.push(*h);
         }
     }
     Ok(changed)
 }
 
 impl ChatDb {
-    /// Stores an own message with status N (before it is published) and updates the talk.
-    pub fn store_outgoing(&mut self, m: &NewMessage<'_>) -> Result<bool, StoreError> {
+    /// Stores an own message with status N (before it is published) and updates the talk;
+    /// returns its conversation if it was new.
+    pub fn store_outgoing(&mut self, m: &NewMessage<'_>) -> Result<Option<ChatId>, StoreError> {
         self.wrote();
         let me = self.me;
         with_write_tx(&mut self.conn, |tx| insert_message(tx, &me, m, now_ms()))
@@ -200,87 +278,110 @@ impl ChatDb {
         with_write_tx(&mut self.conn, |tx| {
             let mut new = 0;
             for m in messages {
-                new += usize::from(insert_message(tx, &me, m, now)?);
+                new += usize::from(insert_message(tx, &me, m, now)?.is_some());
             }
             Ok(new)
         })
     }
 
     /// Runs `f` in one write transaction (for batches of received messages and acks).
-    pub fn batch<T>(
+    pub fn batch<T, E: From<StoreError>>(
         &mut self,
-        f: impl FnOnce(&Transaction<'_>, &Address) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+        f: impl FnOnce(&Transaction<'_>, &Address) -> Result<T, E>,
+    ) -> Result<T, E> {
         self.wrote();
         let me = self.me;
-        with_write_tx(&mut self.conn, |tx| f(tx, &me))
+        super::with_write_tx_of(&mut self.conn, |tx| f(tx, &me))
     }
 
     /// Own messages with status N (to publish after a connect or a restart), oldest first.
     pub fn unsent(&self) -> Result<Vec<OutboxItem>, StoreError> {
-        self.outbox_query(UNSENT_SQL, params![self.me.to_hex()])
+        outbox_query(&self.conn, UNSENT_SQL, params![self.me.to_hex()])
     }
 
     /// Own messages with status S whose receipt is overdue (PROTOCOL.md section 6).
     pub fn due_for_retry(&self, now: i64) -> Result<Vec<OutboxItem>, StoreError> {
-        self.outbox_query(DUE_SQL, params![self.me.to_hex(), now, now - RETRY_FOR_MS])
+        outbox_query(&self.conn, DUE_SQL, params![self.me.to_hex(), now, now - RETRY_FOR_MS])
     }
 
-    /// After publishing an overdue message again: doubles its wait, up to 1 hour.
-    pub fn reschedule(&mut self, hashes: &[[u8; 32]], now: i64) -> Result<(), StoreError> {
-        with_write_tx(&mut self.conn, |tx| {
-            let mut stmt = tx.prepare_cached(
-                "UPDATE message SET tries = tries + 1,
-                     next_try = ?2 + min(?3 * (1 << min(tries + 1, 20)), ?4)
-                 WHERE hash = ?1 AND stat = 'S'",
-            )?;
-            for h in hashes {
-                stmt.execute(params![hex::encode(h), now, RETRY_FIRST_MS, RETRY_MAX_MS])?;
-            }
-            Ok(())
-        })
+    /// One message by its hash.
+    pub fn message(&self, hash: &MessageHash) -> Result<Option<MessageRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM message m WHERE m.hash = ?1");
+        Ok(self.conn.query_row(&sql, [hash.to_hex()], row_to_message).optional()?.flatten())
     }
 
-    fn outbox_query(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<OutboxItem>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(sql)?;
-        let rows =
-            stmt.query_map(p, |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (hash, to, cbor) = row?;
-            let (Ok(hash), Ok(to)) = (hex::decode(&hash), to.parse::<Address>()) else { continue };
-            let Ok(hash) = <[u8; 32]>::try_from(hash) else { continue };
-            out.push(OutboxItem { hash, to, cbor });
-        }
-        Ok(out)
-    }
-
-    /// One message by its hex hash.
-    pub fn message(&self, hash: &str) -> Result<Option<MessageRow>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM message WHERE hash = ?1");
-        Ok(self.conn.query_row(&sql, [hash], row_to_message).optional()?.flatten())
-    }
-
-    /// The newest `limit` messages of the talk with `peer` whose id is below `before`
-    /// (all when `None`), oldest first.
-    pub fn history(&self, peer: &Address, limit: usize, before: Option<i64>) -> Result<Vec<MessageRow>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM message WHERE peer = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3");
+    /// The newest `limit` messages of a conversation whose id is below `before` (all when
+    /// `None`), oldest first.
+    pub fn history(&self, chat: ChatId, limit: usize, before: Option<i64>) -> Result<Vec<MessageRow>, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM message m WHERE m.chat = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3");
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![peer.to_hex(), before.unwrap_or(i64::MAX), limit as i64], row_to_message)?;
+        let rows = stmt.query_map(params![chat.0, before.unwrap_or(i64::MAX), limit as i64], row_to_message)?;
         let mut out = collect(rows)?;
         out.reverse();
         Ok(out)
     }
 
-    /// Number of messages in the talk with `peer`.
-    pub fn message_count(&self, peer: &Address) -> Result<u64, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT count(*) FROM message WHERE peer = ?1", [peer.to_hex()], |r| r.get::<_, i64>(0))?
+    /// The history of the direct conversation with `peer` (empty when there is none).
+    pub fn history_with(&self, peer: &Address, limit: usize) -> Result<Vec<MessageRow>, StoreError> {
+        match self.chat_with(peer)? {
+            Some(chat) => self.history(chat, limit, None),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Number of messages in a conversation.
+    pub fn message_count(&self, chat: ChatId) -> Result<u64, StoreError> {
+        Ok(self.conn.query_row("SELECT count(*) FROM message WHERE chat = ?1", [chat.0], |r| r.get::<_, i64>(0))?
             as u64)
     }
 }
 
+/// Doubles the wait of messages just published again (from `first_ms`), up to `max_ms`.
+pub(crate) fn reschedule(
+    tx: &Transaction<'_>,
+    hashes: &[MessageHash],
+    now: i64,
+    first_ms: i64,
+    max_ms: i64,
+) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "UPDATE message SET tries = tries + 1,
+             next_try = ?2 + min(?3 * (1 << min(tries + 1, 20)), ?4)
+         WHERE hash = ?1 AND stat = 'S'",
+    )?;
+    for h in hashes {
+        stmt.execute(params![h.to_hex(), now, first_ms, max_ms])?;
+    }
+    Ok(())
+}
+
+/// The outbox rows a query selects (hash, topic, val).
+pub(crate) fn outbox_query(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+) -> Result<Vec<OutboxItem>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(p, |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (hash, to, cbor) = row?;
+        let (Ok(hash), Ok(to)) = (hash.parse(), to.parse::<Address>()) else { continue };
+        out.push(OutboxItem { hash, to, cbor });
+    }
+    Ok(out)
+}
+
+/// Own messages with status N, oldest first, inside a transaction.
+pub(crate) fn unsent_in(tx: &Transaction<'_>, me: &Address) -> Result<Vec<OutboxItem>, StoreError> {
+    outbox_query(tx, UNSENT_SQL, params![me.to_hex()])
+}
+
+/// Own messages whose receipt is overdue, inside a transaction.
+pub(crate) fn due_in(tx: &Transaction<'_>, me: &Address, now: i64) -> Result<Vec<OutboxItem>, StoreError> {
+    outbox_query(tx, DUE_SQL, params![me.to_hex(), now, now - RETRY_FOR_MS])
+}
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,6 +36,7 @@ pub const CHAT_DB: &[Migration] = &[
         fill: Some(super::search::index_existing_messages),
     },
     Migration { version: 5, sql: include_str!("migrations/chat_005_search_backlog.sql"), fill: None },
+    Migration { version: 6, sql: include_str!("migrations/chat_006_chats.sql"), fill: None },
 ];
 
 /// The version a database reaches after `list`.

@@ -1,6 +1,7 @@
 //! Storage: the plain key database (`wochat.db`) and each account's encrypted `chat.db`.
 
 mod chat;
+mod chats;
 mod friends;
 mod keys;
 mod lock;
@@ -8,17 +9,17 @@ mod maintenance;
 mod messages;
 pub mod migrations;
 mod search;
-mod talks;
 mod transfers;
 
-pub use chat::ChatDb;
+pub use chat::{ChatDb, DB_KEY_INFO};
+pub use chats::{ChatId, ChatKind, Talk, TalkSummary};
+pub(crate) use friends::is_blocked as is_blocked_in;
 pub use friends::{Friend, FriendStatus};
 pub use keys::{AccountEntry, KeyStore, KeysError};
 pub use lock::{AccountLock, LockError};
 pub use maintenance::Maintenance;
-pub use messages::{MessageRow, NewMessage, OutboxItem, RETRY_FIRST_MS, RETRY_FOR_MS, RETRY_MAX_MS};
-pub(crate) use messages::{insert_message, mark_confirmed, mark_sent};
-pub use talks::Talk;
+pub use messages::{MessageRow, MessageStatus, NewMessage, OutboxItem, RETRY_FIRST_MS, RETRY_FOR_MS, RETRY_MAX_MS};
+pub(crate) use messages::{chat_of_message, due_in, insert_message, mark_confirmed, mark_sent, reschedule, unsent_in};
 pub use transfers::{Direction, Transfer, TransferState};
 pub(crate) use transfers::{get_transfer, put_transfer};
 
@@ -113,8 +114,16 @@ pub fn with_write_tx<T>(
     conn: &mut Connection,
     f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    with_write_tx_of(conn, f)
+}
+
+/// [`with_write_tx`] for work whose errors are of another type (a session's, the engine's).
+pub fn with_write_tx_of<T, E: From<StoreError>>(
+    conn: &mut Connection,
+    f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
+) -> Result<T, E> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?;
     let out = f(&tx)?;
-    tx.commit()?;
+    tx.commit().map_err(StoreError::from)?;
     Ok(out)
 }

@@ -8,9 +8,8 @@
 
 use rusqlite::{Transaction, TransactionBehavior, params};
 
-use super::messages::{MessageRow, collect, row_to_message};
-use super::{ChatDb, StoreError};
-use crate::crypto::Address;
+use super::messages::{COLUMNS, MessageRow, collect, row_to_message};
+use super::{ChatDb, ChatId, StoreError};
 use crate::wire::Packet;
 
 /// Adds a stored message's text to the index (`id` is its row id).
@@ -81,8 +80,8 @@ impl ChatDb {
     }
 
     /// The newest `limit` messages whose text contains `query` (case-insensitive), newest
-    /// first; only the talk with `peer` when given. An empty query finds nothing.
-    pub fn search(&self, peer: Option<&Address>, query: &str, limit: usize) -> Result<Vec<MessageRow>, StoreError> {
+    /// first; only those of conversation `chat` when given. An empty query finds nothing.
+    pub fn search(&self, chat: Option<ChatId>, query: &str, limit: usize) -> Result<Vec<MessageRow>, StoreError> {
         let query = query.trim();
         if query.is_empty() {
             return Ok(Vec::new());
@@ -96,13 +95,13 @@ impl ChatDb {
             ("f.text LIKE ?1 ESCAPE '\\'", like_pattern(query))
         };
         let sql = format!(
-            "SELECT m.id, m.dt, m.ts, m.topic, m.pk, m.hash, m.type, m.stat, m.val
+            "SELECT {COLUMNS}
              FROM message_text f CROSS JOIN message m ON m.id = f.rowid
-             WHERE {condition} AND (?2 IS NULL OR m.peer = ?2)
+             WHERE {condition} AND (?2 IS NULL OR m.chat = ?2)
              ORDER BY f.rowid DESC LIMIT ?3"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![needle, peer.map(Address::to_hex), limit as i64], row_to_message)?;
+        let rows = stmt.query_map(params![needle, chat.map(|c| c.0), limit as i64], row_to_message)?;
         collect(rows)
     }
 }

@@ -7,6 +7,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use super::{ChatDb, StoreError};
 use crate::crypto::Address;
 use crate::objects::ObjectId;
+use crate::wire::MessageHash;
 
 /// Direction of a transfer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,6 +59,17 @@ impl TransferState {
             _ => Self::Active,
         }
     }
+
+    /// The state of a letter (`W`, `A`, `C`, `F`).
+    pub fn from_letter(c: char) -> Option<Self> {
+        Some(match c {
+            'W' => Self::Waiting,
+            'A' => Self::Active,
+            'C' => Self::Complete,
+            'F' => Self::Failed,
+            _ => return None,
+        })
+    }
 }
 
 /// A row of the `transfer` table.
@@ -69,8 +81,8 @@ pub struct Transfer {
     pub peer: Address,
     /// Direction.
     pub dir: Direction,
-    /// Hash (hex) of the attachment message.
-    pub msg: String,
+    /// Hash of the attachment message.
+    pub msg: MessageHash,
     /// Bytes.
     pub size: u64,
     /// Chunks.
@@ -125,14 +137,15 @@ const COLUMNS: &str =
 fn row_to_transfer(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Transfer>> {
     let obj = ObjectId::from_hex(&r.get::<_, String>(0)?);
     let peer = r.get::<_, String>(1)?.parse::<Address>().ok();
-    let (Some(obj), Some(peer)) = (obj, peer) else { return Ok(None) };
+    let msg = r.get::<_, String>(3)?.parse::<MessageHash>().ok();
+    let (Some(obj), Some(peer), Some(msg)) = (obj, peer, msg) else { return Ok(None) };
     let dir = if r.get::<_, String>(2)? == "O" { Direction::Outgoing } else { Direction::Incoming };
     let oid = |s: Option<String>| s.and_then(|s| ObjectId::from_hex(&s));
     Ok(Some(Transfer {
         obj,
         peer,
         dir,
-        msg: r.get(3)?,
+        msg,
         size: r.get::<_, i64>(4)?.max(0) as u64,
         chunks: r.get::<_, i64>(5)?.max(0) as u64,
         have: r.get(6)?,
@@ -155,7 +168,7 @@ pub(crate) fn put_transfer(tx: &Transaction<'_>, t: &Transfer) -> Result<(), Sto
         t.obj.to_hex(),
         t.peer.to_hex(),
         t.dir.code(),
-        t.msg,
+        t.msg.to_hex(),
         t.size as i64,
         t.chunks as i64,
         t.have,
@@ -207,9 +220,9 @@ impl ChatDb {
     }
 
     /// The transfer of an attachment message (by its hex hash).
-    pub fn transfer_of_message(&self, msg: &str) -> Result<Option<Transfer>, StoreError> {
+    pub fn transfer_of_message(&self, msg: &MessageHash) -> Result<Option<Transfer>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM transfer WHERE msg = ?1");
-        Ok(self.conn.query_row(&sql, [msg], row_to_transfer).optional()?.flatten())
+        Ok(self.conn.query_row(&sql, [msg.to_hex()], row_to_transfer).optional()?.flatten())
     }
 
     /// Transfers in one direction and state.
@@ -248,7 +261,7 @@ impl ChatDb {
             .conn
             .query_row("SELECT hash FROM message WHERE obj = ?1 ORDER BY id DESC LIMIT 1", [obj.to_hex()], |r| r.get(0))
             .optional()?;
-        match hash {
+        match hash.and_then(|h| h.parse().ok()) {
             Some(h) => self.message(&h),
             None => Ok(None),
         }

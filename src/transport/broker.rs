@@ -9,7 +9,7 @@ use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 
 /// Starts rumqttd listening on `addr` in background threads; it runs until the process exits.
 /// Returns once the port accepts connections, or an error if it does not within 5 s.
-pub fn start_embedded(addr: SocketAddr) -> Result<(), String> {
+pub fn start_embedded(addr: SocketAddr) -> Result<(), super::TransportError> {
     let config = embedded_config(addr);
     std::thread::Builder::new()
         .name("wochat-broker".into())
@@ -19,7 +19,7 @@ pub fn start_embedded(addr: SocketAddr) -> Result<(), String> {
                 eprintln!("wochat: embedded broker stopped: {e}");
             }
         })
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| super::TransportError::Thread(e.to_string()))?;
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while std::time::Instant::now() < deadline {
         if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
@@ -27,7 +27,7 @@ pub fn start_embedded(addr: SocketAddr) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-    Err(format!("the embedded broker did not start on {addr} (is the port in use?)"))
+    Err(super::TransportError::EmbeddedBroker(addr))
 }
 
 /// Whether something accepts TCP connections at `addr`.

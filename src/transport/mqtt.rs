@@ -17,7 +17,8 @@ use std::time::Duration;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS};
 use tokio::sync::mpsc;
 
-use super::{Backoff, BrokerUrl};
+use super::link::{Link, LinkFuture};
+use super::{Backoff, BrokerUrl, TransportError};
 
 /// Identifies a published message (its hash) in [`TransportEvent::Acked`] and `Lost`.
 pub type Tag = [u8; 32];
@@ -47,12 +48,21 @@ pub struct TransportConfig {
     pub backoff: Backoff,
 }
 
-/// An incoming publish; acknowledge it with [`Transport::ack`] once it is stored.
+/// An incoming publish; acknowledge it with [`Link::ack`] once it is stored.
 #[derive(Debug, Clone)]
 pub struct Incoming {
     /// The MQTT payload (an envelope, if the sender follows the protocol).
     pub payload: bytes::Bytes,
-    publish: Publish,
+    pub(super) ack: AckHandle,
+}
+
+/// What a link needs to acknowledge a delivery.
+#[derive(Debug, Clone)]
+pub(super) enum AckHandle {
+    /// The MQTT publish (its packet id), without its payload.
+    Mqtt(Box<Publish>),
+    /// A delivery of the in-memory hub: the session's client id and the delivery's number.
+    Memory(String, u64),
 }
 
 /// What the transport reports.
@@ -117,9 +127,9 @@ pub struct Transport {
 
 impl Transport {
     /// Starts the connection and publisher tasks on the current tokio runtime.
-    pub fn start(cfg: TransportConfig, events: mpsc::Sender<TransportEvent>) -> Result<Self, String> {
+    pub fn start(cfg: TransportConfig, events: mpsc::Sender<TransportEvent>) -> Result<Self, TransportError> {
         if cfg.urls.is_empty() {
-            return Err("no broker URL configured".into());
+            return Err(TransportError::NoBroker);
         }
         let first = options_for(&cfg, 0)?;
         let (client, mut eventloop) = AsyncClient::new(first, 0);
@@ -137,32 +147,17 @@ impl Transport {
         Ok(Self { control: control_tx, data: data_tx, client, tracking, tasks: vec![poll, publisher] })
     }
 
-    /// Queues a QoS 1 publish. `tag` comes back in `Acked` (or `Lost`).
-    pub fn publish(&self, tag: Option<Tag>, topic: String, payload: Vec<u8>) {
-        let _ = self.data.send(OutMsg::Publish { tag, topic, payload: payload.into() });
-    }
-
-    /// Acknowledges an incoming publish (after it is safely stored).
-    pub fn ack(&self, incoming: Incoming) {
-        let _ = self.control.send(Control::Ack(incoming.publish));
-    }
-
     /// Checks a configuration (URLs, TLS files) without connecting.
-    pub fn validate(cfg: &TransportConfig) -> Result<(), String> {
+    pub fn validate(cfg: &TransportConfig) -> Result<(), TransportError> {
         if cfg.urls.is_empty() {
-            return Err("no broker URL configured".into());
+            return Err(TransportError::NoBroker);
         }
         (0..cfg.urls.len()).try_for_each(|i| options_for(cfg, i).map(|_| ()))
     }
 
     /// Sends what is queued (waiting up to 3 s for the broker's acknowledgements), then
     /// disconnects cleanly (the broker keeps the session) and stops the tasks.
-    pub async fn close(self) {
-        self.shutdown().await;
-    }
-
-    /// [`Transport::close`] without giving the transport up (it is useless afterwards).
-    pub async fn shutdown(&self) {
+    async fn close(&self) {
         let (tx, rx) = tokio::sync::oneshot::channel();
         if self.data.send(OutMsg::Flush(tx)).is_ok() {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
@@ -181,6 +176,22 @@ impl Transport {
     }
 }
 
+impl Link for Transport {
+    fn publish(&self, tag: Option<Tag>, topic: String, payload: Vec<u8>) {
+        let _ = self.data.send(OutMsg::Publish { tag, topic, payload: payload.into() });
+    }
+
+    fn ack(&self, incoming: Incoming) {
+        if let AckHandle::Mqtt(p) = incoming.ack {
+            let _ = self.control.send(Control::Ack(*p));
+        }
+    }
+
+    fn shutdown(&self) -> LinkFuture<'_> {
+        Box::pin(self.close())
+    }
+}
+
 impl Drop for Transport {
     fn drop(&mut self) {
         for t in &self.tasks {
@@ -189,7 +200,7 @@ impl Drop for Transport {
     }
 }
 
-fn options_for(cfg: &TransportConfig, index: usize) -> Result<MqttOptions, String> {
+fn options_for(cfg: &TransportConfig, index: usize) -> Result<MqttOptions, TransportError> {
     let url = &cfg.urls[index % cfg.urls.len()];
     let mut o = MqttOptions::new(cfg.client_id.clone(), url.host.clone(), url.port);
     o.set_clean_session(false)
@@ -201,7 +212,7 @@ fn options_for(cfg: &TransportConfig, index: usize) -> Result<MqttOptions, Strin
         o.set_credentials(u.clone(), p.clone().unwrap_or_default());
     }
     if url.tls {
-        let tls = super::tls::client_config(cfg.ca_file.as_deref())?;
+        let tls = super::tls::client_config(cfg.ca_file.as_deref()).map_err(TransportError::Tls)?;
         o.set_transport(rumqttc::Transport::Tls(rumqttc::TlsConfiguration::Rustls(tls)));
     }
     Ok(o)
@@ -270,7 +281,7 @@ async fn poll_loop(
                             let _ = events
                                 .send(TransportEvent::Disconnected {
                                     broker: cfg.urls[url_index].to_string(),
-                                    error,
+                                    error: error.to_string(),
                                     retry_in: Duration::ZERO,
                                 })
                                 .await;
@@ -291,7 +302,7 @@ async fn handle_event(ev: Event, events: &mpsc::Sender<TransportEvent>, tracking
             // (growing) buffer while the message waits. Copy it out; keep a bare packet to ack.
             let payload = bytes::Bytes::copy_from_slice(&p.payload);
             p.payload = bytes::Bytes::new();
-            events.send(TransportEvent::Message(Incoming { payload, publish: p })).await.is_ok()
+            events.send(TransportEvent::Message(Incoming { payload, ack: AckHandle::Mqtt(Box::new(p)) })).await.is_ok()
         }
         Event::Incoming(Packet::SubAck(_)) => events.send(TransportEvent::Subscribed).await.is_ok(),
         Event::Incoming(Packet::PubAck(a)) => {

@@ -15,7 +15,11 @@ pub struct BrokerUrl {
 
 impl BrokerUrl {
     /// Parses `mqtt://host[:port]` or `mqtts://host[:port]`.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, super::TransportError> {
+        Self::parse_words(s).map_err(super::TransportError::BadUrl)
+    }
+
+    fn parse_words(s: &str) -> Result<Self, String> {
         let s = s.trim();
         let (tls, rest) = if let Some(r) = s.strip_prefix("mqtts://") {
             (true, r)

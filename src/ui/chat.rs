@@ -6,6 +6,10 @@ use super::backend::{MessageItem, UiCmd};
 use super::i18n::tr;
 use super::{AddFriendState, ChatState, WoChatApp};
 use crate::app::ConnState;
+use crate::app::read::AttachmentView;
+use crate::objects::ObjectId;
+use crate::store::{ChatId, MessageStatus, TransferState};
+use crate::wire::AttachKind;
 
 pub(super) fn main_ui(app: &mut WoChatApp, ui: &mut egui::Ui) {
     let Some(chat) = app.chat.as_mut() else { return };
@@ -29,8 +33,8 @@ pub(super) fn main_ui(app: &mut WoChatApp, ui: &mut egui::Ui) {
     // Files dropped on the window go to the open conversation.
     let dropped: Vec<std::path::PathBuf> =
         ui.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| p.is_file()).collect());
-    if let (false, Some(to)) = (dropped.is_empty(), chat.open) {
-        cmds.push(UiCmd::SendFiles { to, paths: dropped });
+    if let (false, Some(chat)) = (dropped.is_empty(), chat.open) {
+        cmds.push(UiCmd::SendFiles { chat, paths: dropped });
     }
     if let Some(path) = chat.open_path.take() {
         ui.ctx().open_url(egui::OpenUrl::new_tab(format!("file://{}", path.display())));
@@ -115,9 +119,11 @@ fn talks_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
             let items: Vec<_> = chat
                 .talks
                 .iter()
-                .filter(|t| t.request == requests)
+                .filter(|t| t.view.request == requests)
                 .filter(|t| {
-                    filter.is_empty() || t.name.to_lowercase().contains(&filter) || t.peer.to_hex().contains(&filter)
+                    filter.is_empty()
+                        || t.view.name.to_lowercase().contains(&filter)
+                        || t.view.peer().is_some_and(|p| p.to_hex().contains(&filter))
                 })
                 .cloned()
                 .collect();
@@ -128,41 +134,44 @@ fn talks_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
                 ui.strong(heading);
             }
             for t in items {
-                let selected = chat.open == Some(t.peer);
+                let selected = chat.open == Some(t.view.chat);
                 let r = talk_row_ui(ui, &t, selected, today);
-                if requests {
+                if let (true, Some(peer)) = (requests, t.view.peer()) {
                     ui.horizontal(|ui| {
                         if ui.small_button(tr("Accept")).clicked() {
-                            cmds.push(UiCmd::AddFriend { input: t.peer.to_hex(), name: String::new() });
+                            cmds.push(UiCmd::AddFriend { input: peer.to_hex(), name: String::new() });
                         }
                         if ui.small_button(tr("Block")).clicked() {
-                            cmds.push(UiCmd::SetBlocked { peer: t.peer, blocked: true });
+                            cmds.push(UiCmd::SetBlocked { peer, blocked: true });
                         }
                     });
                 }
-                r.context_menu(|ui| {
-                    if ui.button(tr("Profile...")).clicked() {
-                        chat.profile = Some(super::ProfileState { peer: t.peer, name: t.name.clone(), own: false });
-                        ui.close();
-                    }
-                    let block = if t.blocked { tr("Unblock") } else { tr("Block") };
-                    if ui.button(block).clicked() {
-                        cmds.push(UiCmd::SetBlocked { peer: t.peer, blocked: !t.blocked });
-                        ui.close();
-                    }
-                    if t.friend && ui.button(tr("Remove friend")).clicked() {
-                        cmds.push(UiCmd::RemoveFriend(t.peer));
-                        ui.close();
-                    }
-                });
+                if let Some(peer) = t.view.peer() {
+                    r.context_menu(|ui| {
+                        if ui.button(tr("Profile...")).clicked() {
+                            let name = t.view.name.clone();
+                            chat.profile = Some(super::ProfileState { peer, name, own: false });
+                            ui.close();
+                        }
+                        let block = if t.view.blocked { tr("Unblock") } else { tr("Block") };
+                        if ui.button(block).clicked() {
+                            cmds.push(UiCmd::SetBlocked { peer, blocked: !t.view.blocked });
+                            ui.close();
+                        }
+                        if t.view.friend && ui.button(tr("Remove friend")).clicked() {
+                            cmds.push(UiCmd::RemoveFriend(peer));
+                            ui.close();
+                        }
+                    });
+                }
                 if r.clicked() && !selected {
-                    chat.open = Some(t.peer);
+                    chat.open = Some(t.view.chat);
                     chat.search = None;
                     chat.focus_composer = true;
                     chat.messages.clear();
                     chat.has_older = false;
                     chat.loading_older = false;
-                    cmds.push(UiCmd::OpenTalk(t.peer));
+                    cmds.push(UiCmd::OpenTalk(t.view.chat));
                 }
             }
             ui.separator();
@@ -177,10 +186,11 @@ const TALK_ROW_HEIGHT: f32 = 50.0;
 /// second. Clicking it opens the talk; its accessible label is the name.
 fn talk_row_ui(
     ui: &mut egui::Ui,
-    t: &super::backend::TalkItem,
+    item: &super::backend::TalkItem,
     selected: bool,
     today: jiff::civil::Date,
 ) -> egui::Response {
+    let t = &item.view;
     let (rect, response) =
         ui.allocate_exact_size(egui::vec2(ui.available_width(), TALK_ROW_HEIGHT), egui::Sense::click());
     response.widget_info(|| egui::WidgetInfo::selected(egui::Role::Button, true, selected, &t.name));
@@ -200,14 +210,16 @@ fn talk_row_ui(
     let painter = ui.painter();
     painter.rect_filled(rect, 6.0, fill);
     let avatar = egui::Rect::from_center_size(rect.left_center() + egui::vec2(24.0, 0.0), egui::vec2(34.0, 34.0));
-    super::identicon::paint(painter, avatar, &t.peer);
+    if let Some(peer) = t.peer() {
+        super::identicon::paint(painter, avatar, &peer);
+    }
     let left = avatar.right() + 10.0;
     let right = rect.right() - 8.0;
     let line1 = rect.top() + 7.0;
     let line2 = rect.top() + 27.0;
     // Right column first: the time above, the unread badge below; the texts get what is left.
     let mut name_right = right;
-    if let Some(local) = &t.local {
+    if let Some(local) = &item.local {
         let g = ui.painter().layout_no_wrap(talk_time(local, today), egui::FontId::proportional(11.0), weak);
         name_right = right - g.size().x - 6.0;
         painter.galley(egui::pos2(right - g.size().x, line1 + 2.0), g, weak);
@@ -263,17 +275,18 @@ fn talk_time(local: &crate::util::LocalTime, today: jiff::civil::Date) -> String
 /// Estimated height of a message bubble at `width` (only visible rows are laid out).
 fn row_height(m: &MessageItem, width: f32, line: f32) -> f32 {
     let chars_per_line = ((width * 0.7) / (line * 0.55)).max(8.0);
-    let lines: f32 = if m.text.is_empty() {
+    let text = m.view.text.as_deref().unwrap_or("");
+    let lines: f32 = if text.is_empty() {
         0.0
     } else {
-        m.text.split('\n').map(|l| (l.chars().count() as f32 / chars_per_line).ceil().max(1.0)).sum()
+        text.split('\n').map(|l| (l.chars().count() as f32 / chars_per_line).ceil().max(1.0)).sum()
     };
-    let attachment = match &m.attachment {
-        Some(a) => match &a.preview {
-            Some(p) => preview_size(p).y + 8.0 + if a.progress.1 == 'C' { 0.0 } else { line * 2.5 },
-            None => line * 3.5,
-        },
-        None => 0.0,
+    let attachment = match (&m.view.attachment, &m.preview) {
+        (Some(a), Some(p)) => {
+            preview_size(p).y + 8.0 + if a.progress.state == TransferState::Complete { 0.0 } else { line * 2.5 }
+        }
+        (Some(_), None) => line * 3.5,
+        (None, _) => 0.0,
     };
     lines * line + 30.0 + attachment
 }
@@ -286,18 +299,18 @@ fn preview_size(p: &egui::ColorImage) -> egui::Vec2 {
 }
 
 fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
-    let Some(peer) = chat.open else {
+    let Some(open) = chat.open else {
         ui.centered_and_justified(|ui| ui.weak(tr("Pick a conversation, or add a friend (Ctrl+N).")));
         return;
     };
     for e in &chat.errors {
-        ui.colored_label(ui.visuals().error_fg_color, super::i18n::tr_dynamic(e));
+        ui.colored_label(ui.visuals().error_fg_color, super::i18n::error_text(e));
     }
     if let Some(n) = &chat.notice {
         ui.weak(n);
     }
-    egui::Panel::top("conversation_header").show(ui, |ui| header_ui(chat, ui, peer));
-    egui::Panel::bottom("composer").show(ui, |ui| composer_ui(chat, ui, cmds, peer));
+    egui::Panel::top("conversation_header").show(ui, |ui| header_ui(chat, ui, open));
+    egui::Panel::bottom("composer").show(ui, |ui| composer_ui(chat, ui, cmds, open));
     if let Some(search) = chat.search.as_mut() {
         let query = search.query.trim();
         if query != search.asked {
@@ -306,11 +319,11 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
                 search.results.clear();
                 search.answered.clear();
             } else {
-                cmds.push(UiCmd::Search { peer, query: query.to_string() });
+                cmds.push(UiCmd::Search { chat: open, query: query.to_string() });
             }
         }
         if !query.is_empty() {
-            search_results_ui(chat, ui, peer);
+            search_results_ui(chat, ui, open);
             return;
         }
     }
@@ -369,23 +382,29 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
         && let Some(first) = chat.messages.first()
     {
         chat.loading_older = true;
-        cmds.push(UiCmd::LoadOlder { peer, before: first.id });
+        cmds.push(UiCmd::LoadOlder { chat: open, before: first.view.id });
     }
 }
 
 /// Above the conversation: who it is with, and the buttons for their profile and for search;
 /// below them the search bar when it is open.
-fn header_ui(chat: &mut ChatState, ui: &mut egui::Ui, peer: crate::crypto::Address) {
-    let name = chat.name_of(&peer);
+fn header_ui(chat: &mut ChatState, ui: &mut egui::Ui, open: ChatId) {
+    let (name, peer) = chat.talk(open).map(|t| (t.view.name.clone(), t.view.peer())).unwrap_or_default();
     ui.horizontal(|ui| {
-        super::identicon::identicon_ui(ui, &peer, 30.0);
+        if let Some(peer) = &peer {
+            super::identicon::identicon_ui(ui, peer, 30.0);
+        }
         ui.vertical(|ui| {
             ui.strong(&name);
-            let hex = peer.to_hex();
-            ui.weak(format!("{}...{}", &hex[..8], &hex[58..]));
+            if let Some(peer) = &peer {
+                let hex = peer.to_hex();
+                ui.weak(format!("{}...{}", &hex[..8], &hex[58..]));
+            }
         });
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            if ui.button(tr("Profile...")).clicked() {
+            if let Some(peer) = peer
+                && ui.button(tr("Profile...")).clicked()
+            {
                 chat.profile = Some(super::ProfileState { peer, name: name.clone(), own: false });
             }
             let search = egui::Button::selectable(chat.search.is_some(), format!("🔍 {}", tr("Search")));
@@ -411,7 +430,7 @@ fn header_ui(chat: &mut ChatState, ui: &mut egui::Ui, peer: crate::crypto::Addre
 }
 
 /// The messages of the open talk that contain the search query, newest first.
-fn search_results_ui(chat: &mut ChatState, ui: &mut egui::Ui, peer: crate::crypto::Address) {
+fn search_results_ui(chat: &mut ChatState, ui: &mut egui::Ui, open: ChatId) {
     let Some(search) = chat.search.as_ref() else { return };
     let query = search.query.trim();
     if search.answered != query {
@@ -429,19 +448,21 @@ fn search_results_ui(chat: &mut ChatState, ui: &mut egui::Ui, peer: crate::crypt
         n => super::i18n::tr_count("{} matches", n),
     };
     ui.weak(heading);
-    let name = chat.name_of(&peer);
+    let name = chat.talk(open).map(|t| t.view.name.clone()).unwrap_or_default();
     let today = crate::util::today();
     egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
         for m in &search.results {
             egui::Frame::group(ui.style()).show(ui, |ui| {
                 ui.set_width(ui.available_width());
                 ui.horizontal(|ui| {
-                    ui.strong(if m.outgoing { chat.me.0.as_str() } else { name.as_str() });
+                    ui.strong(if m.view.outgoing { chat.me.0.as_str() } else { name.as_str() });
                     let day = talk_time(&m.local, today);
                     let when = if day == m.local.hm { day } else { format!("{day} {}", m.local.hm) };
                     ui.weak(when);
                 });
-                ui.add(egui::Label::new(highlighted(&m.text, query, ui)).selectable(true).wrap());
+                let attachment_name = m.view.attachment.as_ref().map(|a| a.name.as_str());
+                let text = m.view.text.as_deref().or(attachment_name).unwrap_or("");
+                ui.add(egui::Label::new(highlighted(text, query, ui)).selectable(true).wrap());
             });
         }
     });
@@ -506,39 +527,41 @@ fn day_ui(ui: &mut egui::Ui, day: jiff::civil::Date, today: jiff::civil::Date) {
 fn bubble_ui(
     ui: &mut egui::Ui,
     m: &MessageItem,
-    previews: &mut std::collections::HashMap<String, egui::TextureHandle>,
+    previews: &mut std::collections::HashMap<ObjectId, egui::TextureHandle>,
     cmds: &mut Vec<UiCmd>,
 ) {
-    let layout = if m.outgoing {
+    let outgoing = m.view.outgoing;
+    let text = m.view.text.as_deref().unwrap_or("");
+    let layout = if outgoing {
         egui::Layout::right_to_left(egui::Align::TOP)
     } else {
         egui::Layout::left_to_right(egui::Align::TOP)
     };
     ui.with_layout(layout, |ui| {
-        let fill = if m.outgoing { ui.visuals().selection.bg_fill } else { ui.visuals().faint_bg_color };
+        let fill = if outgoing { ui.visuals().selection.bg_fill } else { ui.visuals().faint_bg_color };
         egui::Frame::new().fill(fill).corner_radius(8.0).inner_margin(egui::Margin::symmetric(10, 6)).show(ui, |ui| {
             ui.set_max_width(ui.available_width() * 0.7);
             // Outgoing bubbles sit on the right: their rows align right, so that the bubble
             // hugs its text instead of spanning from the left edge.
-            let rows = egui::Layout::top_down(if m.outgoing { egui::Align::Max } else { egui::Align::Min });
-            if m.outgoing {
+            let rows = egui::Layout::top_down(if outgoing { egui::Align::Max } else { egui::Align::Min });
+            if outgoing {
                 // Light text on the accent colour.
                 ui.visuals_mut().override_text_color = Some(ui.visuals().selection.stroke.color);
             }
             ui.with_layout(rows, |ui| {
-                if let Some(a) = &m.attachment {
-                    attachment_ui(ui, a, previews, cmds);
+                if let Some(a) = &m.view.attachment {
+                    attachment_ui(ui, a, m.preview.as_deref(), previews, cmds);
                 }
-                if !m.text.is_empty() {
-                    ui.add(egui::Label::new(&m.text).selectable(true).wrap());
+                if !text.is_empty() {
+                    ui.add(egui::Label::new(text).selectable(true).wrap());
                 }
-                for url in links_in(&m.text) {
+                for url in links_in(text) {
                     ui.hyperlink(url);
                 }
                 ui.horizontal(|ui| {
                     ui.small(&m.local.hm);
-                    if m.outgoing {
-                        status_icon(ui, m.stat);
+                    if outgoing {
+                        status_icon(ui, m.view.stat);
                     }
                 });
             });
@@ -549,28 +572,29 @@ fn bubble_ui(
 /// A picture preview (click: the viewer), or a file card; progress, accept, open and save.
 fn attachment_ui(
     ui: &mut egui::Ui,
-    a: &super::media::AttachmentItem,
-    previews: &mut std::collections::HashMap<String, egui::TextureHandle>,
+    a: &AttachmentView,
+    preview: Option<&egui::ColorImage>,
+    previews: &mut std::collections::HashMap<ObjectId, egui::TextureHandle>,
     cmds: &mut Vec<UiCmd>,
 ) {
-    if let Some(p) = &a.preview {
+    if let Some(p) = preview {
         let texture = previews
-            .entry(a.file.clone())
-            .or_insert_with(|| ui.ctx().load_texture(format!("preview-{}", a.file), (**p).clone(), Default::default()));
+            .entry(a.file)
+            .or_insert_with(|| ui.ctx().load_texture(format!("preview-{}", a.file), p.clone(), Default::default()));
         let image = egui::Image::new((texture.id(), preview_size(p))).corner_radius(6.0).sense(egui::Sense::click());
         let r = ui.add(image);
-        if a.kind == 'G' {
+        if a.kind == AttachKind::Gif {
             ui.weak("GIF");
         }
-        if r.clicked() && a.stored {
-            cmds.push(UiCmd::View(a.file.clone()));
+        if r.clicked() && a.complete {
+            cmds.push(UiCmd::View(a.file));
         }
-        if a.stored {
+        if a.complete {
             r.on_hover_cursor(egui::CursorIcon::PointingHand);
         }
     } else {
         ui.horizontal(|ui| {
-            let icon = if a.kind == 'M' { "🎞" } else { "📄" };
+            let icon = if a.kind == AttachKind::Video { "🎞" } else { "📄" };
             ui.label(egui::RichText::new(icon).size(22.0));
             ui.vertical(|ui| {
                 ui.strong(&a.name);
@@ -579,30 +603,30 @@ fn attachment_ui(
         });
     }
     // A finished picture needs nothing below it.
-    if a.progress.1 == 'C' && a.preview.is_some() {
+    if a.progress.state == TransferState::Complete && preview.is_some() {
         return;
     }
-    ui.horizontal(|ui| match a.progress.1 {
-        'W' => {
+    ui.horizontal(|ui| match a.progress.state {
+        TransferState::Waiting => {
             ui.weak(super::media::human_size(a.size));
             if ui.button(tr("Download")).clicked() {
-                cmds.push(UiCmd::Accept(a.file.clone()));
+                cmds.push(UiCmd::Accept(a.file));
             }
         }
-        'A' => {
-            let f = a.progress.0 as f32 / a.size.max(1) as f32;
+        TransferState::Active => {
+            let f = a.progress.done as f32 / a.size.max(1) as f32;
             ui.add(egui::ProgressBar::new(f).desired_width(160.0).show_percentage());
         }
-        'F' => {
+        TransferState::Failed => {
             ui.colored_label(ui.visuals().error_fg_color, tr("transfer failed"));
         }
-        _ => {
-            if a.stored && a.preview.is_none() {
+        TransferState::Complete => {
+            if a.complete && preview.is_none() {
                 if ui.small_button(tr("Open")).clicked() {
-                    cmds.push(UiCmd::OpenFile { file: a.file.clone(), name: a.name.clone() });
+                    cmds.push(UiCmd::OpenFile { file: a.file, name: a.name.clone() });
                 }
                 if ui.small_button(tr("Save...")).clicked() {
-                    cmds.push(UiCmd::SaveFile { file: a.file.clone(), name: a.name.clone() });
+                    cmds.push(UiCmd::SaveFile { file: a.file, name: a.name.clone() });
                 }
             }
         }
@@ -664,7 +688,7 @@ fn links_in(text: &str) -> impl Iterator<Item = &str> {
 }
 
 /// The status of an own message, drawn (no font needed): N a clock, S one tick, C two ticks.
-fn status_icon(ui: &mut egui::Ui, stat: char) {
+fn status_icon(ui: &mut egui::Ui, stat: MessageStatus) {
     let (rect, response) = ui.allocate_exact_size(egui::vec2(18.0, 10.0), egui::Sense::hover());
     let color = ui.visuals().weak_text_color();
     let stroke = egui::Stroke::new(1.4, color);
@@ -675,30 +699,30 @@ fn status_icon(ui: &mut egui::Ui, stat: char) {
         p.line_segment([o + egui::vec2(3.0, 0.0), o + egui::vec2(9.0, -8.0)], stroke);
     };
     match stat {
-        'N' => {
+        MessageStatus::Stored => {
             let c = rect.left_center() + egui::vec2(5.0, 0.0);
             p.circle_stroke(c, 4.5, stroke);
             p.line_segment([c, c + egui::vec2(0.0, -3.0)], stroke);
             p.line_segment([c, c + egui::vec2(2.0, 0.0)], stroke);
         }
-        'S' => tick(2.0),
+        MessageStatus::Sent => tick(2.0),
         _ => {
             tick(2.0);
             tick(7.0);
         }
     }
     let words = match stat {
-        'N' => "waiting to be sent",
-        'S' => "sent to the broker",
+        MessageStatus::Stored => "waiting to be sent",
+        MessageStatus::Sent => "sent to the broker",
         _ => "delivered",
     };
     response.on_hover_text(words);
 }
 
-fn composer_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, peer: crate::crypto::Address) {
+fn composer_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, open: ChatId) {
     ui.horizontal(|ui| {
         if ui.button(tr("Attach...")).on_hover_text(tr("Send a file or a picture")).clicked() {
-            cmds.push(UiCmd::AttachFile(peer));
+            cmds.push(UiCmd::AttachFile(open));
         }
         let label = ui.label("Message");
         // Enter sends, Shift+Enter is a new line.
@@ -726,12 +750,12 @@ fn composer_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, p
                 .collect()
         });
         if r.has_focus() || ui.memory(|m| m.focused().is_none()) {
-            cmds.extend(pasted.into_iter().map(|image| UiCmd::PasteImage { to: peer, image }));
+            cmds.extend(pasted.into_iter().map(|image| UiCmd::PasteImage { chat: open, image }));
         }
         let send = ui.button("Send").clicked() || (enter && r.has_focus());
         if send && !chat.composer.trim().is_empty() {
             let text = std::mem::take(&mut chat.composer).trim_end().to_string();
-            cmds.push(UiCmd::SendText { to: peer, text });
+            cmds.push(UiCmd::SendText { chat: open, text });
             r.request_focus();
         }
     });
@@ -747,7 +771,7 @@ fn add_friend_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>)
         let label = ui.label("Name");
         let n = ui.add(egui::TextEdit::singleline(&mut d.name).desired_width(360.0)).labelled_by(label.id);
         if let Some(e) = &d.error {
-            ui.colored_label(ui.visuals().error_fg_color, super::i18n::tr_dynamic(e));
+            ui.colored_label(ui.visuals().error_fg_color, super::i18n::error_text(e));
         }
         let enter = (r.lost_focus() || n.lost_focus()) && ui.input(|i| i.key_pressed(egui::Key::Enter));
         add = ui.button("Add").clicked() || enter;

@@ -141,6 +141,27 @@ const ZH_CN: &[(&str, &str)] = &[
     ("{} matches", "找到 {} 条消息"),
     ("The newest {} matches", "最新的 {} 条匹配消息"),
     ("Import account...", "导入账户…"),
+    // Errors of the core (templates: each {} is filled in order)
+    ("the client has stopped", "客户端已停止"),
+    ("cannot send a message to yourself", "不能给自己发消息"),
+    ("the text is {} bytes; the limit is {}", "文本有 {} 字节，上限为 {}"),
+    ("the file is {} MiB; the limit is {} MiB", "文件有 {} MiB，上限为 {} MiB"),
+    ("cannot read {}: {}", "无法读取 {}：{}"),
+    ("the storage quota of {} MiB would be exceeded", "将超出 {} MiB 的存储配额"),
+    ("no such file", "没有这个文件"),
+    ("the file is not stored here: {}", "文件不在本机：{}"),
+    ("no such conversation", "没有这个会话"),
+    ("this file is not waiting to be accepted", "这个文件不在等待接收"),
+    ("database error: {}", "数据库错误：{}"),
+    ("cannot seal a message: {}", "无法加密消息：{}"),
+    ("broker settings: {}", "服务器设置：{}"),
+    ("cannot store received messages: {}", "无法保存收到的消息：{}"),
+    ("a file from {} was rejected: {}", "来自 {} 的文件被拒绝：{}"),
+    ("cannot send a file: {}", "无法发送文件：{}"),
+    ("no preview for a picture: {}", "图片没有预览：{}"),
+    ("the file is larger than the limit ({} MiB)", "文件超过上限（{} MiB）"),
+    ("a chunk of the file is wrong", "文件的一个分块有误"),
+    ("the partial file is gone", "未完成的文件已丢失"),
     ("Import", "导入"),
     ("Password of the exported account", "导出账户的密码"),
 ];
@@ -148,6 +169,70 @@ const ZH_CN: &[(&str, &str)] = &[
 /// `template` in the current language with `{}` replaced by `n`.
 pub fn tr_count(template: &'static str, n: usize) -> String {
     tr(template).replace("{}", &n.to_string())
+}
+
+/// `template` in the current language with each `{}` replaced by the next of `args`.
+pub fn tr_fill(template: &'static str, args: &[&dyn std::fmt::Display]) -> String {
+    let mut out = String::new();
+    let mut args = args.iter();
+    let mut parts = tr(template).split("{}").peekable();
+    while let Some(part) = parts.next() {
+        out.push_str(part);
+        if parts.peek().is_some() {
+            match args.next() {
+                Some(a) => out.push_str(&a.to_string()),
+                None => out.push_str("{}"),
+            }
+        }
+    }
+    out
+}
+
+/// An error as the window shows it, in the current language.
+pub fn error_text(e: &crate::ui::backend::UiError) -> String {
+    match e {
+        crate::ui::backend::UiError::Other(s) => tr_dynamic(s),
+        crate::ui::backend::UiError::Client(e) => client_error_text(e),
+    }
+}
+
+/// A client error in the current language (details from deeper layers stay as they are).
+pub fn client_error_text(e: &crate::app::ClientError) -> String {
+    use crate::app::{ClientError as E, FileProblem as P};
+    use crate::objects::ObjectError;
+    let object = |e: &ObjectError| match e {
+        ObjectError::Quota { quota_mb, .. } => tr_fill("the storage quota of {} MiB would be exceeded", &[quota_mb]),
+        ObjectError::Missing(_) => tr("no such file").to_string(),
+        ObjectError::Io(io) => tr_fill("the file is not stored here: {}", &[io]),
+    };
+    match e {
+        E::Stopped => tr("the client has stopped").into(),
+        E::ToSelf => tr("cannot send a message to yourself").into(),
+        E::TextTooLong { len, max } => tr_fill("the text is {} bytes; the limit is {}", &[len, max]),
+        E::FileTooLarge { size_mib, max_mib } => {
+            tr_fill("the file is {} MiB; the limit is {} MiB", &[size_mib, max_mib])
+        }
+        E::ReadFile { path, source } => tr_fill("cannot read {}: {}", &[&path.display(), source]),
+        E::Object(o) => object(o),
+        E::NoSuchChat(_) => tr("no such conversation").into(),
+        E::NotWaiting(_) => tr("this file is not waiting to be accepted").into(),
+        E::Store(s) => tr_fill("database error: {}", &[s]),
+        E::Seal(s) => tr_fill("cannot seal a message: {}", &[s]),
+        E::Transport(t) => tr_fill("broker settings: {}", &[t]),
+        E::Receive(s) => tr_fill("cannot store received messages: {}", &[s]),
+        E::FileRejected { from, reason, .. } => {
+            let why = match reason {
+                P::TooLarge(mib) => tr_fill("the file is larger than the limit ({} MiB)", &[mib]),
+                P::WrongChunk(_) => tr("a chunk of the file is wrong").into(),
+                P::Store(o) => object(o),
+                P::PartialGone => tr("the partial file is gone").into(),
+            };
+            let short = format!("{}...", &from.to_hex()[..10]);
+            tr_fill("a file from {} was rejected: {}", &[&short, &why])
+        }
+        E::FileUnreadable { source, .. } => tr_fill("cannot send a file: {}", &[&object(source)]),
+        E::NoPreview { reason, .. } => tr_fill("no preview for a picture: {}", &[reason]),
+    }
 }
 
 /// A message made elsewhere (the core's errors are English) in the current language, when the

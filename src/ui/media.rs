@@ -7,10 +7,7 @@ use std::sync::Arc;
 
 use eframe::egui;
 
-use crate::crypto::Address;
 use crate::objects::{ObjectId, ObjectStore};
-use crate::store::{ChatDb, Direction, MessageRow, TransferState};
-use crate::wire::{AttachKind, Body};
 
 /// Largest side of a picture shown in the viewer.
 const VIEWER_MAX: u32 = 1600;
@@ -18,63 +15,6 @@ const VIEWER_MAX: u32 = 1600;
 const MAX_FRAMES: usize = 300;
 /// Largest original decoded for the viewer when there is no display version.
 const MAX_VIEW_SOURCE: u64 = 32 << 20;
-
-/// An attachment as a bubble shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AttachmentItem {
-    /// I, G, M or F.
-    pub kind: char,
-    /// File name (display only).
-    pub name: String,
-    /// Bytes.
-    pub size: u64,
-    /// Hex SHA-256 of the file (its object id).
-    pub file: String,
-    /// The preview that travelled in the message, decoded.
-    pub preview: Option<Arc<egui::ColorImage>>,
-    /// Bytes transferred so far and the transfer state (W, A, C, F).
-    pub progress: (u64, char),
-    /// The whole file is stored here (can be opened and saved).
-    pub stored: bool,
-}
-
-impl Eq for AttachmentItem {}
-
-/// The attachment of a message row, if it has one.
-pub fn attachment_of(
-    row: &MessageRow,
-    body: Option<&Body>,
-    me: Option<&Address>,
-    db: &ChatDb,
-    objects: Option<&ObjectStore>,
-) -> Option<AttachmentItem> {
-    let Some(Body::Attachment { kind, obj, .. }) = body else { return None };
-    let kind = *kind;
-    let outgoing = me.is_some_and(|m| row.outgoing(m));
-    let (peer, dir) = if outgoing { (row.to, Direction::Outgoing) } else { (row.from, Direction::Incoming) };
-    let id = ObjectId(obj.hash);
-    let transfer = db.transfer(&id, &peer, dir).ok().flatten();
-    let progress = match &transfer {
-        // A receipted attachment message means the peer verified and kept the file; the
-        // transfer row is shared by every message sending the same file to the same peer, so a
-        // later send of it must not put a progress bar back on this one.
-        _ if outgoing && row.stat == 'C' => (obj.size, 'C'),
-        Some(t) => ((t.done * crate::objects::SEGMENT as u64).min(t.size), t.state.code()),
-        None => (0, 'W'),
-    };
-    let stored = objects.is_some_and(|o| o.contains(&id))
-        && transfer.as_ref().is_none_or(|t| outgoing || t.state == TransferState::Complete);
-    Some(AttachmentItem {
-        kind: kind.letter(),
-        name: obj.name.clone(),
-        size: obj.size,
-        file: id.to_hex(),
-        preview: obj.thumb.as_deref().and_then(decode_preview).map(Arc::new),
-        progress,
-        stored,
-    })
-    .filter(|_| matches!(kind, AttachKind::Image | AttachKind::Gif | AttachKind::Video | AttachKind::File))
-}
 
 /// Decodes a preview from a peer: at most 48 KiB of JPEG/PNG, at most 1024 px a side.
 pub fn decode_preview(bytes: &[u8]) -> Option<egui::ColorImage> {
@@ -94,27 +34,14 @@ pub fn decode_preview(bytes: &[u8]) -> Option<egui::ColorImage> {
 /// What the viewer shows: one picture, or the frames of a GIF with their delays (ms).
 #[derive(Debug, Clone)]
 pub struct Viewed {
-    /// Object id (hex) of the file.
-    pub file: String,
+    /// The file.
+    pub file: ObjectId,
     /// Frames and delays; one frame for a still picture.
     pub frames: Vec<(Arc<egui::ColorImage>, u32)>,
 }
 
-/// Which object the viewer decodes for `file`: the 1080 px display version of a picture if
-/// there is one, else the file itself; and whether it is a GIF (all frames are shown).
-pub fn viewer_source(db: &ChatDb, file: &str) -> Result<(ObjectId, bool), String> {
-    let id = ObjectId::from_hex(file).ok_or("not an object id")?;
-    let row = db.message_with_object(&id).map_err(|e| e.to_string())?.ok_or("no such file")?;
-    let gif = row.kind == 'G';
-    let display = [(Direction::Incoming, row.from), (Direction::Outgoing, row.to)]
-        .iter()
-        .find_map(|(d, peer)| db.transfer(&id, peer, *d).ok().flatten().and_then(|t| t.display))
-        .filter(|_| !gif);
-    Ok((display.unwrap_or(id), gif))
-}
-
 /// Reads and decodes `source` for the viewer (bounded); every frame of a GIF.
-pub fn load_for_viewer(objects: &ObjectStore, source: ObjectId, gif: bool, file: String) -> Result<Viewed, String> {
+pub fn load_for_viewer(objects: &ObjectStore, source: ObjectId, gif: bool, file: ObjectId) -> Result<Viewed, String> {
     let mut reader = objects.open_reader(&source).map_err(|e| e.to_string())?;
     if reader.size() > MAX_VIEW_SOURCE {
         return Err("too large to show".into());

@@ -18,10 +18,12 @@ use eframe::egui;
 use crate::app::ConnState;
 use crate::crypto::Address;
 use crate::home::Home;
-use backend::{Backend, MessageItem, TalkItem, UiCmd, UiMsg};
+use crate::store::ChatId;
+use backend::{Backend, MessageItem, TalkItem, UiCmd, UiError, UiMsg};
 
-/// Runs the desktop app on `home` until the window is closed.
-pub fn run(home: Home) -> anyhow::Result<()> {
+/// Runs the desktop app on `home` until the window is closed; `broker_urls` (from `--broker`
+/// or `WOCHAT_BROKER`) replace the configured brokers.
+pub fn run(home: Home, broker_urls: Vec<String>) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default().with_inner_size([960.0, 680.0]).with_min_inner_size([520.0, 400.0]),
         persist_window: true,
@@ -35,7 +37,7 @@ pub fn run(home: Home) -> anyhow::Result<()> {
         options,
         Box::new(move |cc| {
             let ctx = cc.egui_ctx.clone();
-            let mut app = WoChatApp::new(home, Arc::new(move || ctx.request_repaint()))?;
+            let mut app = WoChatApp::with_brokers(home, broker_urls, Arc::new(move || ctx.request_repaint()))?;
             if let Some(width) = cc.storage.and_then(|s| s.get_string(TALKS_WIDTH_KEY)).and_then(|w| w.parse().ok()) {
                 app.talks_width = width;
             }
@@ -94,8 +96,8 @@ pub struct ChatState {
     pub talks: Vec<TalkItem>,
     /// The talk filter.
     pub filter: String,
-    /// The open talk.
-    pub open: Option<Address>,
+    /// The open conversation.
+    pub open: Option<ChatId>,
     /// Loaded messages of the open talk, oldest first.
     pub messages: Vec<MessageItem>,
     /// Whether older pages may exist.
@@ -109,7 +111,7 @@ pub struct ChatState {
     /// The add-friend dialog, when open.
     pub add_friend: Option<AddFriendState>,
     /// Errors to show (newest last).
-    pub errors: Vec<String>,
+    pub errors: Vec<UiError>,
     /// Focus the filter box next frame.
     pub focus_filter: bool,
     /// Focus the composer next frame (a talk was opened: the user can type at once).
@@ -117,7 +119,7 @@ pub struct ChatState {
     /// The profile pane, when open.
     pub profile: Option<ProfileState>,
     /// Preview textures, by file id (uploaded once, when first drawn).
-    pub previews: std::collections::HashMap<String, egui::TextureHandle>,
+    pub previews: std::collections::HashMap<crate::objects::ObjectId, egui::TextureHandle>,
     /// The picture viewer, when open.
     pub viewer: Option<ViewerState>,
     /// A file exported for opening, to hand to the system.
@@ -148,9 +150,14 @@ pub struct SearchState {
 }
 
 impl ChatState {
-    /// The display name of `peer` as the talk list has it (empty if not listed).
-    pub fn name_of(&self, peer: &Address) -> String {
-        self.talks.iter().find(|t| t.peer == *peer).map(|t| t.name.clone()).unwrap_or_default()
+    /// The talk list's line of a conversation.
+    pub fn talk(&self, chat: ChatId) -> Option<&TalkItem> {
+        self.talks.iter().find(|t| t.view.chat == chat)
+    }
+
+    /// The talk list's line of the direct conversation with `peer`.
+    pub fn talk_with(&self, peer: &Address) -> Option<&TalkItem> {
+        self.talks.iter().find(|t| t.view.peer() == Some(*peer))
     }
 }
 
@@ -190,7 +197,7 @@ pub struct AddFriendState {
     /// Display name.
     pub name: String,
     /// Inline error.
-    pub error: Option<String>,
+    pub error: Option<UiError>,
 }
 
 /// The application.
@@ -217,9 +224,18 @@ pub struct WoChatApp {
 }
 
 impl WoChatApp {
-    /// Starts the backend on `home`.
+    /// Starts the backend on `home` with the configured brokers.
     pub fn new(home: Home, repaint: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<Self> {
-        let backend = Backend::start(home, move || repaint())?;
+        Self::with_brokers(home, Vec::new(), repaint)
+    }
+
+    /// Starts the backend on `home`; non-empty `broker_urls` replace the configured brokers.
+    pub fn with_brokers(
+        home: Home,
+        broker_urls: Vec<String>,
+        repaint: Arc<dyn Fn() + Send + Sync>,
+    ) -> std::io::Result<Self> {
+        let backend = Backend::start(home, broker_urls, move || repaint())?;
         Ok(Self {
             backend,
             screen: Screen::Login,
@@ -323,7 +339,7 @@ impl WoChatApp {
     pub fn window_title(&self) -> String {
         match &self.chat {
             Some(c) => {
-                let unread: u64 = c.talks.iter().map(|t| t.unread).sum();
+                let unread: u64 = c.talks.iter().map(|t| t.view.unread).sum();
                 if unread > 0 { format!("{} ({unread}) — WoChat", c.me.0) } else { format!("{} — WoChat", c.me.0) }
             }
             None => "WoChat".into(),
@@ -377,8 +393,18 @@ impl ChatState {
     fn apply(&mut self, msg: UiMsg) {
         match msg {
             UiMsg::Talks(t) => self.talks = t,
-            UiMsg::Page { peer, rows, older } => {
-                if Some(peer) != self.open {
+            UiMsg::TalkChanged(item) => {
+                self.talks.retain(|t| t.view.chat != item.view.chat);
+                // Newest activity first; friends without messages last.
+                let at = self
+                    .talks
+                    .iter()
+                    .position(|t| (t.view.last_dt, t.view.chat) < (item.view.last_dt, item.view.chat))
+                    .unwrap_or(self.talks.len());
+                self.talks.insert(at, item);
+            }
+            UiMsg::Page { chat, rows, older } => {
+                if Some(chat) != self.open {
                     return;
                 }
                 if older {
@@ -389,18 +415,40 @@ impl ChatState {
                     rows.extend(std::mem::take(&mut self.messages));
                     self.messages = rows;
                 } else {
-                    // Keep older pages already loaded; replace the newest part.
-                    let first_new = rows.first().map(|r| r.id).unwrap_or(i64::MAX);
-                    let keep: Vec<MessageItem> = self.messages.iter().filter(|m| m.id < first_new).cloned().collect();
-                    if keep.is_empty() {
-                        self.has_older = rows.len() == backend::PAGE;
-                    }
-                    self.messages = keep;
-                    self.messages.extend(rows);
+                    self.has_older = rows.len() == backend::PAGE;
+                    self.messages = rows;
                 }
             }
-            UiMsg::SearchResults { peer, query, rows } => {
-                if let (Some(search), true) = (self.search.as_mut(), self.open == Some(peer))
+            UiMsg::Upsert(item) => {
+                if Some(item.view.chat) != self.open {
+                    return;
+                }
+                let id = item.view.id;
+                match self.messages.binary_search_by_key(&id, |m| m.view.id) {
+                    Ok(i) => self.messages[i] = *item,
+                    Err(i) => self.messages.insert(i, *item),
+                }
+            }
+            UiMsg::Status { hash, stat } => {
+                if let Some(m) = self.messages.iter_mut().rev().find(|m| m.view.hash == hash) {
+                    m.view.stat = stat;
+                }
+            }
+            UiMsg::Transfer { file, done, state } => {
+                for m in self.messages.iter_mut().rev() {
+                    if let Some(a) = m.view.attachment.as_mut().filter(|a| a.file == file) {
+                        // A receipted (outgoing) attachment stays complete.
+                        if a.progress.state != crate::store::TransferState::Complete || !m.view.outgoing {
+                            a.progress = crate::app::read::Progress { done, state };
+                        }
+                        if state == crate::store::TransferState::Complete {
+                            a.complete = true;
+                        }
+                    }
+                }
+            }
+            UiMsg::SearchResults { chat, query, rows } => {
+                if let (Some(search), true) = (self.search.as_mut(), self.open == Some(chat))
                     && search.query.trim() == query
                 {
                     search.answered = query;

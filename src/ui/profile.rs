@@ -8,8 +8,9 @@ use super::backend::UiCmd;
 use super::i18n::tr;
 
 pub(super) fn profile_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
+    let Some(peer) = chat.profile.as_ref().map(|p| p.peer) else { return };
+    let talk = chat.talk_with(&peer).map(|t| t.view.clone());
     let Some(p) = chat.profile.as_mut() else { return };
-    let talk = chat.talks.iter().find(|t| t.peer == p.peer).cloned();
     let mut open = true;
     let mut close = false;
     let title = if p.own { tr("Your address") } else { tr("Profile") };
@@ -44,10 +45,10 @@ pub(super) fn profile_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec
             ui.horizontal(|ui| {
                 let block = if t.blocked { tr("Unblock") } else { tr("Block") };
                 if ui.button(block).clicked() {
-                    cmds.push(UiCmd::SetBlocked { peer: t.peer, blocked: !t.blocked });
+                    cmds.push(UiCmd::SetBlocked { peer: p.peer, blocked: !t.blocked });
                 }
                 if t.friend && ui.button(tr("Remove friend")).clicked() {
-                    cmds.push(UiCmd::RemoveFriend(t.peer));
+                    cmds.push(UiCmd::RemoveFriend(p.peer));
                     close = true;
                 }
             });

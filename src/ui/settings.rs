@@ -130,7 +130,7 @@ pub(super) fn settings_ui(s: &mut SettingsState, ctx: &egui::Context, cmds: &mut
                         s.saving = true;
                         cmds.push(UiCmd::SaveSettings(Box::new(config)));
                     }
-                    Err(e) => s.error = Some(e),
+                    Err(e) => s.error = Some(e.0),
                 }
             }
             if ui.button(tr("Cancel")).clicked() {

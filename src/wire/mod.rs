@@ -3,9 +3,11 @@
 //! Pure code: no I/O. [`seal_packet`] and [`open_envelope`] are the whole path between a
 //! [`Packet`] and the bytes published on MQTT.
 
+mod ids;
 mod packet;
 mod padding;
 
+pub use ids::{BadHash, MessageHash, MessageKind};
 pub use packet::{AttachKind, Body, ObjectMeta, Packet, PacketError};
 pub use padding::{PaddingError, pad, padded_len, unpad};
 
@@ -57,7 +59,7 @@ pub struct Sealed {
     /// The MQTT payload.
     pub envelope: Vec<u8>,
     /// SHA256 of the CBOR bytes.
-    pub hash: [u8; 32],
+    pub hash: MessageHash,
     /// The CBOR bytes (stored in `message.val`).
     pub cbor: Vec<u8>,
 }
@@ -66,7 +68,7 @@ pub struct Sealed {
 pub fn seal_packet(keys: &Keyring, to: &Address, packet: &Packet) -> Result<Sealed, EnvelopeError> {
     let cbor = packet.encode();
     let envelope = keys.seal(to, &pad(&cbor))?;
-    Ok(Sealed { envelope, hash: sha256(&cbor), cbor })
+    Ok(Sealed { envelope, hash: MessageHash::of(&cbor), cbor })
 }
 
 /// A received, authenticated packet.
@@ -77,7 +79,7 @@ pub struct Opened {
     /// The CBOR bytes.
     pub cbor: Vec<u8>,
     /// SHA256 of the CBOR bytes.
-    pub hash: [u8; 32],
+    pub hash: MessageHash,
     /// The decoded packet.
     pub packet: Packet,
 }
@@ -102,7 +104,7 @@ pub struct OpenedPacket {
 impl OpenedPacket {
     /// Adds the hash (SHA256 of the CBOR bytes) that names a message.
     pub fn hashed(self) -> Opened {
-        Opened { from: self.from, hash: sha256(&self.cbor), cbor: self.cbor, packet: self.packet }
+        Opened { from: self.from, hash: MessageHash::of(&self.cbor), cbor: self.cbor, packet: self.packet }
     }
 }
 

@@ -125,7 +125,16 @@ impl Body {
 
     /// Whether this is a message (stored as a row and receipted), not a control packet.
     pub fn is_message(&self) -> bool {
-        matches!(self, Self::Text { .. } | Self::Attachment { .. })
+        self.kind().is_some()
+    }
+
+    /// The kind of a message; `None` for a control packet.
+    pub fn kind(&self) -> Option<super::MessageKind> {
+        match self {
+            Self::Text { .. } => Some(super::MessageKind::Text),
+            Self::Attachment { kind, .. } => Some((*kind).into()),
+            _ => None,
+        }
     }
 }
 

@@ -3,7 +3,6 @@
 
 pub mod broker;
 pub mod images;
-pub mod peer;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -36,22 +35,33 @@ impl TestHome {
 
     /// A `wochat` command on this home (no password in the environment).
     pub fn cli(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_wochat"));
-        c.env_remove("WOCHAT_PASSWORD")
-            .env_remove("WOCHAT_NEW_PASSWORD")
-            .env_remove("WOCHAT_ACCOUNT")
-            .env("WOCHAT_HOME", self.root());
-        c
+        cli_on(&self.home)
     }
 
     /// Runs `wochat ARGS` with `password` in WOCHAT_PASSWORD.
     pub fn run(&self, password: Option<&str>, args: &[&str]) -> Output {
-        let mut c = self.cli();
-        if let Some(p) = password {
-            c.env("WOCHAT_PASSWORD", p);
-        }
-        c.args(args).output().unwrap()
+        run_on(&self.home, password, args)
     }
+}
+
+/// A `wochat` command on `home` (no password or account from the environment).
+pub fn cli_on(home: &Home) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wochat"));
+    c.env_remove("WOCHAT_PASSWORD")
+        .env_remove("WOCHAT_NEW_PASSWORD")
+        .env_remove("WOCHAT_ACCOUNT")
+        .env_remove("WOCHAT_BROKER")
+        .env("WOCHAT_HOME", home.root());
+    c
+}
+
+/// Runs `wochat ARGS` on `home` with `password` in WOCHAT_PASSWORD.
+pub fn run_on(home: &Home, password: Option<&str>, args: &[&str]) -> Output {
+    let mut c = cli_on(home);
+    if let Some(p) = password {
+        c.env("WOCHAT_PASSWORD", p);
+    }
+    c.args(args).output().unwrap()
 }
 
 /// Standard output as a string.
@@ -83,7 +93,7 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
 
 /// Whether `needle` occurs in `haystack`.
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+    !needle.is_empty() && memchr::memmem::find(haystack, needle).is_some()
 }
 
 /// Files below `dir` that contain `needle`.

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use wochat::store::MessageStatus;
 
 use crate::support::{Pair, count_events, ready, status, stored, text_of, until_count};
 
@@ -21,7 +22,7 @@ pub fn run(json: bool, count: u64) -> Result<()> {
         let (alice, mut alice_events) = pair.start(pair.account("alice")?)?;
         ready(&mut alice_events).await?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut confirmed = count_events(rx, status('C'));
+        let mut confirmed = count_events(rx, status(MessageStatus::Confirmed));
         let mut on_broker = {
             let (tx2, rx2) = tokio::sync::mpsc::unbounded_channel();
             tokio::spawn(async move {
@@ -30,7 +31,7 @@ pub fn run(json: bool, count: u64) -> Result<()> {
                     let _ = tx2.send(e);
                 }
             });
-            count_events(rx2, status('S'))
+            count_events(rx2, status(MessageStatus::Sent))
         };
         let sends: Vec<_> = (0..count).map(|i| alice.send_text(pair.bob, text_of(i, 200))).collect();
         for s in sends {

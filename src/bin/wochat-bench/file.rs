@@ -4,10 +4,11 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result};
-use wochat::app::{Account, Client, Event, MediaLimits, transport_config};
+use wochat::app::{Account, Client, Event};
 use wochat::config::Config;
 use wochat::home::Home;
 use wochat::store::KeyStore;
+use wochat::store::TransferState;
 
 use crate::support::{self, Mosquitto, now_ms, peak_rss_mb};
 
@@ -82,12 +83,12 @@ fn child_client(
     let mut config = Config::default();
     config.media.auto_download_mb = 4096;
     config.media.max_file_mb = 4096;
-    let tcfg = transport_config(&config, &account.address(), std::slice::from_ref(&args[1]))?;
+    config.broker.embedded = wochat::config::EmbeddedBroker::Off;
     // Login's Argon2 (64 MiB by design) is over and freed: measure the transfer's own peak.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let rt = tokio::runtime::Runtime::new()?;
-    let (client, events) = rt.block_on(async { Client::start(account, tcfg, MediaLimits::from_config(&config)) })?;
-    Ok((rt, client, events, peer))
+    let started = rt.block_on(async { Client::start_from_config(account, &config, std::slice::from_ref(&args[1])) })?;
+    Ok((rt, started.client, started.events, peer))
 }
 
 pub fn receiver(args: &[String]) -> Result<()> {
@@ -96,8 +97,8 @@ pub fn receiver(args: &[String]) -> Result<()> {
         while let Some(e) = events.recv().await {
             match e {
                 Event::Ready { .. } => println!("ready"),
-                Event::Transfer { state: 'C', .. } => break,
-                Event::Error { message } => eprintln!("receiver: {message}"),
+                Event::Transfer { state: TransferState::Complete, .. } => break,
+                Event::Error(e) => eprintln!("receiver: {e}"),
                 _ => {}
             }
         }
@@ -122,8 +123,8 @@ pub fn sender(args: &[String]) -> Result<()> {
         let sent = client.send_file(peer, file, None, None).await?;
         while let Some(e) = events.recv().await {
             match e {
-                Event::Transfer { hash, state: 'C', .. } if hash == sent.file.to_hex() => break,
-                Event::Error { message } => eprintln!("sender: {message}"),
+                Event::Transfer { file, state: TransferState::Complete, .. } if file == sent.file => break,
+                Event::Error(e) => eprintln!("sender: {e}"),
                 _ => {}
             }
         }

@@ -57,8 +57,9 @@ pub fn run(json: bool, count: u64) -> Result<()> {
 
     // A fresh login: the database is opened cold (page cache empty; the OS cache is warm).
     let acc = wochat::app::Account::open(&home, &keys, "history", support::PASSWORD)?;
+    let chat = acc.chat.chat_with(&peer)?.context("no conversation")?;
     let t0 = Instant::now();
-    let newest = acc.chat.history(&peer, 50, None)?;
+    let newest = acc.chat.history(chat, 50, None)?;
     let open_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let mut before = newest.first().map(|m| m.id).context("no messages")?;
     // Pages of 1,000 older messages: scrolling up from the newest, then deep in the past.
@@ -68,7 +69,7 @@ pub fn run(json: bool, count: u64) -> Result<()> {
             before = before / 2 + 1;
         }
         let t = Instant::now();
-        let page = acc.chat.history(&peer, 1000, Some(before))?;
+        let page = acc.chat.history(chat, 1000, Some(before))?;
         pages.push(t.elapsed());
         before = page.first().map_or(before, |m| m.id);
     }
@@ -79,7 +80,7 @@ pub fn run(json: bool, count: u64) -> Result<()> {
         let mut hits = 0;
         for _ in 0..3 {
             let t = Instant::now();
-            hits = acc.chat.search(Some(&peer), q, 50)?.len();
+            hits = acc.chat.search(Some(chat), q, 50)?.len();
             times.push(t.elapsed());
         }
         Ok((median_ms(&times), hits))
@@ -130,7 +131,9 @@ pub fn fill_talk(acc: &mut wochat::app::Account, peer: &wochat::crypto::Address,
             .enumerate()
             .map(|(k, (cbor, ts))| {
                 let (from, to) = if k % 2 == 0 { (me, *peer) } else { (*peer, me) };
-                NewMessage { from, to, hash: wochat::crypto::sha256(cbor), kind: 'T', ts: *ts, cbor, obj: None }
+                let hash = wochat::wire::MessageHash::of(cbor);
+                let kind = wochat::wire::MessageKind::Text;
+                NewMessage { chat: None, from, to, hash, kind, ts: *ts, cbor, obj: None }
             })
             .collect();
         acc.chat.store_many(&messages)?;

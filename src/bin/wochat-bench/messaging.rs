@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use wochat::store::MessageStatus;
 use wochat::wire::{self, Body, Packet};
 
 use crate::support::{self, Pair, count_events, percentile_ms, ready, status, stored, text_of, until_count};
@@ -41,7 +42,7 @@ pub fn run(json: bool, count: u64) -> Result<()> {
             pair.start(alice_acc)?
         };
         ready(&mut alice_events).await?;
-        let mut confirmed = count_events(alice_events, status('C'));
+        let mut confirmed = count_events(alice_events, status(MessageStatus::Confirmed));
         let mut received = count_events(bob_events, stored);
 
         // Throughput: every message stored, published, received, stored, receipted. Sends are

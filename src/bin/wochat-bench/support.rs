@@ -4,6 +4,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use wochat::store::MessageStatus;
+use wochat::wire::MessageHash;
 
 /// Milliseconds since the Unix epoch (comparable across processes).
 pub fn now_ms() -> u128 {
@@ -176,9 +178,10 @@ impl Pair {
 
     /// Starts a client for `account` on the current runtime, connected to the pair's broker.
     pub fn start(&self, account: wochat::app::Account) -> Result<(wochat::app::Client, Events)> {
-        let config = wochat::config::Config::default();
-        let tcfg = wochat::app::transport_config(&config, &account.address(), &[self.broker.url()])?;
-        wochat::app::Client::start(account, tcfg, wochat::app::MediaLimits::from_config(&config))
+        let mut config = wochat::config::Config::default();
+        config.broker.embedded = wochat::config::EmbeddedBroker::Off;
+        let started = wochat::app::Client::start_from_config(account, &config, &[self.broker.url()])?;
+        Ok((started.client, started.events))
     }
 }
 
@@ -208,13 +211,13 @@ pub async fn ready(events: &mut Events) -> Result<()> {
 /// the watch holds how many distinct hashes were seen and when each was seen first.
 pub fn count_events(
     mut events: Events,
-    matches: impl Fn(&wochat::app::Event) -> Option<String> + Send + 'static,
+    matches: impl Fn(&wochat::app::Event) -> Option<MessageHash> + Send + 'static,
 ) -> tokio::sync::watch::Receiver<Seen> {
     let (tx, rx) = tokio::sync::watch::channel(Seen::default());
     tokio::spawn(async move {
         while let Some(e) = events.recv().await {
-            if let wochat::app::Event::Error { message } = &e {
-                eprintln!("error event: {message}");
+            if let wochat::app::Event::Error(error) = &e {
+                eprintln!("error event: {error}");
             }
             if let Some(hash) = matches(&e) {
                 tx.send_modify(|s| {
@@ -230,7 +233,7 @@ pub fn count_events(
 #[derive(Debug, Default, Clone)]
 pub struct Seen {
     /// Hash -> first seen.
-    pub first: std::collections::HashMap<String, Instant>,
+    pub first: std::collections::HashMap<MessageHash, Instant>,
 }
 
 /// Waits until `seen` holds at least `n` hashes (or fails after `limit`).
@@ -253,18 +256,18 @@ pub fn text_of(i: u64, len: usize) -> String {
     s
 }
 
-/// Status events of the given letter, by hash.
-pub fn status(letter: char) -> impl Fn(&wochat::app::Event) -> Option<String> + Send + 'static {
+/// Status events of the given status, by hash.
+pub fn status(want: MessageStatus) -> impl Fn(&wochat::app::Event) -> Option<MessageHash> + Send + 'static {
     move |e| match e {
-        wochat::app::Event::Status { hash, stat } if *stat == letter => Some(hash.clone()),
+        wochat::app::Event::Status { hash, stat } if *stat == want => Some(*hash),
         _ => None,
     }
 }
 
 /// Message events (a message stored), by hash.
-pub fn stored(e: &wochat::app::Event) -> Option<String> {
+pub fn stored(e: &wochat::app::Event) -> Option<MessageHash> {
     match e {
-        wochat::app::Event::Message { hash } => Some(hash.clone()),
+        wochat::app::Event::Message { hash, .. } => Some(*hash),
         _ => None,
     }
 }

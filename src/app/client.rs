@@ -1,0 +1,283 @@
+//! [`Client`]: the handle front ends hold. It sends [`Command`]s to the engine task and
+//! answers with typed results; the engine reports [`Event`]s on the channel `start` returns.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::engine::Engine;
+use super::transfers::{MediaLimits, NEED_FIRST, PreparedFile, prepare_file};
+use super::{Account, ClientError, ClientResult, Event, prepare_broker, transport_config};
+use crate::config::Config;
+use crate::crypto::Address;
+use crate::media::ThumbError;
+use crate::objects::{ObjectId, ObjectStore};
+use crate::store::{ChatId, RETRY_FIRST_MS, RETRY_MAX_MS};
+use crate::transport::TransportConfig;
+use crate::transport::memory::Hub;
+use crate::wire::MessageHash;
+
+/// The events of a running client.
+pub type Events = mpsc::UnboundedReceiver<Event>;
+
+/// Where a message goes: a peer (its direct conversation) or a conversation by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum To {
+    /// The direct conversation with this address (created if needed).
+    Peer(Address),
+    /// A conversation.
+    Chat(ChatId),
+}
+
+impl From<Address> for To {
+    fn from(a: Address) -> Self {
+        Self::Peer(a)
+    }
+}
+
+impl From<ChatId> for To {
+    fn from(c: ChatId) -> Self {
+        Self::Chat(c)
+    }
+}
+
+/// What carries the client's envelopes.
+#[derive(Debug, Clone)]
+pub enum LinkConfig {
+    /// An MQTT broker (or several, tried in turn).
+    Mqtt(Box<TransportConfig>),
+    /// An in-memory hub (tests).
+    Memory(Hub),
+}
+
+/// When a message without a receipt is published again (PROTOCOL.md section 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The first wait after the broker took it.
+    pub first: Duration,
+    /// The longest wait (it doubles up to this).
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { first: Duration::from_millis(RETRY_FIRST_MS as u64), max: Duration::from_millis(RETRY_MAX_MS as u64) }
+    }
+}
+
+/// How a client runs.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientOptions {
+    /// Attachment limits.
+    pub limits: MediaLimits,
+    /// Retransmission schedule.
+    pub retry: RetryPolicy,
+    /// How long an incoming file may be silent before its missing chunks are asked for (the
+    /// wait doubles up to 5 minutes).
+    pub need_first: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self { limits: MediaLimits::default(), retry: RetryPolicy::default(), need_first: NEED_FIRST }
+    }
+}
+
+/// The environment variable that shortens the client's timers for tests of the binary:
+/// `WOCHAT_TEST_TIMERS=fast` publishes unconfirmed messages again after 1 s (not 30 s) and asks
+/// for missing file chunks after 1 s of silence (not 10 s).
+pub const TEST_TIMERS_ENV: &str = "WOCHAT_TEST_TIMERS";
+
+impl ClientOptions {
+    /// These options with the timers shortened for tests (see [`TEST_TIMERS_ENV`]).
+    pub fn fast_timers(mut self) -> Self {
+        self.retry = RetryPolicy { first: Duration::from_secs(1), max: Duration::from_secs(8) };
+        self.need_first = Duration::from_secs(1);
+        self
+    }
+}
+
+/// A request to the engine.
+#[derive(Debug)]
+pub(super) enum Command {
+    SendText { to: To, text: String, reply: Reply<MessageHash> },
+    SendFile { to: To, file: Box<PreparedFile>, reply: Reply<MessageHash> },
+    Accept { file: ObjectId, reply: Reply<()> },
+    AddFriend { address: Address, name: String, reply: Reply<ChatId> },
+    SetBlocked { address: Address, blocked: bool, reply: Reply<()> },
+    RemoveFriend { address: Address, reply: Reply<()> },
+    Reconfigure { transport: Box<TransportConfig>, limits: MediaLimits, reply: Reply<()> },
+    MarkRead { chat: ChatId, reply: Reply<()> },
+    Shutdown { reply: oneshot::Sender<()> },
+}
+
+/// Where the engine answers a command.
+pub(super) type Reply<T> = oneshot::Sender<ClientResult<T>>;
+
+/// A client started from the settings: the handle, its events, and the embedded broker's
+/// address when this process hosts it.
+#[derive(Debug)]
+pub struct Started {
+    /// The handle.
+    pub client: Client,
+    /// Its events.
+    pub events: Events,
+    /// Where this process hosts the embedded broker, if it does.
+    pub hosting: Option<SocketAddr>,
+}
+
+/// A handle to a running client (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Client {
+    commands: mpsc::UnboundedSender<Command>,
+    address: Address,
+    objects: Arc<ObjectStore>,
+    limits: Arc<RwLock<MediaLimits>>,
+}
+
+impl Client {
+    /// Starts the engine on the current tokio runtime over `link`.
+    pub fn start(account: Account, link: LinkConfig, options: ClientOptions) -> ClientResult<(Self, Events)> {
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let address = account.address();
+        let objects = account.objects.clone();
+        let engine = Engine::new(account, link, options, events_tx)?;
+        tokio::spawn(engine.run(cmd_rx));
+        let limits = Arc::new(RwLock::new(options.limits));
+        Ok((Self { commands: cmd_tx, address, objects, limits }, events_rx))
+    }
+
+    /// Starts the client the way the app and the CLI do: brokers from `config` (or
+    /// `broker_override`, from `--broker`), the embedded broker when `broker.embedded` says so,
+    /// the storage quota and the media limits.
+    pub fn start_from_config(account: Account, config: &Config, broker_override: &[String]) -> ClientResult<Started> {
+        let tcfg = transport_config(config, &account.address(), broker_override)?;
+        let hosting = prepare_broker(config.broker.embedded, &tcfg.urls)?;
+        account.objects.set_quota_mb(config.storage.quota_mb);
+        let mut options = ClientOptions { limits: MediaLimits::from_config(config), ..Default::default() };
+        if std::env::var(TEST_TIMERS_ENV).is_ok_and(|v| v == "fast") {
+            options = options.fast_timers();
+        }
+        let (client, events) = Self::start(account, LinkConfig::Mqtt(Box::new(tcfg)), options)?;
+        Ok(Started { client, events, hosting })
+    }
+
+    /// The account's address.
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    /// The account's object store.
+    pub fn objects(&self) -> &Arc<ObjectStore> {
+        &self.objects
+    }
+
+    fn limits(&self) -> MediaLimits {
+        *self.limits.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> ClientResult<T> {
+        let (reply, rx) = oneshot::channel();
+        self.commands.send(make(reply)).map_err(|_| ClientError::Stopped)?;
+        rx.await.map_err(|_| ClientError::Stopped)?
+    }
+
+    /// Sends a text message; the future gives its hash once stored (status N). The message is
+    /// queued when this is called, not when the future is first polled, so that several calls
+    /// in a row keep their order and are stored in one transaction.
+    pub fn send_text(
+        &self,
+        to: impl Into<To>,
+        text: String,
+    ) -> impl Future<Output = ClientResult<MessageHash>> + Send + 'static {
+        let (reply, rx) = oneshot::channel();
+        let queued = self.commands.send(Command::SendText { to: to.into(), text, reply });
+        async move {
+            queued.map_err(|_| ClientError::Stopped)?;
+            rx.await.map_err(|_| ClientError::Stopped)?
+        }
+    }
+
+    /// Sends a file: imports it into the object store and makes its preview (off the async
+    /// threads), then stores and publishes the attachment message and streams the chunks.
+    /// `name` overrides the display name (default: the file's name).
+    pub async fn send_file(
+        &self,
+        to: impl Into<To>,
+        path: PathBuf,
+        caption: Option<String>,
+        name: Option<String>,
+    ) -> ClientResult<SentFile> {
+        let to = to.into();
+        let objects = self.objects.clone();
+        let max = self.limits().max_file_bytes;
+        let file = tokio::task::spawn_blocking(move || prepare_file(&objects, &path, caption, name, max))
+            .await
+            .map_err(|_| ClientError::Stopped)??;
+        let (id, preview_error) = (file.id, file.preview_error.clone());
+        let message = self.ask(|reply| Command::SendFile { to, file: Box::new(file), reply }).await?;
+        Ok(SentFile { message, file: id, preview_error })
+    }
+
+    /// Accepts an incoming file that waits for the user.
+    pub async fn accept(&self, file: ObjectId) -> ClientResult<()> {
+        self.ask(|reply| Command::Accept { file, reply }).await
+    }
+
+    /// Adds or renames a friend; returns the conversation with them.
+    pub async fn add_friend(&self, address: Address, name: String) -> ClientResult<ChatId> {
+        self.ask(|reply| Command::AddFriend { address, name, reply }).await
+    }
+
+    /// Blocks (`true`) or unblocks someone.
+    pub async fn set_blocked(&self, address: Address, blocked: bool) -> ClientResult<()> {
+        self.ask(|reply| Command::SetBlocked { address, blocked, reply }).await
+    }
+
+    /// Removes a friend (the conversation stays; new messages arrive as a message request).
+    pub async fn remove_friend(&self, address: Address) -> ClientResult<()> {
+        self.ask(|reply| Command::RemoveFriend { address, reply }).await
+    }
+
+    /// Applies new settings without logging out: the connection is made again with
+    /// `transport` (what was in flight is published again) and `limits` apply from now on.
+    pub async fn reconfigure(&self, transport: TransportConfig, limits: MediaLimits) -> ClientResult<()> {
+        self.ask(|reply| Command::Reconfigure { transport: Box::new(transport), limits, reply }).await?;
+        *self.limits.write().unwrap_or_else(|e| e.into_inner()) = limits;
+        Ok(())
+    }
+
+    /// Marks a conversation read.
+    pub async fn mark_read(&self, chat: ChatId) -> ClientResult<()> {
+        self.ask(|reply| Command::MarkRead { chat, reply }).await
+    }
+
+    /// Disconnects and stops the engine (the database is closed, the lock released).
+    pub async fn shutdown(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.commands.send(Command::Shutdown { reply }).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Asks the engine to stop without waiting (for `Drop` of a test peer).
+    pub fn stop_soon(&self) {
+        let (reply, _) = oneshot::channel();
+        let _ = self.commands.send(Command::Shutdown { reply });
+    }
+}
+
+/// What [`Client::send_file`] started.
+#[derive(Debug, Clone)]
+pub struct SentFile {
+    /// The attachment message.
+    pub message: MessageHash,
+    /// The file's id.
+    pub file: ObjectId,
+    /// Why an image has no preview (too large to decode safely, damaged), if so.
+    pub preview_error: Option<ThumbError>,
+}

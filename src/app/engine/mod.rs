@@ -1,0 +1,316 @@
+//! The messaging engine: one task that owns the account's database, the session layer, the
+//! link to the broker and the transfers, and applies their effects.
+//!
+//! - Sending: store with status N and seal in one transaction, then publish; the PUBACK makes
+//!   it S, the receipts C. Every N is published again after each (re)connect and at start;
+//!   every S without a receipt on the retransmission schedule (30 s, doubling to 1 h, 7 days).
+//! - Receiving: a batch of deliveries is opened, stored once by hash and receipted in one
+//!   transaction ([`super::receive`]); deliveries are acknowledged to the broker only after it
+//!   commits (and after their chunks are written), receipts published only after it commits.
+//! - Files: [`super::transfers`] decides, the engine seals, publishes and saves.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+mod receive;
+mod sealing;
+mod send;
+
+use super::client::{Command, LinkConfig, Reply};
+use super::transfers::{Effect, MediaLimits, Transfers, Verified};
+use super::{Account, ClientError, ClientOptions, ClientResult, ConnState, Event, RetryPolicy};
+use crate::session::{Sessions, V1Sessions};
+use crate::store::{self, now_ms};
+use crate::transport::{Link, Transport, TransportConfig, TransportEvent};
+use crate::wire::{MessageHash, Packet};
+use sealing::transact;
+
+/// Most transport events handled in one database transaction.
+const MAX_BATCH: usize = 512;
+/// Transport events buffered between the connection and the engine (backpressure beyond):
+/// at most this many 64 KiB chunks wait in memory.
+const EVENT_BUFFER: usize = 128;
+
+/// Starts the link a configuration names.
+fn connect(cfg: LinkConfig, topic: &str, events: mpsc::Sender<TransportEvent>) -> ClientResult<Box<dyn Link>> {
+    Ok(match cfg {
+        LinkConfig::Mqtt(t) => Box::new(Transport::start(*t, events)?),
+        LinkConfig::Memory(hub) => Box::new(hub.connect(&format!("m{topic}"), topic, events)),
+    })
+}
+
+pub(super) struct Engine {
+    account: Account,
+    sessions: Arc<dyn Sessions>,
+    link: Box<dyn Link>,
+    /// Where a new link (after [`Command::Reconfigure`]) reports.
+    link_events: mpsc::Sender<TransportEvent>,
+    link_rx: mpsc::Receiver<TransportEvent>,
+    events: mpsc::UnboundedSender<Event>,
+    verified_tx: mpsc::UnboundedSender<Verified>,
+    verified_rx: mpsc::UnboundedReceiver<Verified>,
+    transfers: Transfers,
+    retry: RetryPolicy,
+    /// Messages handed to the link and not yet acknowledged or lost.
+    queued: HashSet<MessageHash>,
+    drops: BTreeMap<&'static str, u64>,
+    connected: bool,
+    ready_sent: bool,
+    /// What loading the transfers asked for, applied when the engine starts.
+    startup: Vec<Effect>,
+    /// Search indexing and WAL checkpoints off the engine's path.
+    _maintenance: store::Maintenance,
+}
+
+impl Engine {
+    pub(super) fn new(
+        account: Account,
+        link: LinkConfig,
+        options: ClientOptions,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> ClientResult<Self> {
+        let (link_events, link_rx) = mpsc::channel(EVENT_BUFFER);
+        let (verified_tx, verified_rx) = mpsc::unbounded_channel();
+        let link = connect(link, &account.address().to_hex(), link_events.clone())?;
+        let maintenance = store::Maintenance::start(&account.chat, account.reader()?)?;
+        let mut transfers = Transfers::new(account.objects.clone(), options.limits, options.need_first);
+        transfers.load_outgoing(&account.chat)?;
+        let startup = transfers.load_incoming(&account.chat)?;
+        Ok(Self {
+            sessions: Arc::new(V1Sessions::new(account.keys.clone())),
+            account,
+            link,
+            link_events,
+            link_rx,
+            events,
+            verified_tx,
+            verified_rx,
+            transfers,
+            retry: options.retry,
+            queued: HashSet::new(),
+            drops: BTreeMap::new(),
+            connected: false,
+            ready_sent: false,
+            startup,
+            _maintenance: maintenance,
+        })
+    }
+
+    pub(super) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let startup = std::mem::take(&mut self.startup);
+        self.apply(startup);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let shutdown_reply = loop {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    None => break None,
+                    Some(Command::Shutdown { reply }) => break Some(reply),
+                    Some(first @ Command::SendText { .. }) => {
+                        // Texts queued behind this one are stored in the same transaction.
+                        let mut texts = vec![first];
+                        let mut next = None;
+                        while texts.len() < MAX_BATCH {
+                            match commands.try_recv() {
+                                Ok(t @ Command::SendText { .. }) => texts.push(t),
+                                Ok(other) => {
+                                    next = Some(other);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        self.send_texts(texts);
+                        match next {
+                            Some(Command::Shutdown { reply }) => break Some(reply),
+                            Some(cmd) => self.handle_command(cmd).await,
+                            None => {}
+                        }
+                    }
+                    Some(cmd) => self.handle_command(cmd).await,
+                },
+                ev = self.link_rx.recv() => {
+                    let Some(ev) = ev else { break None };
+                    let mut batch = vec![ev];
+                    while batch.len() < MAX_BATCH {
+                        match self.link_rx.try_recv() {
+                            Ok(ev) => batch.push(ev),
+                            Err(_) => break,
+                        }
+                    }
+                    self.handle_batch(batch);
+                }
+                Some(v) = self.verified_rx.recv() => {
+                    let effects = self.transfers.on_verified(v);
+                    self.apply(effects);
+                }
+                _ = tick.tick() => {
+                    self.retry_overdue();
+                    if self.connected {
+                        let asks = self.transfers.ask_for_missing(now_ms());
+                        self.apply(asks);
+                    }
+                }
+            }
+        };
+        self.apply(Vec::new()); // saves transfer progress
+        self.link.shutdown().await;
+        let _ = self.events.send(Event::Connection { state: ConnState::Offline, broker: String::new(), detail: None });
+        let Engine { account, link, .. } = self;
+        drop(link);
+        drop(account);
+        if let Some(reply) = shutdown_reply {
+            let _ = reply.send(());
+        }
+    }
+
+    pub(super) fn emit(&self, e: Event) {
+        let _ = self.events.send(e);
+    }
+
+    pub(super) fn fail(&self, e: ClientError) {
+        self.emit(Event::Error(Arc::new(e)));
+    }
+
+    pub(super) fn count_drop(&mut self, reason: &'static str) {
+        *self.drops.entry(reason).or_default() += 1;
+        self.emit(Event::Dropped { reason });
+    }
+
+    async fn handle_command(&mut self, cmd: Command) {
+        fn answer<T>(reply: Reply<T>, r: Result<T, impl Into<ClientError>>) {
+            let _ = reply.send(r.map_err(Into::into));
+        }
+        let chat = &mut self.account.chat;
+        match cmd {
+            Command::SendText { .. } => self.send_texts(vec![cmd]),
+            Command::SendFile { to, file, reply } => {
+                let r = self.send_file(to, *file);
+                answer(reply, r);
+            }
+            Command::Accept { file, reply } => match self.transfers.accept(&file, now_ms()) {
+                Ok(effects) => {
+                    self.apply(effects);
+                    answer(reply, ClientResult::Ok(()));
+                }
+                Err(e) => answer::<()>(reply, Err(e)),
+            },
+            Command::AddFriend { address, name, reply } => answer(reply, chat.upsert_friend(&address, &name)),
+            Command::SetBlocked { address, blocked, reply } => {
+                let r = if blocked { chat.block(&address) } else { chat.unblock(&address).map(|_| ()) };
+                answer(reply, r);
+            }
+            Command::RemoveFriend { address, reply } => answer(reply, chat.remove_friend(&address).map(|_| ())),
+            Command::MarkRead { chat: id, reply } => answer(reply, chat.mark_read(id)),
+            Command::Reconfigure { transport, limits, reply } => {
+                let r = self.reconfigure(*transport, limits).await;
+                answer(reply, r);
+            }
+            Command::Shutdown { reply } => {
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    /// Replaces the MQTT connection: the old one is closed cleanly first (the broker keeps the
+    /// session, so nothing unacknowledged is lost), then the new one starts. Publishes handed to
+    /// the old one and not acknowledged are published again once the new one connects.
+    async fn reconfigure(&mut self, transport: TransportConfig, limits: MediaLimits) -> ClientResult<()> {
+        Transport::validate(&transport)?;
+        self.link.shutdown().await;
+        // What the old connection reported last: acknowledgements count; received messages
+        // were never acknowledged, so the broker delivers them again on the new connection.
+        while let Ok(ev) = self.link_rx.try_recv() {
+            if matches!(ev, TransportEvent::Acked(_) | TransportEvent::Lost(_)) {
+                self.handle_batch(vec![ev]);
+            }
+        }
+        let broker = transport.urls.first().map(|u| u.to_string()).unwrap_or_default();
+        let topic = self.account.address().to_hex();
+        self.link = connect(LinkConfig::Mqtt(Box::new(transport)), &topic, self.link_events.clone())?;
+        self.transfers.set_limits(limits);
+        self.connected = false;
+        self.queued.clear();
+        self.transfers.requeue_in_flight();
+        let detail = Some("settings changed".into());
+        self.emit(Event::Connection { state: ConnState::Reconnecting, broker, detail });
+        Ok(())
+    }
+
+    /// Hands more file chunks to the link while the window allows.
+    pub(super) fn pump(&mut self) {
+        if self.connected {
+            let effects = self.transfers.pump();
+            self.apply(effects);
+        }
+    }
+
+    /// Applies the transfers' effects: saves changed rows and seals what to publish in one
+    /// transaction, then publishes, reports and starts verifications.
+    pub(super) fn apply(&mut self, effects: Vec<Effect>) {
+        let mut publish = Vec::new();
+        let mut events = Vec::new();
+        for e in effects {
+            match e {
+                Effect::Publish { to, body, tag } => publish.push((to, Packet::new(body).encode(), tag)),
+                Effect::Emit(ev) => events.push(ev),
+                Effect::Fail(err) => events.push(Event::Error(Arc::new(err))),
+                Effect::Drop(reason) => self.count_drop(reason),
+                Effect::Verify(job) => {
+                    let done = self.verified_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let _ = done.send(job.run());
+                    });
+                }
+            }
+        }
+        let rows = self.transfers.take_dirty();
+        if !publish.is_empty() || !rows.is_empty() {
+            let sessions = self.sessions.clone();
+            let r = transact(&mut self.account.chat, &*self.link, |tx, _, sealed| {
+                for row in &rows {
+                    store::put_transfer(tx, row)?;
+                }
+                for (to, cbor, tag) in &publish {
+                    sealed.seal(&*sessions, tx, to, cbor, *tag)?;
+                }
+                Ok(())
+            });
+            if let Err(e) = r {
+                // Chunks not handed over are sent again; the rows are saved with the next change.
+                for tag in publish.iter().filter_map(|p| p.2) {
+                    self.transfers.on_lost(&tag);
+                }
+                self.fail(e);
+            }
+        }
+        for ev in events {
+            self.emit(ev);
+        }
+    }
+
+    pub(super) fn on_connection_event(&mut self, ev: TransportEvent) {
+        match ev {
+            TransportEvent::Connected { broker, .. } => {
+                self.connected = true;
+                self.emit(Event::Connection { state: ConnState::Connected, broker, detail: None });
+                self.publish_unsent();
+                self.pump();
+            }
+            TransportEvent::Subscribed => {
+                if !self.ready_sent {
+                    self.ready_sent = true;
+                    self.emit(Event::Ready { address: self.account.address() });
+                }
+            }
+            TransportEvent::Disconnected { broker, error, .. } => {
+                self.connected = false;
+                self.emit(Event::Connection { state: ConnState::Reconnecting, broker, detail: Some(error) });
+            }
+            TransportEvent::Message(_) | TransportEvent::Acked(_) | TransportEvent::Lost(_) => {}
+        }
+    }
+}

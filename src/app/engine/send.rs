@@ -1,0 +1,175 @@
+//! The sending side of the engine: own messages stored and sealed in one transaction, then
+//! published; published again after a connect (N) and on the retransmission schedule (S).
+
+use rusqlite::Transaction;
+
+use super::Engine;
+use super::sealing::transact;
+use crate::app::client::Command;
+use crate::app::transfers::{PreparedFile, Transfers};
+use crate::app::{ClientError, ClientResult, Event, To};
+use crate::crypto::Address;
+use crate::store::{self, ChatId, NewMessage, OutboxItem, now_ms};
+use crate::wire::{Body, MAX_TEXT, MessageHash, Packet};
+
+impl Engine {
+    /// The peer a message for `to` goes to.
+    pub(super) fn peer_of(&self, to: To) -> ClientResult<Address> {
+        let peer = match to {
+            To::Peer(a) => a,
+            To::Chat(id) => self.account.chat.talk(id)?.and_then(|t| t.peer()).ok_or(ClientError::NoSuchChat(id))?,
+        };
+        if peer == self.account.address() {
+            return Err(ClientError::ToSelf);
+        }
+        Ok(peer)
+    }
+
+    /// Stores texts (status N) and seals them in one transaction, answers each, publishes.
+    pub(super) fn send_texts(&mut self, commands: Vec<Command>) {
+        let mut ok = Vec::new();
+        for cmd in commands {
+            let Command::SendText { to, text, reply } = cmd else { continue };
+            let peer = match self.peer_of(to) {
+                Ok(p) if text.len() <= MAX_TEXT => p,
+                Ok(_) => {
+                    let _ = reply.send(Err(ClientError::TextTooLong { len: text.len(), max: MAX_TEXT }));
+                    continue;
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                    continue;
+                }
+            };
+            ok.push((peer, Packet::new(Body::Text { text }), reply));
+        }
+        if ok.len() > 1 {
+            let packets: Vec<(Address, Packet)> = ok.iter().map(|(p, packet, _)| (*p, packet.clone())).collect();
+            if let Ok(stored) = self.store_and_publish(&packets) {
+                for ((chat, hash), (_, _, reply)) in stored.into_iter().zip(ok) {
+                    self.emit(Event::Message { chat, hash });
+                    let _ = reply.send(Ok(hash));
+                }
+                return;
+            }
+        }
+        // One at a time (also after a failed batch, so that each gets its own answer).
+        for (peer, packet, reply) in ok {
+            match self.store_and_publish(&[(peer, packet)]) {
+                Ok(stored) => {
+                    let (chat, hash) = stored[0];
+                    self.emit(Event::Message { chat, hash });
+                    let _ = reply.send(Ok(hash));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            }
+        }
+    }
+
+    /// Stores own messages (N) and seals them in one transaction, then publishes them.
+    fn store_and_publish(&mut self, packets: &[(Address, Packet)]) -> ClientResult<Vec<(ChatId, MessageHash)>> {
+        self.store_and_publish_with(packets, |_, _| Ok(()))
+    }
+
+    /// [`Self::store_and_publish`] with more work in the same transaction.
+    fn store_and_publish_with(
+        &mut self,
+        packets: &[(Address, Packet)],
+        more: impl FnOnce(&Transaction<'_>, &[(ChatId, MessageHash)]) -> ClientResult<()>,
+    ) -> ClientResult<Vec<(ChatId, MessageHash)>> {
+        let now = now_ms();
+        let sessions = self.sessions.clone();
+        let stored = transact(&mut self.account.chat, &*self.link, |tx, me, sealed| {
+            let mut stored = Vec::new();
+            for (to, packet) in packets {
+                let cbor = packet.encode();
+                let hash = MessageHash::of(&cbor);
+                let kind = packet.body.kind().ok_or(ClientError::ToSelf)?;
+                let obj = match &packet.body {
+                    Body::Attachment { obj, .. } => Some(obj.hash),
+                    _ => None,
+                };
+                let m =
+                    NewMessage { chat: None, from: *me, to: *to, hash, kind, ts: packet.ts as i64, cbor: &cbor, obj };
+                let chat = match store::insert_message(tx, me, &m, now)? {
+                    Some(chat) => chat,
+                    None => store::chat_of_message(tx, &hash)?.unwrap_or(ChatId(0)),
+                };
+                sealed.seal(&*sessions, tx, to, &cbor, Some(hash.0))?;
+                stored.push((chat, hash));
+            }
+            more(tx, &stored)?;
+            Ok(stored)
+        })?;
+        self.queued.extend(stored.iter().map(|(_, h)| *h));
+        Ok(stored)
+    }
+
+    /// Stores and publishes an attachment message and starts sending its file.
+    pub(super) fn send_file(&mut self, to: To, file: PreparedFile) -> ClientResult<MessageHash> {
+        let peer = self.peer_of(to)?;
+        let packet =
+            Packet::new(Body::Attachment { kind: file.kind, text: file.caption.clone(), obj: file.meta.clone() });
+        let now = now_ms();
+        let mut row = None;
+        let stored = self.store_and_publish_with(&[(peer, packet)], |tx, stored| {
+            let t = Transfers::outgoing_row(&file, peer, stored[0].1, now);
+            store::put_transfer(tx, &t)?;
+            row = Some(t);
+            Ok(())
+        })?;
+        let (chat, hash) = stored[0];
+        self.emit(Event::Message { chat, hash });
+        if let Some(row) = row {
+            let effects = self.transfers.start_outgoing(row);
+            self.apply(effects);
+        }
+        self.pump();
+        Ok(hash)
+    }
+
+    /// Seals and publishes messages not handed to the link yet, then marks them queued; with
+    /// `overdue`, their next retransmission is scheduled.
+    fn publish_items(
+        &mut self,
+        overdue: bool,
+        items: impl FnOnce(&Transaction<'_>, &Address) -> ClientResult<Vec<OutboxItem>>,
+    ) {
+        let sessions = self.sessions.clone();
+        let queued = &self.queued;
+        let retry = self.retry;
+        let r = transact(&mut self.account.chat, &*self.link, |tx, me, sealed| {
+            let items = items(tx, me)?;
+            let now = now_ms();
+            let mut handed = Vec::new();
+            for item in items.iter().filter(|i| !queued.contains(&i.hash)) {
+                sealed.seal(&*sessions, tx, &item.to, &item.cbor, Some(item.hash.0))?;
+                handed.push(item.hash);
+            }
+            if overdue {
+                let all: Vec<MessageHash> = items.iter().map(|i| i.hash).collect();
+                let (first, max) = (retry.first.as_millis() as i64, retry.max.as_millis() as i64);
+                store::reschedule(tx, &all, now, first, max)?;
+            }
+            Ok(handed)
+        });
+        match r {
+            Ok(handed) => self.queued.extend(handed),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Publishes every own message still N (after a connect).
+    pub(super) fn publish_unsent(&mut self) {
+        self.publish_items(false, |tx, me| Ok(store::unsent_in(tx, me)?));
+    }
+
+    /// Publishes again the messages whose receipt is overdue.
+    pub(super) fn retry_overdue(&mut self) {
+        if self.connected {
+            self.publish_items(true, |tx, me| Ok(store::due_in(tx, me, now_ms())?));
+        }
+    }
+}

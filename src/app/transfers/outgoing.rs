@@ -1,0 +1,155 @@
+//! The sending side: a window of chunks in flight, chunks asked for again, the receipt.
+
+use std::collections::VecDeque;
+
+use super::{Effect, Key, Transfers, WINDOW, bytes_of, progress};
+use crate::app::ClientError;
+use crate::crypto::Address;
+use crate::objects::ObjectId;
+use crate::store::{ChatDb, Direction, StoreError, Transfer, TransferState};
+use crate::wire::{Body, MessageHash};
+
+/// An outgoing transfer in memory.
+#[derive(Debug)]
+pub(super) struct OutTransfer {
+    pub(super) row: Transfer,
+    /// Next chunk to send in order.
+    pub(super) next: u64,
+    /// Chunks asked for again (by `N`, or lost with a broker session).
+    pub(super) resend: VecDeque<u64>,
+    pub(super) outstanding: u32,
+    pub(super) acked: u64,
+    pub(super) last_pct: u64,
+    pub(super) dirty: bool,
+}
+
+impl OutTransfer {
+    fn new(row: Transfer) -> Self {
+        let next = row.done.min(row.chunks);
+        Self { next, resend: VecDeque::new(), outstanding: 0, acked: next, last_pct: 0, dirty: false, row }
+    }
+}
+
+impl Transfers {
+    /// Resumes the outgoing transfers stored in `db` (after a start).
+    pub fn load_outgoing(&mut self, db: &ChatDb) -> Result<(), StoreError> {
+        for row in db.transfers(Direction::Outgoing, TransferState::Active)? {
+            self.outgoing.insert((row.obj, row.peer), OutTransfer::new(row));
+        }
+        Ok(())
+    }
+
+    /// The row of a new outgoing transfer of `file` to `to`, announced by message `msg`.
+    pub fn outgoing_row(file: &super::PreparedFile, to: Address, msg: MessageHash, now: i64) -> Transfer {
+        Transfer {
+            obj: file.id,
+            peer: to,
+            dir: Direction::Outgoing,
+            msg,
+            size: file.meta.size,
+            chunks: file.meta.chunks,
+            have: Vec::new(),
+            done: 0,
+            state: TransferState::Active,
+            error: None,
+            activity: now,
+            need_tries: 0,
+            display: file.display,
+            avatar: file.avatar,
+        }
+    }
+
+    /// Starts sending the file of a stored [`Self::outgoing_row`].
+    pub fn start_outgoing(&mut self, row: Transfer) -> Vec<Effect> {
+        let event = progress(&row.obj, 0, row.size, TransferState::Active);
+        self.outgoing.insert((row.obj, row.peer), OutTransfer::new(row));
+        vec![event]
+    }
+
+    /// Chunks to publish while fewer than [`WINDOW`] are unacknowledged (call when connected).
+    pub fn pump(&mut self) -> Vec<Effect> {
+        let mut out = Vec::new();
+        let mut outstanding: u32 = self.outgoing.values().map(|t| t.outstanding).sum();
+        let keys: Vec<Key> = self.outgoing.keys().copied().collect();
+        for key in keys {
+            while outstanding < WINDOW {
+                let Some(t) = self.outgoing.get_mut(&key) else { break };
+                let i = match t.resend.pop_front() {
+                    Some(i) => i,
+                    None if t.next < t.row.chunks => {
+                        t.next += 1;
+                        t.dirty = true;
+                        t.next - 1
+                    }
+                    None => break,
+                };
+                let data = match self.objects.read_chunk(&key.0, i) {
+                    Ok(d) => d,
+                    Err(source) => {
+                        out.extend(self.fail_outgoing(&key, ClientError::FileUnreadable { file: key.0, source }));
+                        break;
+                    }
+                };
+                let tag = self.tag_for(&key, i);
+                self.chunk_tags.insert(tag, (key, i));
+                if let Some(t) = self.outgoing.get_mut(&key) {
+                    t.outstanding += 1;
+                }
+                outstanding += 1;
+                out.push(Effect::Publish { to: key.1, body: Body::Chunk { hash: key.0.0, i, data }, tag: Some(tag) });
+            }
+        }
+        out
+    }
+
+    fn fail_outgoing(&mut self, key: &Key, error: ClientError) -> Vec<Effect> {
+        let Some(mut t) = self.outgoing.remove(key) else { return Vec::new() };
+        t.row.state = TransferState::Failed;
+        t.row.error = Some(error.to_string());
+        t.dirty = true;
+        let total = t.row.size;
+        self.chunk_tags.retain(|_, (k, _)| k != key);
+        self.finished.push(t.row);
+        vec![Effect::Fail(error), progress(&key.0, 0, total, TransferState::Failed)]
+    }
+
+    /// A receipt from `from`: outgoing transfers announced by those messages are complete.
+    pub fn on_receipt(&mut self, from: &Address, acks: &[MessageHash]) -> Vec<Effect> {
+        let done: Vec<Key> = self
+            .outgoing
+            .iter()
+            .filter(|((_, peer), t)| peer == from && acks.contains(&t.row.msg))
+            .map(|(k, _)| *k)
+            .collect();
+        let mut out = Vec::new();
+        for key in done {
+            if let Some(t) = self.outgoing.remove(&key) {
+                let mut row = t.row;
+                row.state = TransferState::Complete;
+                row.done = row.chunks;
+                self.chunk_tags.retain(|_, (k, _)| *k != key);
+                out.push(progress(&key.0, row.size, row.size, TransferState::Complete));
+                self.finished.push(row);
+            }
+        }
+        out
+    }
+
+    /// An `N` packet: send the named chunks again, only of a file we are sending to that peer.
+    pub fn on_need(&mut self, from: &Address, obj: ObjectId, idx: Vec<u64>) -> Vec<Effect> {
+        let Some(t) = self.outgoing.get_mut(&(obj, *from)) else {
+            return vec![Effect::Drop("need_unknown_file")];
+        };
+        for i in idx {
+            if i < t.row.chunks && !t.resend.contains(&i) {
+                t.resend.push_back(i);
+            }
+        }
+        Vec::new()
+    }
+
+    /// Bytes handed to the broker and acknowledged, for a transfer in progress.
+    pub fn outgoing_progress(&self, obj: &ObjectId, to: &Address) -> Option<u64> {
+        self.outgoing.get(&(*obj, *to)).map(|t| bytes_of(t.acked, t.row.size))
+    }
+}

@@ -1,0 +1,219 @@
+//! The component alone: the send window, chunks asked for again, the missing-chunk backoff,
+//! and a file received chunk by chunk, verified and receipted.
+
+use std::sync::Arc;
+
+use super::{Effect, MediaLimits, PreparedFile, Transfers, WINDOW, prepare_file, register_incoming};
+use crate::app::Event;
+use crate::crypto::{Address, Identity};
+use crate::objects::{ObjectId, ObjectStore};
+use crate::store::{ChatId, TransferState};
+use crate::transport::Tag;
+use crate::wire::{AttachKind, Body, MessageHash};
+
+const CHUNK: usize = 65536;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    objects: Arc<ObjectStore>,
+    peer: Address,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let me = Identity::generate().unwrap();
+    let objects = Arc::new(ObjectStore::open(&dir.path().join("objects"), &me, 0).unwrap());
+    Fixture { _dir: dir, objects, peer: Identity::generate().unwrap().address() }
+}
+
+fn random(n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n];
+    for c in v.chunks_mut(CHUNK) {
+        crate::crypto::random_bytes(c).unwrap();
+    }
+    v
+}
+
+/// A file of `chunks` chunks imported into the fixture's store.
+fn file(f: &Fixture, chunks: usize) -> (PreparedFile, Vec<u8>) {
+    let data = random(chunks * CHUNK - 100);
+    let path = f._dir.path().join(format!("f{chunks}.bin"));
+    std::fs::write(&path, &data).unwrap();
+    (prepare_file(&f.objects, &path, None, None, u64::MAX).unwrap(), data)
+}
+
+/// The chunk publishes among `effects`: (index, tag).
+fn chunks(effects: &[Effect]) -> Vec<(u64, Tag)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Publish { body: Body::Chunk { i, .. }, tag: Some(tag), .. } => Some((*i, *tag)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn needs(effects: &[Effect]) -> Vec<Vec<u64>> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Publish { body: Body::Need { i, .. }, .. } => Some(i.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sending(f: &Fixture, n: usize) -> (Transfers, PreparedFile, MessageHash) {
+    let (file, _) = file(f, n);
+    let mut t = Transfers::new(f.objects.clone(), MediaLimits::default(), super::NEED_FIRST);
+    let msg = MessageHash([7; 32]);
+    let row = Transfers::outgoing_row(&file, f.peer, msg, 0);
+    let started = t.start_outgoing(row);
+    assert!(matches!(started[..], [Effect::Emit(Event::Transfer { state: TransferState::Active, .. })]));
+    (t, file, msg)
+}
+
+#[test]
+fn the_window_holds_at_most_32_chunks_in_flight() {
+    let f = fixture();
+    let (mut t, _, _) = sending(&f, 40);
+    let first = chunks(&t.pump());
+    assert_eq!(first.len(), WINDOW as usize);
+    assert_eq!(first.iter().map(|c| c.0).collect::<Vec<_>>(), (0..32).collect::<Vec<_>>(), "in order");
+    assert!(t.pump().is_empty(), "the window is full");
+    for (_, tag) in &first[..5] {
+        assert!(t.on_acked(tag).is_some(), "a chunk's tag");
+    }
+    assert!(t.on_acked(&[0xee; 32]).is_none(), "not a chunk's tag: a message's");
+    let next = chunks(&t.pump());
+    assert_eq!(next.iter().map(|c| c.0).collect::<Vec<_>>(), (32..37).collect::<Vec<_>>());
+    // Every tag differs.
+    let mut tags: Vec<Tag> = first.iter().chain(&next).map(|c| c.1).collect();
+    tags.sort();
+    tags.dedup();
+    assert_eq!(tags.len(), 37);
+}
+
+#[test]
+fn chunks_asked_for_or_lost_are_sent_again_first() {
+    let f = fixture();
+    let (mut t, file, _) = sending(&f, 40);
+    let first = chunks(&t.pump());
+    for (_, tag) in &first {
+        t.on_acked(tag);
+    }
+    // The receiver asks for 3 and 7 (twice) and an index beyond the file.
+    assert!(t.on_need(&f.peer, file.id, vec![3, 7, 7, 999]).is_empty());
+    // Someone else asking about the file is dropped.
+    let stranger = Identity::generate().unwrap().address();
+    assert!(matches!(t.on_need(&stranger, file.id, vec![1])[..], [Effect::Drop("need_unknown_file")]));
+    let again = chunks(&t.pump());
+    assert_eq!(again.iter().map(|c| c.0).take(3).collect::<Vec<_>>(), vec![3, 7, 32]);
+    // A publish lost with a broker session goes out again.
+    assert!(t.on_lost(&again[0].1));
+    let after = chunks(&t.pump());
+    assert_eq!(after.first().map(|c| c.0), Some(3));
+}
+
+#[test]
+fn a_receipt_completes_the_transfer_and_its_row_is_saved() {
+    let f = fixture();
+    let (mut t, file, msg) = sending(&f, 3);
+    let sent = chunks(&t.pump());
+    assert_eq!(sent.len(), 3);
+    let saved = t.take_dirty();
+    assert_eq!(saved[0].done, 3, "progress: chunks handed over");
+    let done = t.on_receipt(&f.peer, &[msg]);
+    assert!(matches!(done[..], [Effect::Emit(Event::Transfer { state: TransferState::Complete, .. })]));
+    let rows = t.take_dirty();
+    assert_eq!((rows.len(), rows[0].state), (1, TransferState::Complete));
+    assert!(t.pump().is_empty());
+    assert!(t.on_need(&f.peer, file.id, vec![0]).iter().any(|e| matches!(e, Effect::Drop(_))));
+}
+
+/// An incoming transfer of a `chunks`-chunk file from the fixture's peer.
+fn receiving(f: &Fixture, data: &[u8], now: i64) -> (Transfers, ObjectId) {
+    let mut db = rusqlite::Connection::open_in_memory().unwrap();
+    crate::store::migrations::migrate(&mut db, crate::store::migrations::CHAT_DB).unwrap();
+    let id = ObjectId(crate::crypto::sha256(data));
+    let meta = crate::wire::ObjectMeta {
+        hash: id.0,
+        size: data.len() as u64,
+        name: "x.bin".into(),
+        mime: "application/octet-stream".into(),
+        chunks: (data.len() as u64).div_ceil(CHUNK as u64),
+        w: None,
+        h: None,
+        thumb: None,
+    };
+    let tx = db.transaction().unwrap();
+    let row = register_incoming(&tx, &f.peer, &MessageHash([9; 32]), &meta, MediaLimits::default(), now).unwrap();
+    let mut t = Transfers::new(f.objects.clone(), MediaLimits::default(), super::NEED_FIRST);
+    let started = t.start_incoming(row, ChatId(1), AttachKind::File);
+    assert!(matches!(started[..], [Effect::Emit(Event::Transfer { state: TransferState::Active, .. })]));
+    (t, id)
+}
+
+#[test]
+fn missing_chunks_are_asked_for_after_10_s_of_silence_then_less_often() {
+    let f = fixture();
+    let data = random(3 * CHUNK);
+    let s = 1000;
+    let (mut t, id) = receiving(&f, &data, 0);
+    assert!(needs(&t.ask_for_missing(9 * s)).is_empty(), "not yet");
+    assert_eq!(needs(&t.ask_for_missing(10 * s)), vec![vec![0, 1, 2]]);
+    assert!(needs(&t.ask_for_missing(29 * s)).is_empty(), "the second wait is 20 s");
+    assert_eq!(needs(&t.ask_for_missing(30 * s)), vec![vec![0, 1, 2]]);
+    assert!(needs(&t.ask_for_missing(69 * s)).is_empty(), "then 40 s");
+    // A chunk arrives: the wait starts again at 10 s, and only what is missing is named.
+    t.on_chunk(&f.peer, id, 1, &data[CHUNK..2 * CHUNK], 70 * s);
+    assert!(needs(&t.ask_for_missing(79 * s)).is_empty());
+    assert_eq!(needs(&t.ask_for_missing(80 * s)), vec![vec![0, 2]]);
+    // The waits never exceed 5 minutes.
+    let mut at = 80 * s;
+    for _ in 0..20 {
+        at += 300 * s;
+        assert_eq!(needs(&t.ask_for_missing(at)).len(), 1, "asked again within 5 minutes");
+    }
+}
+
+#[test]
+fn a_file_received_out_of_order_is_verified_kept_and_receipted() {
+    let f = fixture();
+    let data = random(3 * CHUNK - 7);
+    let (mut t, id) = receiving(&f, &data, 0);
+    let stranger = Identity::generate().unwrap().address();
+    assert!(matches!(t.on_chunk(&stranger, id, 0, &data[..CHUNK], 1)[..], [Effect::Drop("unexpected_chunk")]));
+    let mut effects = Vec::new();
+    for i in [2usize, 0, 1] {
+        let end = ((i + 1) * CHUNK).min(data.len());
+        effects.extend(t.on_chunk(&f.peer, id, i as u64, &data[i * CHUNK..end], 5));
+    }
+    assert!(t.on_chunk(&f.peer, id, 1, &data[CHUNK..2 * CHUNK], 6).iter().all(|e| !matches!(e, Effect::Verify(_))));
+    let job = effects
+        .into_iter()
+        .find_map(|e| match e {
+            Effect::Verify(job) => Some(job),
+            _ => None,
+        })
+        .expect("complete: verify");
+    let done = t.on_verified(job.run());
+    assert!(
+        done.iter().any(|e| matches!(e, Effect::Publish { body: Body::Receipt { ack }, .. } if ack == &vec![[9; 32]]))
+    );
+    assert!(done.iter().any(|e| matches!(e, Effect::Emit(Event::Transfer { state: TransferState::Complete, .. }))));
+    assert!(f.objects.contains(&id));
+    assert_eq!(t.take_dirty().last().map(|r| r.state), Some(TransferState::Complete));
+}
+
+#[test]
+fn a_wrong_chunk_rejects_the_file_and_removes_the_partial_object() {
+    let f = fixture();
+    let data = random(2 * CHUNK);
+    let (mut t, id) = receiving(&f, &data, 0);
+    let out = t.on_chunk(&f.peer, id, 0, &data[..100], 1);
+    assert!(out.iter().any(|e| matches!(e, Effect::Fail(crate::app::ClientError::FileRejected { .. }))));
+    assert!(out.iter().any(|e| matches!(e, Effect::Emit(Event::Transfer { state: TransferState::Failed, .. }))));
+    assert!(!f.objects.contains(&id));
+    assert!(matches!(t.on_chunk(&f.peer, id, 1, &data[CHUNK..], 2)[..], [Effect::Drop(_)]), "gone");
+}

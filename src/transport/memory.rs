@@ -1,0 +1,206 @@
+//! An in-memory broker for tests: the MQTT semantics WoChat relies on, without sockets.
+//!
+//! - A session per client id, persistent across connections: deliveries not yet acknowledged
+//!   (and those queued while offline) come again, in order, when it connects again.
+//! - QoS 1: a publish is acknowledged (`Acked(tag)`) once the hub has queued it for the session
+//!   subscribed to its topic; with no such session it is dropped, as a broker would.
+//! - [`Hub::restart`] forgets every session and queue, like a broker without persistence that
+//!   restarted: connected links see a disconnect and a session-less reconnect.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::link::{Link, LinkFuture};
+use super::mqtt::AckHandle;
+use super::{Incoming, Tag, TransportEvent};
+
+/// The broker: cheap to clone, shared by every link connected to it.
+#[derive(Clone, Default)]
+pub struct Hub {
+    state: Arc<Mutex<HubState>>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct HubState {
+    /// Sessions by client id.
+    sessions: HashMap<String, Session>,
+    /// Which session receives a topic.
+    subscribers: HashMap<String, String>,
+    next_id: u64,
+    /// Every publish seen, for tests that look at what crossed the broker.
+    log: Vec<(String, Vec<u8>)>,
+    logging: bool,
+    /// Most deliveries queued for a session that is not connected (0: no limit); more are
+    /// dropped, like Mosquitto's `max_queued_messages`.
+    queue_limit: usize,
+}
+
+struct Session {
+    /// Deliveries not acknowledged yet, by number (in order).
+    pending: BTreeMap<u64, bytes::Bytes>,
+    /// The connected link's feed, if connected.
+    feed: Option<mpsc::UnboundedSender<TransportEvent>>,
+}
+
+impl Hub {
+    /// An empty broker.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A broker that keeps at most `limit` deliveries for a session while it is offline.
+    pub fn with_queue_limit(limit: usize) -> Self {
+        let hub = Self::default();
+        hub.lock().queue_limit = limit;
+        hub
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HubState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Connects `client_id`, subscribed to `topic`; events go to `events` (bounded: a full
+    /// channel holds deliveries back, as a slow TCP reader would).
+    pub fn connect(&self, client_id: &str, topic: &str, events: mpsc::Sender<TransportEvent>) -> MemoryLink {
+        let (feed, mut rx) = mpsc::unbounded_channel::<TransportEvent>();
+        {
+            let mut s = self.lock();
+            let present = s.sessions.contains_key(client_id);
+            let session = s
+                .sessions
+                .entry(client_id.to_string())
+                .or_insert_with(|| Session { pending: BTreeMap::new(), feed: None });
+            let _ = feed.send(TransportEvent::Connected { broker: "memory".into(), session_present: present });
+            let _ = feed.send(TransportEvent::Subscribed);
+            for (id, payload) in &session.pending {
+                let ack = AckHandle::Memory(client_id.to_string(), *id);
+                let _ = feed.send(TransportEvent::Message(Incoming { payload: payload.clone(), ack }));
+            }
+            session.feed = Some(feed.clone());
+            s.subscribers.insert(topic.to_string(), client_id.to_string());
+        }
+        let pump = tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                if events.send(ev).await.is_err() {
+                    return;
+                }
+            }
+        });
+        MemoryLink { hub: self.clone(), client_id: client_id.to_string(), feed, pump }
+    }
+
+    /// Forgets every session and queued delivery; connected links see the broker go away and
+    /// come back without their sessions.
+    pub fn restart(&self) {
+        let mut s = self.lock();
+        let sessions = std::mem::take(&mut s.sessions);
+        for (id, session) in sessions {
+            if let Some(feed) = session.feed {
+                let _ = feed.send(TransportEvent::Disconnected {
+                    broker: "memory".into(),
+                    error: "the broker restarted".into(),
+                    retry_in: Duration::ZERO,
+                });
+                let _ = feed.send(TransportEvent::Connected { broker: "memory".into(), session_present: false });
+                let _ = feed.send(TransportEvent::Subscribed);
+                s.sessions.insert(id, Session { pending: BTreeMap::new(), feed: Some(feed) });
+            }
+        }
+    }
+
+    /// Starts recording every publish (topic and payload), as a `#` subscriber would see them.
+    pub fn record(&self) {
+        self.lock().logging = true;
+    }
+
+    /// What was recorded since [`Hub::record`].
+    pub fn recorded(&self) -> Vec<(String, Vec<u8>)> {
+        self.lock().log.clone()
+    }
+
+    /// Deliveries queued or unacknowledged for `client_id`.
+    pub fn pending(&self, client_id: &str) -> usize {
+        self.lock().sessions.get(client_id).map_or(0, |s| s.pending.len())
+    }
+
+    /// Publishes `payload` on `topic` from outside any session (a test's raw client).
+    pub fn inject(&self, topic: &str, payload: Vec<u8>) {
+        self.deliver(topic, payload.into());
+    }
+
+    fn deliver(&self, topic: &str, payload: bytes::Bytes) {
+        let mut s = self.lock();
+        if s.logging {
+            s.log.push((topic.to_string(), payload.to_vec()));
+        }
+        let Some(client) = s.subscribers.get(topic).cloned() else { return };
+        s.next_id += 1;
+        let id = s.next_id;
+        let limit = s.queue_limit;
+        let Some(session) = s.sessions.get_mut(&client) else { return };
+        if limit > 0 && session.feed.is_none() && session.pending.len() >= limit {
+            return;
+        }
+        session.pending.insert(id, payload.clone());
+        if let Some(feed) = &session.feed {
+            let _ = feed.send(TransportEvent::Message(Incoming { payload, ack: AckHandle::Memory(client, id) }));
+        }
+    }
+}
+
+/// A connection to a [`Hub`]; dropping it disconnects (the session stays).
+pub struct MemoryLink {
+    hub: Hub,
+    client_id: String,
+    feed: mpsc::UnboundedSender<TransportEvent>,
+    pump: tokio::task::JoinHandle<()>,
+}
+
+impl MemoryLink {
+    fn disconnect(&self) {
+        let mut s = self.hub.lock();
+        if let Some(session) = s.sessions.get_mut(&self.client_id)
+            && session.feed.as_ref().is_some_and(|f| f.same_channel(&self.feed))
+        {
+            session.feed = None;
+        }
+    }
+}
+
+impl Link for MemoryLink {
+    fn publish(&self, tag: Option<Tag>, topic: String, payload: Vec<u8>) {
+        self.hub.deliver(&topic, payload.into());
+        if let Some(tag) = tag {
+            let _ = self.feed.send(TransportEvent::Acked(tag));
+        }
+    }
+
+    fn ack(&self, incoming: Incoming) {
+        if let AckHandle::Memory(client, id) = incoming.ack
+            && let Some(session) = self.hub.lock().sessions.get_mut(&client)
+        {
+            session.pending.remove(&id);
+        }
+    }
+
+    fn shutdown(&self) -> LinkFuture<'_> {
+        self.disconnect();
+        Box::pin(async {})
+    }
+}
+
+impl Drop for MemoryLink {
+    fn drop(&mut self) {
+        self.disconnect();
+        self.pump.abort();
+    }
+}
