@@ -94,7 +94,9 @@ pub fn open_database(path: &Path, key: Option<&Key32>, list: &[Migration]) -> Re
         };
         return Err(unreadable(reason));
     }
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    // Switching a new database to WAL needs a moment alone with it: another process opening
+    // the same new file at that instant makes SQLite answer "busy" without waiting.
+    let mode: String = retry_busy(|| conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(unreadable(format!("could not switch to WAL mode (got {mode})")));
     }
@@ -106,6 +108,22 @@ pub fn open_database(path: &Path, key: Option<&Key32>, list: &[Migration]) -> Re
         other => other,
     })?;
     Ok(conn)
+}
+
+/// Runs `f` again while SQLite reports the database busy (up to [`BUSY_TIMEOUT`]), for the
+/// statements its busy handler does not cover.
+fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match f() {
+            Err(e)
+                if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Runs `f` in an immediate write transaction: the write lock is taken up front, so a
