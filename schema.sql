@@ -157,3 +157,70 @@ CREATE TABLE transfer
     avatar     CHAR(64),                          -- object id of the square crop
     PRIMARY KEY (obj, peer, dir)
 );
+
+-- added (v7): protocol v2 (docs/PROTOCOL.md). This account's Olm account (its "device"), as a
+-- vodozemac pickle encrypted under HKDF(secret key, "wochat/v2/pickle"); `published` is when
+-- its key bundle was last published (0: publish it again).
+CREATE TABLE olm_account
+(
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    pickle    TEXT NOT NULL,
+    published INTEGER NOT NULL DEFAULT 0,
+    created   INTEGER NOT NULL
+);
+
+-- added (v7): Olm sessions with peers (encrypted pickles), several per peer after a race or a
+-- reset; `mine` if this account started it; the `preferred` one encrypts what is sent.
+CREATE TABLE olm_session
+(
+    peer      CHAR(66) NOT NULL,
+    sid       TEXT NOT NULL,                    -- vodozemac's session id (same on both sides)
+    ik        BLOB NOT NULL,                    -- the peer device's Curve25519 identity key
+    pickle    TEXT NOT NULL,
+    mine      INTEGER NOT NULL,
+    created   INTEGER NOT NULL,
+    used      INTEGER NOT NULL,
+    preferred INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (peer, sid)
+) WITHOUT ROWID;
+
+-- added (v7): peers' devices from verified key bundles (`bundle` as signed); `otk` the peer's
+-- one-time keys not yet used by this account. A peer with a row has been seen speaking v2 and
+-- is never spoken to in v1 again.
+CREATE TABLE peer_device
+(
+    peer   CHAR(66) NOT NULL,
+    dev    BLOB NOT NULL,
+    ik     BLOB NOT NULL,
+    bundle BLOB NOT NULL,
+    otk    BLOB NOT NULL,
+    ts     INTEGER NOT NULL,                    -- the bundle's creation time
+    seen   INTEGER NOT NULL,                    -- when it arrived here
+    PRIMARY KEY (peer, dev)
+) WITHOUT ROWID;
+
+-- added (v7): SHA-256 of v2 envelopes already opened (kept 14 days), so that a redelivery is
+-- recognised rather than taken for a broken session.
+CREATE TABLE seen_envelope
+(
+    hash BLOB PRIMARY KEY,
+    dt   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX seen_envelope_dt ON seen_envelope (dt);
+
+-- added (v7): rate limits of session resets: when one was last asked of a peer, and last
+-- honoured for a peer (ms).
+CREATE TABLE session_reset
+(
+    peer     CHAR(66) PRIMARY KEY,
+    asked    INTEGER NOT NULL DEFAULT 0,
+    honoured INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
+-- added (v7): small settings of the account's protocol state (for example whether the broker
+-- session under the old, public client id was drained).
+CREATE TABLE meta
+(
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;

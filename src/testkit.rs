@@ -131,12 +131,14 @@ impl TestNet {
         let account = Account::open(&self.home, &self.keys(), name, PASSWORD)
             .unwrap_or_else(|e| panic!("cannot log in to {name}: {e}"));
         let address = account.address();
+        let client_id = account.client_id();
         let read = ReadModel::new(account.reader().unwrap_or_else(|e| panic!("{name}: {e}")), account.objects.clone());
         account.objects.set_quota_mb(self.config.storage.quota_mb);
         let link = match &self.network {
             Network::Memory(hub) => LinkConfig::Memory(hub.clone()),
             Network::Brokers(urls) => {
-                let mut t = transport_config(&self.config, &address, urls).unwrap_or_else(|e| panic!("{e}"));
+                let mut t =
+                    transport_config(&self.config, &address, &client_id, urls).unwrap_or_else(|e| panic!("{e}"));
                 t.backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
                 LinkConfig::Mqtt(Box::new(t))
             }

@@ -62,6 +62,11 @@ impl Account {
     pub fn identity(&self) -> &Identity {
         self.keys.identity()
     }
+
+    /// The account's MQTT client id (secret: derived from the secret key).
+    pub fn client_id(&self) -> String {
+        crate::wire::secret_client_id(self.identity())
+    }
 }
 
 impl std::fmt::Debug for Account {

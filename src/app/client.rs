@@ -68,9 +68,21 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Which protocol a client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// Only v1 (`PROTOCOL.md`): for compatibility tests and comparisons.
+    V1,
+    /// v2 with peers that show a v2 key bundle, v1 with the others.
+    #[default]
+    V2,
+}
+
 /// How a client runs.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientOptions {
+    /// The protocol.
+    pub protocol: Protocol,
     /// Attachment limits.
     pub limits: MediaLimits,
     /// Retransmission schedule.
@@ -82,7 +94,12 @@ pub struct ClientOptions {
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        Self { limits: MediaLimits::default(), retry: RetryPolicy::default(), need_first: NEED_FIRST }
+        Self {
+            protocol: Protocol::default(),
+            limits: MediaLimits::default(),
+            retry: RetryPolicy::default(),
+            need_first: NEED_FIRST,
+        }
     }
 }
 
@@ -134,6 +151,7 @@ pub struct Started {
 pub struct Client {
     commands: mpsc::UnboundedSender<Command>,
     address: Address,
+    client_id: String,
     objects: Arc<ObjectStore>,
     limits: Arc<RwLock<MediaLimits>>,
 }
@@ -144,18 +162,19 @@ impl Client {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let address = account.address();
+        let client_id = account.client_id();
         let objects = account.objects.clone();
         let engine = Engine::new(account, link, options, events_tx)?;
         tokio::spawn(engine.run(cmd_rx));
         let limits = Arc::new(RwLock::new(options.limits));
-        Ok((Self { commands: cmd_tx, address, objects, limits }, events_rx))
+        Ok((Self { commands: cmd_tx, address, client_id, objects, limits }, events_rx))
     }
 
     /// Starts the client the way the app and the CLI do: brokers from `config` (or
     /// `broker_override`, from `--broker`), the embedded broker when `broker.embedded` says so,
     /// the storage quota and the media limits.
     pub fn start_from_config(account: Account, config: &Config, broker_override: &[String]) -> ClientResult<Started> {
-        let tcfg = transport_config(config, &account.address(), broker_override)?;
+        let tcfg = transport_config(config, &account.address(), &account.client_id(), broker_override)?;
         let hosting = prepare_broker(config.broker.embedded, &tcfg.urls)?;
         account.objects.set_quota_mb(config.storage.quota_mb);
         let mut options = ClientOptions { limits: MediaLimits::from_config(config), ..Default::default() };
@@ -169,6 +188,11 @@ impl Client {
     /// The account's address.
     pub fn address(&self) -> Address {
         self.address
+    }
+
+    /// The account's MQTT client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
     }
 
     /// The account's object store.

@@ -7,11 +7,16 @@ use super::ClientResult;
 use crate::config::{Config, EmbeddedBroker};
 use crate::crypto::Address;
 use crate::transport::{Backoff, BrokerUrl, TransportConfig, TransportError, broker};
-use crate::wire;
 
-/// The transport settings for `address` from `config`; `override_urls` (from `--broker`)
-/// replaces the configured list.
-pub fn transport_config(config: &Config, address: &Address, override_urls: &[String]) -> ClientResult<TransportConfig> {
+/// The transport settings for the account at `address` with MQTT client id `client_id` (see
+/// [`crate::wire::secret_client_id`]) from `config`; `override_urls` (from `--broker`) replaces
+/// the configured list.
+pub fn transport_config(
+    config: &Config,
+    address: &Address,
+    client_id: &str,
+    override_urls: &[String],
+) -> ClientResult<TransportConfig> {
     let raw = if override_urls.is_empty() { &config.broker.urls } else { override_urls };
     let urls = raw.iter().map(|u| BrokerUrl::parse(u)).collect::<Result<Vec<_>, _>>()?;
     Ok(TransportConfig {
@@ -19,8 +24,10 @@ pub fn transport_config(config: &Config, address: &Address, override_urls: &[Str
         username: config.broker.username.clone(),
         password: config.broker.password.clone(),
         ca_file: config.broker.ca_file.clone(),
-        client_id: wire::client_id(address),
+        client_id: client_id.to_string(),
         topic: address.to_hex(),
+        clean_session: false,
+        drain_only: false,
         keep_alive: Duration::from_secs(30),
         backoff: Backoff::default(),
     })

@@ -15,7 +15,9 @@ pub mod read;
 pub mod transfers;
 
 pub use account::{Account, LockedAccount, OpenError};
-pub use client::{Client, ClientOptions, Events, LinkConfig, RetryPolicy, SentFile, Started, TEST_TIMERS_ENV, To};
+pub use client::{
+    Client, ClientOptions, Events, LinkConfig, Protocol, RetryPolicy, SentFile, Started, TEST_TIMERS_ENV, To,
+};
 pub use connect::{prepare_broker, transport_config};
 pub use errors::{ClientError, ClientResult, FileProblem};
 pub use events::{ConnState, Event};

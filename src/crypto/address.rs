@@ -49,6 +49,13 @@ impl Address {
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
+
+    /// Whether `sig` is a BIP-340 Schnorr signature of `msg` by this address's key (its
+    /// x-only form).
+    pub fn verify_schnorr(&self, msg: &[u8], sig: &[u8; 64]) -> bool {
+        let (xonly, _) = self.public_key().x_only_public_key();
+        secp256k1::schnorr::Signature::from_byte_array(*sig).verify(msg, &xonly).is_ok()
+    }
 }
 
 impl FromStr for Address {

@@ -62,7 +62,7 @@ impl EnvelopeError {
 }
 
 /// `ECDH(a, B)`: the x-coordinate of `a·B`.
-fn ecdh_x(point: &PublicKey, scalar: &SecretKey) -> Key32 {
+pub(super) fn ecdh_x(point: &PublicKey, scalar: &SecretKey) -> Key32 {
     let mut xy = ecdh::shared_secret_point(point, scalar);
     let mut x = Zeroizing::new([0u8; 32]);
     x.copy_from_slice(&xy[..32]);

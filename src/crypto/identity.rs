@@ -1,6 +1,6 @@
 //! An account's secp256k1 key pair.
 
-use secp256k1::{PublicKey, SecretKey};
+use secp256k1::{Keypair, PublicKey, SecretKey};
 use zeroize::Zeroizing;
 
 use super::{Address, CryptoError, Key32, hkdf32, random_bytes};
@@ -54,6 +54,23 @@ impl Identity {
     pub fn derive_key(&self, info: &str) -> Key32 {
         hkdf32(None, self.secret.as_ref(), info.as_bytes())
     }
+
+    /// A BIP-340 Schnorr signature of `msg` (with fresh auxiliary randomness).
+    pub fn sign_schnorr(&self, msg: &[u8]) -> Result<[u8; 64], CryptoError> {
+        let mut aux = Zeroizing::new([0u8; 32]);
+        random_bytes(aux.as_mut())?;
+        Ok(self.sign_schnorr_with_aux(msg, &aux))
+    }
+
+    /// [`Self::sign_schnorr`] with given auxiliary randomness (for known-answer tests).
+    pub fn sign_schnorr_with_aux(&self, msg: &[u8], aux: &[u8; 32]) -> [u8; 64] {
+        self.with_secret_key(|sk| {
+            let mut keypair = Keypair::from_secret_key(sk);
+            let sig = secp256k1::schnorr::sign_with_aux_rand(msg, &keypair, aux);
+            keypair.non_secure_erase();
+            sig.to_byte_array()
+        })
+    }
 }
 
 impl std::fmt::Debug for Identity {
@@ -75,6 +92,17 @@ mod tests {
         let id = Identity::from_secret_bytes(&sk).unwrap();
         assert_eq!(id.address().to_hex(), "03d510f6e6dd5ee14a14a5f1cfc407d33363c38c4a02cfa322378476d2019c0e3b");
         assert!(!format!("{id:?}").contains("d68dae"));
+    }
+
+    #[test]
+    fn schnorr_signatures_verify_with_the_address_only() {
+        let a = Identity::generate().unwrap();
+        let sig = a.sign_schnorr(b"bundle").unwrap();
+        assert!(a.address().verify_schnorr(b"bundle", &sig));
+        assert!(!a.address().verify_schnorr(b"bundle!", &sig));
+        let b = Identity::generate().unwrap();
+        assert!(!b.address().verify_schnorr(b"bundle", &sig));
+        assert_eq!(a.sign_schnorr_with_aux(b"x", &[7; 32]), a.sign_schnorr_with_aux(b"x", &[7; 32]));
     }
 
     #[test]

@@ -7,12 +7,17 @@
 //! they were; the broker delivers the envelopes again and they open again.
 //!
 //! [`V1Sessions`] is the protocol v1 scheme of `PROTOCOL.md` (static-key ECDH, stateless).
+//! [`V2Sessions`] is protocol v2 (`docs/PROTOCOL.md`): Olm sessions (vodozemac) bound to the
+//! secp256k1 identity by signed key bundles, falling back to v1 for peers never seen with v2.
 //! The same trait carries a conversation with several members ([`Audience::Members`]):
-//! v1 seals pairwise for each member; a group session seals once and wraps per member.
+//! v1 and v2 seal pairwise for each member; a group session seals once and wraps per member.
 
+mod device;
 mod v1;
+mod v2;
 
 pub use v1::V1Sessions;
+pub use v2::{PICKLE_KEY_INFO, V2Sessions, key_topic};
 
 use rusqlite::Transaction;
 
@@ -37,6 +42,9 @@ pub struct Envelope {
     pub to: Address,
     /// The MQTT payload.
     pub payload: Vec<u8>,
+    /// The session layer's own traffic (a key bundle offered), not the packet sealed: its
+    /// PUBACK is not the packet's.
+    pub own: bool,
 }
 
 /// A packet opened by a session: who sent it (authenticated) and what it says.
@@ -48,6 +56,48 @@ pub struct Opened {
     pub cbor: Vec<u8>,
     /// The decoded packet.
     pub packet: Packet,
+    /// The protocol version of the envelope (1 or 2).
+    pub version: u8,
+}
+
+/// Where a key bundle came from.
+#[derive(Debug, Clone, Copy)]
+pub enum KeySource {
+    /// In a `K` packet from `from` (a v1 envelope).
+    InBand {
+        /// The sender (authenticated by the envelope).
+        from: Address,
+        /// It asks for this account's bundle in return.
+        want: bool,
+        /// It cannot decrypt this account's messages: start again.
+        reset: bool,
+    },
+    /// Published (retained) on the key topic of `owner`.
+    Published {
+        /// Whose key topic.
+        owner: Address,
+    },
+}
+
+/// What a key bundle led to.
+#[derive(Debug, Default)]
+pub struct KeysOutcome {
+    /// Envelopes to publish (this account's bundle, sent back).
+    pub replies: Vec<Envelope>,
+    /// The keys of this peer are now known: what waited for them can be sealed.
+    pub learned: Option<Address>,
+    /// A new session with this peer was started for a reset: send again all it has not
+    /// confirmed.
+    pub resend_to: Option<Address>,
+}
+
+/// A retained publish of this account's own key bundle.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The key topic.
+    pub topic: String,
+    /// The signed bundle.
+    pub payload: Vec<u8>,
 }
 
 /// Why a packet could not be sealed.
@@ -59,6 +109,12 @@ pub enum SealError {
     /// Session state could not be read or written.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The peer's keys are being fetched: the packet waits (a message stays unsent).
+    #[error("the keys of {0} are being fetched")]
+    KeysPending(Address),
+    /// Session state is damaged or a key does not work.
+    #[error("session: {0}")]
+    Session(String),
 }
 
 /// Why an envelope did not open.
@@ -67,16 +123,68 @@ pub enum OpenError {
     /// The envelope is not for us, damaged, or not of the protocol: dropped, counted by reason.
     #[error("dropped: {0}")]
     Drop(#[from] DropReason),
+    /// Dropped for a reason of the session layer (a short stable code).
+    #[error("dropped: {0}")]
+    Refused(&'static str),
+    /// A peer's message that no session decrypts (the peer or this account lost state):
+    /// dropped; `replies` (a request to start again, rate-limited) are to be published.
+    #[error("undecryptable message from {from}")]
+    Broken {
+        /// The sender.
+        from: Address,
+        /// What to publish.
+        replies: Vec<Envelope>,
+    },
     /// Session state could not be read or written: the batch is retried.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
+impl OpenError {
+    /// The short stable code of a drop, if this is one.
+    pub fn drop_code(&self) -> Option<&'static str> {
+        match self {
+            Self::Drop(r) => Some(r.code()),
+            Self::Refused(code) => Some(code),
+            Self::Broken { .. } => Some("undecryptable"),
+            Self::Store(_) => None,
+        }
+    }
+}
+
 /// Seals packets for peers and opens what arrives, with any state in the store transaction.
 pub trait Sessions: Send + Sync {
-    /// Seals a CBOR packet for `to` (one envelope per recipient).
-    fn seal(&self, tx: &Transaction<'_>, to: Audience<'_>, cbor: &[u8]) -> Result<Vec<Envelope>, SealError>;
+    /// Seals a CBOR packet for `to`. A message may wait for a peer's keys (`may_wait`:
+    /// [`SealError::KeysPending`]); a control packet goes at once.
+    fn seal(
+        &self,
+        tx: &Transaction<'_>,
+        to: Audience<'_>,
+        cbor: &[u8],
+        may_wait: bool,
+    ) -> Result<Vec<Envelope>, SealError>;
 
     /// Opens an envelope addressed to this account.
     fn open(&self, tx: &Transaction<'_>, envelope: &[u8]) -> Result<Opened, OpenError>;
+
+    /// A key bundle arrived (in band, or published on a key topic).
+    fn on_keys(&self, _tx: &Transaction<'_>, _source: KeySource, _signed: &[u8]) -> Result<KeysOutcome, OpenError> {
+        Ok(KeysOutcome::default())
+    }
+
+    /// This account's key bundle to publish (retained): always with `force` (after a
+    /// connect), else only when it changed since it was last published.
+    fn own_keys(&self, _tx: &Transaction<'_>, _force: bool) -> Result<Option<Published>, SealError> {
+        Ok(None)
+    }
+
+    /// The topic filter on which `peer`'s key bundles are published, if this scheme has them.
+    fn key_filter(&self, _peer: &Address) -> Option<String> {
+        None
+    }
+
+    /// The owner of a key topic, if `topic` is one.
+    fn key_topic_owner(&self, _topic: &str) -> Option<Address> {
+        None
+    }
 }

@@ -22,10 +22,16 @@ impl V1Sessions {
 }
 
 impl Sessions for V1Sessions {
-    fn seal(&self, _tx: &Transaction<'_>, to: Audience<'_>, cbor: &[u8]) -> Result<Vec<Envelope>, SealError> {
+    fn seal(
+        &self,
+        _tx: &Transaction<'_>,
+        to: Audience<'_>,
+        cbor: &[u8],
+        _may_wait: bool,
+    ) -> Result<Vec<Envelope>, SealError> {
         let padded = wire::pad(cbor);
         let one = |to: &crate::crypto::Address| -> Result<Envelope, SealError> {
-            Ok(Envelope { to: *to, payload: self.keys.seal(to, &padded)? })
+            Ok(Envelope { to: *to, payload: self.keys.seal(to, &padded)?, own: false })
         };
         match to {
             Audience::Peer(p) => Ok(vec![one(p)?]),
@@ -35,6 +41,6 @@ impl Sessions for V1Sessions {
 
     fn open(&self, _tx: &Transaction<'_>, envelope: &[u8]) -> Result<Opened, OpenError> {
         let o = wire::open_packet(&self.keys, envelope)?;
-        Ok(Opened { from: o.from, cbor: o.cbor, packet: o.packet })
+        Ok(Opened { from: o.from, cbor: o.cbor, packet: o.packet, version: 1 })
     }
 }

@@ -215,6 +215,16 @@ pub(crate) fn mark_sent(tx: &Transaction<'_>, hash: &MessageHash, next_try: i64)
         > 0)
 }
 
+/// Makes every own message to `peer` that waits for a receipt due for publishing now (its
+/// session was started again: what it carried in the old one may never have been readable).
+pub(crate) fn due_now(tx: &Transaction<'_>, me: &Address, peer: &Address) -> Result<usize, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "UPDATE message SET next_try = 0 WHERE stat IN ('N', 'S') AND stat = 'S' AND pk = ?1 AND topic = ?2",
+        )?
+        .execute(params![me.to_hex(), peer.to_hex()])?)
+}
+
 /// The conversation of a stored message.
 pub(crate) fn chat_of_message(tx: &Transaction<'_>, hash: &MessageHash) -> Result<Option<ChatId>, StoreError> {
     Ok(tx

@@ -8,6 +8,7 @@ mod lock;
 mod maintenance;
 mod messages;
 pub mod migrations;
+pub mod olm;
 mod search;
 mod transfers;
 
@@ -19,7 +20,9 @@ pub use keys::{AccountEntry, KeyStore, KeysError};
 pub use lock::{AccountLock, LockError};
 pub use maintenance::Maintenance;
 pub use messages::{MessageRow, MessageStatus, NewMessage, OutboxItem, RETRY_FIRST_MS, RETRY_FOR_MS, RETRY_MAX_MS};
-pub(crate) use messages::{chat_of_message, due_in, insert_message, mark_confirmed, mark_sent, reschedule, unsent_in};
+pub(crate) use messages::{
+    chat_of_message, due_in, due_now, insert_message, mark_confirmed, mark_sent, reschedule, unsent_in,
+};
 pub use transfers::{Direction, Transfer, TransferState};
 pub(crate) use transfers::{get_transfer, put_transfer};
 

@@ -18,6 +18,16 @@ pub trait Link: Send + Sync {
     /// Queues a QoS 1 publish of `payload` on `topic`; `tag` comes back in `Acked` or `Lost`.
     fn publish(&self, tag: Option<Tag>, topic: String, payload: Vec<u8>);
 
+    /// Queues a QoS 1 publish that the broker keeps (retains) for later subscribers of `topic`.
+    fn publish_retained(&self, topic: String, payload: Vec<u8>);
+
+    /// Subscribes to `filter` as well as the own topic (again after every reconnect), until
+    /// [`Link::unsubscribe`].
+    fn subscribe(&self, filter: String);
+
+    /// Ends a subscription made with [`Link::subscribe`].
+    fn unsubscribe(&self, filter: String);
+
     /// Acknowledges a delivery once what it carried is stored.
     fn ack(&self, incoming: Incoming);
 

@@ -2,8 +2,9 @@
 //!
 //! - A session per client id, persistent across connections: deliveries not yet acknowledged
 //!   (and those queued while offline) come again, in order, when it connects again.
-//! - QoS 1: a publish is acknowledged (`Acked(tag)`) once the hub has queued it for the session
+//! - QoS 1: a publish is acknowledged (`Acked(tag)`) once the hub has queued it for the sessions
 //!   subscribed to its topic; with no such session it is dropped, as a broker would.
+//! - Retained publishes are kept per topic and delivered to every later subscriber.
 //! - [`Hub::restart`] forgets every session and queue, like a broker without persistence that
 //!   restarted: connected links see a disconnect and a session-less reconnect.
 
@@ -33,8 +34,8 @@ impl std::fmt::Debug for Hub {
 struct HubState {
     /// Sessions by client id.
     sessions: HashMap<String, Session>,
-    /// Which session receives a topic.
-    subscribers: HashMap<String, String>,
+    /// Retained publishes by topic.
+    retained: HashMap<String, bytes::Bytes>,
     next_id: u64,
     /// Every publish seen, for tests that look at what crossed the broker.
     log: Vec<(String, Vec<u8>)>,
@@ -45,8 +46,10 @@ struct HubState {
 }
 
 struct Session {
-    /// Deliveries not acknowledged yet, by number (in order).
-    pending: BTreeMap<u64, bytes::Bytes>,
+    /// Topic filters subscribed to (kept with the session, as MQTT does).
+    filters: std::collections::BTreeSet<String>,
+    /// Deliveries not acknowledged yet, by number (in order), with their topics.
+    pending: BTreeMap<u64, (String, bytes::Bytes)>,
     /// The connected link's feed, if connected.
     feed: Option<mpsc::UnboundedSender<TransportEvent>>,
 }
@@ -75,18 +78,16 @@ impl Hub {
         {
             let mut s = self.lock();
             let present = s.sessions.contains_key(client_id);
-            let session = s
-                .sessions
-                .entry(client_id.to_string())
-                .or_insert_with(|| Session { pending: BTreeMap::new(), feed: None });
+            let session = s.sessions.entry(client_id.to_string()).or_insert_with(Session::new);
+            session.filters.insert(topic.to_string());
             let _ = feed.send(TransportEvent::Connected { broker: "memory".into(), session_present: present });
             let _ = feed.send(TransportEvent::Subscribed);
-            for (id, payload) in &session.pending {
+            for (id, (topic, payload)) in &session.pending {
                 let ack = AckHandle::Memory(client_id.to_string(), *id);
-                let _ = feed.send(TransportEvent::Message(Incoming { payload: payload.clone(), ack }));
+                let incoming = Incoming { topic: topic.clone(), payload: payload.clone(), ack };
+                let _ = feed.send(TransportEvent::Message(incoming));
             }
             session.feed = Some(feed.clone());
-            s.subscribers.insert(topic.to_string(), client_id.to_string());
         }
         let pump = tokio::spawn(async move {
             while let Some(ev) = rx.recv().await {
@@ -102,6 +103,7 @@ impl Hub {
     /// come back without their sessions.
     pub fn restart(&self) {
         let mut s = self.lock();
+        s.retained.clear();
         let sessions = std::mem::take(&mut s.sessions);
         for (id, session) in sessions {
             if let Some(feed) = session.feed {
@@ -112,7 +114,8 @@ impl Hub {
                 });
                 let _ = feed.send(TransportEvent::Connected { broker: "memory".into(), session_present: false });
                 let _ = feed.send(TransportEvent::Subscribed);
-                s.sessions.insert(id, Session { pending: BTreeMap::new(), feed: Some(feed) });
+                let filters = session.filters;
+                s.sessions.insert(id, Session { feed: Some(feed), filters, pending: BTreeMap::new() });
             }
         }
     }
@@ -134,25 +137,95 @@ impl Hub {
 
     /// Publishes `payload` on `topic` from outside any session (a test's raw client).
     pub fn inject(&self, topic: &str, payload: Vec<u8>) {
-        self.deliver(topic, payload.into());
+        self.deliver(topic, payload.into(), false);
     }
 
-    fn deliver(&self, topic: &str, payload: bytes::Bytes) {
+    /// Removes the retained publish of `topic` (as an empty retained publish does).
+    pub fn clear_retained(&self, topic: &str) {
+        self.lock().retained.remove(topic);
+    }
+
+    /// The topics with a retained publish.
+    pub fn retained_topics(&self) -> Vec<String> {
+        self.lock().retained.keys().cloned().collect()
+    }
+
+    fn deliver(&self, topic: &str, payload: bytes::Bytes, retain: bool) {
         let mut s = self.lock();
         if s.logging {
             s.log.push((topic.to_string(), payload.to_vec()));
         }
-        let Some(client) = s.subscribers.get(topic).cloned() else { return };
-        s.next_id += 1;
-        let id = s.next_id;
-        let limit = s.queue_limit;
-        let Some(session) = s.sessions.get_mut(&client) else { return };
-        if limit > 0 && session.feed.is_none() && session.pending.len() >= limit {
-            return;
+        if retain {
+            if payload.is_empty() {
+                s.retained.remove(topic);
+            } else {
+                s.retained.insert(topic.to_string(), payload.clone());
+            }
         }
-        session.pending.insert(id, payload.clone());
-        if let Some(feed) = &session.feed {
-            let _ = feed.send(TransportEvent::Message(Incoming { payload, ack: AckHandle::Memory(client, id) }));
+        let limit = s.queue_limit;
+        let clients: Vec<String> = s
+            .sessions
+            .iter()
+            .filter(|(_, session)| session.filters.iter().any(|f| matches_filter(f, topic)))
+            .map(|(c, _)| c.clone())
+            .collect();
+        for client in clients {
+            s.next_id += 1;
+            let id = s.next_id;
+            let Some(session) = s.sessions.get_mut(&client) else { continue };
+            if limit > 0 && session.feed.is_none() && session.pending.len() >= limit {
+                continue;
+            }
+            session.queue(&client, id, topic, payload.clone());
+        }
+    }
+
+    fn subscribe(&self, client: &str, filter: &str) {
+        let mut s = self.lock();
+        let retained: Vec<(String, bytes::Bytes)> =
+            s.retained.iter().filter(|(t, _)| matches_filter(filter, t)).map(|(t, p)| (t.clone(), p.clone())).collect();
+        let first = s.next_id + 1;
+        s.next_id += retained.len() as u64;
+        let Some(session) = s.sessions.get_mut(client) else { return };
+        session.filters.insert(filter.to_string());
+        for (i, (topic, payload)) in retained.into_iter().enumerate() {
+            session.queue(client, first + i as u64, &topic, payload);
+        }
+    }
+
+    fn unsubscribe(&self, client: &str, filter: &str) {
+        if let Some(session) = self.lock().sessions.get_mut(client) {
+            session.filters.remove(filter);
+        }
+    }
+}
+
+impl Session {
+    fn new() -> Self {
+        Self { filters: Default::default(), pending: BTreeMap::new(), feed: None }
+    }
+
+    /// Keeps a delivery until it is acknowledged, and hands it over when connected.
+    fn queue(&mut self, client: &str, id: u64, topic: &str, payload: bytes::Bytes) {
+        self.pending.insert(id, (topic.to_string(), payload.clone()));
+        if let Some(feed) = &self.feed {
+            let ack = AckHandle::Memory(client.to_string(), id);
+            let _ = feed.send(TransportEvent::Message(Incoming { topic: topic.to_string(), payload, ack }));
+        }
+    }
+}
+
+/// Whether MQTT topic `filter` (with `+` and `#` wildcards) matches `topic`.
+pub fn matches_filter(filter: &str, topic: &str) -> bool {
+    let mut f = filter.split('/');
+    let mut t = topic.split('/');
+    loop {
+        match (f.next(), t.next()) {
+            (Some("#"), _) => return true,
+            (Some("+"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
         }
     }
 }
@@ -178,10 +251,22 @@ impl MemoryLink {
 
 impl Link for MemoryLink {
     fn publish(&self, tag: Option<Tag>, topic: String, payload: Vec<u8>) {
-        self.hub.deliver(&topic, payload.into());
+        self.hub.deliver(&topic, payload.into(), false);
         if let Some(tag) = tag {
             let _ = self.feed.send(TransportEvent::Acked(tag));
         }
+    }
+
+    fn publish_retained(&self, topic: String, payload: Vec<u8>) {
+        self.hub.deliver(&topic, payload.into(), true);
+    }
+
+    fn subscribe(&self, filter: String) {
+        self.hub.subscribe(&self.client_id, &filter);
+    }
+
+    fn unsubscribe(&self, filter: String) {
+        self.hub.unsubscribe(&self.client_id, &filter);
     }
 
     fn ack(&self, incoming: Incoming) {

@@ -42,6 +42,12 @@ pub struct TransportConfig {
     pub client_id: String,
     /// The topic to subscribe to (the own address).
     pub topic: String,
+    /// Start without a broker session, and let the broker forget it on disconnect (used once,
+    /// to delete a session left under an old client id).
+    pub clean_session: bool,
+    /// Only take what the broker queued for this session: unsubscribe the own topic instead
+    /// of subscribing to it (a session left under an old client id).
+    pub drain_only: bool,
     /// MQTT keep-alive interval.
     pub keep_alive: Duration,
     /// Reconnect delays.
@@ -51,6 +57,8 @@ pub struct TransportConfig {
 /// An incoming publish; acknowledge it with [`Link::ack`] once it is stored.
 #[derive(Debug, Clone)]
 pub struct Incoming {
+    /// The topic it came on: the own topic (an envelope), or a subscribed key topic.
+    pub topic: String,
     /// The MQTT payload (an envelope, if the sender follows the protocol).
     pub payload: bytes::Bytes,
     pub(super) ack: AckHandle,
@@ -96,7 +104,10 @@ pub enum TransportEvent {
 
 enum Control {
     Ack(Publish),
-    Subscribe,
+    /// The own topic and every extra filter (after a ConnAck).
+    SubscribeAll,
+    Subscribe(String),
+    Unsubscribe(String),
 }
 
 enum OutMsg {
@@ -104,6 +115,7 @@ enum OutMsg {
         tag: Option<Tag>,
         topic: String,
         payload: bytes::Bytes,
+        retain: bool,
     },
     /// Answered once every publish queued before it has been handed to the event loop.
     Flush(tokio::sync::oneshot::Sender<()>),
@@ -122,6 +134,8 @@ pub struct Transport {
     data: mpsc::UnboundedSender<OutMsg>,
     client: AsyncClient,
     tracking: Arc<Mutex<Tracking>>,
+    /// Filters subscribed besides the own topic.
+    filters: Arc<Mutex<std::collections::BTreeSet<String>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -141,10 +155,12 @@ impl Transport {
         let tracking = Arc::new(Mutex::new(Tracking::default()));
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let (data_tx, data_rx) = mpsc::unbounded_channel();
+        let filters = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
         let poll = tokio::spawn(poll_loop(cfg.clone(), eventloop, events, tracking.clone(), control_tx.clone()));
+        let subscriptions = Subscriptions { own: cfg.topic.clone(), extra: filters.clone() };
         let publisher =
-            tokio::spawn(publish_loop(client.clone(), cfg.topic.clone(), control_rx, data_rx, tracking.clone()));
-        Ok(Self { control: control_tx, data: data_tx, client, tracking, tasks: vec![poll, publisher] })
+            tokio::spawn(publish_loop(client.clone(), subscriptions, control_rx, data_rx, tracking.clone()));
+        Ok(Self { control: control_tx, data: data_tx, client, tracking, filters, tasks: vec![poll, publisher] })
     }
 
     /// Checks a configuration (URLs, TLS files) without connecting.
@@ -178,7 +194,23 @@ impl Transport {
 
 impl Link for Transport {
     fn publish(&self, tag: Option<Tag>, topic: String, payload: Vec<u8>) {
-        let _ = self.data.send(OutMsg::Publish { tag, topic, payload: payload.into() });
+        let _ = self.data.send(OutMsg::Publish { tag, topic, payload: payload.into(), retain: false });
+    }
+
+    fn publish_retained(&self, topic: String, payload: Vec<u8>) {
+        let _ = self.data.send(OutMsg::Publish { tag: None, topic, payload: payload.into(), retain: true });
+    }
+
+    fn subscribe(&self, filter: String) {
+        if self.filters.lock().unwrap_or_else(|e| e.into_inner()).insert(filter.clone()) {
+            let _ = self.control.send(Control::Subscribe(filter));
+        }
+    }
+
+    fn unsubscribe(&self, filter: String) {
+        if self.filters.lock().unwrap_or_else(|e| e.into_inner()).remove(&filter) {
+            let _ = self.control.send(Control::Unsubscribe(filter));
+        }
     }
 
     fn ack(&self, incoming: Incoming) {
@@ -203,7 +235,7 @@ impl Drop for Transport {
 fn options_for(cfg: &TransportConfig, index: usize) -> Result<MqttOptions, TransportError> {
     let url = &cfg.urls[index % cfg.urls.len()];
     let mut o = MqttOptions::new(cfg.client_id.clone(), url.host.clone(), url.port);
-    o.set_clean_session(false)
+    o.set_clean_session(cfg.clean_session)
         .set_keep_alive(cfg.keep_alive)
         .set_manual_acks(true)
         .set_max_packet_size(MAX_PACKET, MAX_PACKET)
@@ -242,7 +274,11 @@ async fn poll_loop(
                         return;
                     }
                 }
-                let _ = control.send(Control::Subscribe);
+                let _ = control.send(if cfg.drain_only {
+                    Control::Unsubscribe(cfg.topic.clone())
+                } else {
+                    Control::SubscribeAll
+                });
                 if events
                     .send(TransportEvent::Connected { broker, session_present: ack.session_present })
                     .await
@@ -302,7 +338,11 @@ async fn handle_event(ev: Event, events: &mpsc::Sender<TransportEvent>, tracking
             // (growing) buffer while the message waits. Copy it out; keep a bare packet to ack.
             let payload = bytes::Bytes::copy_from_slice(&p.payload);
             p.payload = bytes::Bytes::new();
-            events.send(TransportEvent::Message(Incoming { payload, ack: AckHandle::Mqtt(Box::new(p)) })).await.is_ok()
+            let topic = p.topic.clone();
+            events
+                .send(TransportEvent::Message(Incoming { topic, payload, ack: AckHandle::Mqtt(Box::new(p)) }))
+                .await
+                .is_ok()
         }
         Event::Incoming(Packet::SubAck(_)) => events.send(TransportEvent::Subscribed).await.is_ok(),
         Event::Incoming(Packet::PubAck(a)) => {
@@ -325,9 +365,15 @@ async fn handle_event(ev: Event, events: &mpsc::Sender<TransportEvent>, tracking
     }
 }
 
+/// What the connection subscribes to.
+struct Subscriptions {
+    own: String,
+    extra: Arc<Mutex<std::collections::BTreeSet<String>>>,
+}
+
 async fn publish_loop(
     client: AsyncClient,
-    topic: String,
+    subscriptions: Subscriptions,
     mut control: mpsc::UnboundedReceiver<Control>,
     mut data: mpsc::UnboundedReceiver<OutMsg>,
     tracking: Arc<Mutex<Tracking>>,
@@ -336,14 +382,24 @@ async fn publish_loop(
         let result = tokio::select! {
             biased;
             c = control.recv() => match c {
-                Some(Control::Subscribe) => client.subscribe(topic.clone(), QoS::AtLeastOnce).await,
+                Some(Control::SubscribeAll) => {
+                    let extra: Vec<String> =
+                        subscriptions.extra.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+                    let mut r = client.subscribe(subscriptions.own.clone(), QoS::AtLeastOnce).await;
+                    for f in extra {
+                        r = r.and(client.subscribe(f, QoS::AtLeastOnce).await);
+                    }
+                    r
+                }
+                Some(Control::Subscribe(f)) => client.subscribe(f, QoS::AtLeastOnce).await,
+                Some(Control::Unsubscribe(f)) => client.unsubscribe(f).await,
                 Some(Control::Ack(p)) => client.ack(&p).await,
                 None => return,
             },
             m = data.recv() => match m {
-                Some(OutMsg::Publish { tag, topic, payload }) => {
+                Some(OutMsg::Publish { tag, topic, payload, retain }) => {
                     tracking.lock().unwrap_or_else(|e| e.into_inner()).awaiting_pkid.push_back(tag);
-                    client.publish_bytes(topic, QoS::AtLeastOnce, false, payload).await
+                    client.publish_bytes(topic, QoS::AtLeastOnce, retain, payload).await
                 }
                 Some(OutMsg::Flush(done)) => {
                     let _ = done.send(());

@@ -423,7 +423,8 @@ impl Worker {
     async fn save_settings(&self, config: &Config) -> Result<(), String> {
         config.validate().map_err(|e| e.to_string())?;
         if let Some(s) = &self.session {
-            let tcfg = crate::app::transport_config(config, &s.me, &self.broker_urls).map_err(|e| e.to_string())?;
+            let tcfg = crate::app::transport_config(config, &s.me, s.client.client_id(), &self.broker_urls)
+                .map_err(|e| e.to_string())?;
             crate::transport::Transport::validate(&tcfg).map_err(|e| e.to_string())?;
             config.save(&self.home.config_path()).map_err(|e| e.to_string())?;
             let _ = crate::app::prepare_broker(config.broker.embedded, &tcfg.urls);

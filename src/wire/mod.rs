@@ -3,12 +3,16 @@
 //! Pure code: no I/O. [`seal_packet`] and [`open_envelope`] are the whole path between a
 //! [`Packet`] and the bytes published on MQTT.
 
+mod bundle;
 mod ids;
+mod inner;
 mod packet;
 mod padding;
 
+pub use bundle::{BundleError, DeviceId, KeyBundle, MAX_ONE_TIME_KEYS, device_id, fallback_signing_input};
 pub use ids::{BadHash, MessageHash, MessageKind};
-pub use packet::{AttachKind, Body, ObjectMeta, Packet, PacketError};
+pub use inner::Inner;
+pub use packet::{AttachKind, Body, MAX_BUNDLE, ObjectMeta, Packet, PacketError};
 pub use padding::{PaddingError, pad, padded_len, unpad};
 
 use crate::crypto::envelope::{EnvelopeError, Keyring};
@@ -23,9 +27,21 @@ pub const MAX_TEXT: usize = 32 * 1024;
 /// Size of a file chunk.
 pub const CHUNK_SIZE: u64 = 65536;
 
-/// The MQTT client id of an address: `"w"` and the first 22 hex characters of SHA256(pk).
+/// The protocol v1 MQTT client id of an address: `"w"` and the first 22 hex characters of
+/// SHA256(pk). Anyone can compute it: v2 clients use [`secret_client_id`] and drain a broker
+/// session left under this one once.
 pub fn client_id(address: &Address) -> String {
     format!("w{}", &hex::encode(sha256(address.as_bytes()))[..22])
+}
+
+/// HKDF info of the v2 client id.
+pub const CLIENT_ID_INFO: &str = "wochat/v2/client-id";
+
+/// The protocol v2 MQTT client id: `"w"` and the first 22 hex characters of
+/// HKDF(secret key, `"wochat/v2/client-id"`): stable per account, not computable from the
+/// address, so nobody else can take the account's broker session over.
+pub fn secret_client_id(identity: &crate::crypto::Identity) -> String {
+    format!("w{}", &hex::encode(identity.derive_key(CLIENT_ID_INFO).as_ref())[..22])
 }
 
 /// Why an incoming envelope was dropped (counted by reason).

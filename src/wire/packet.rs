@@ -99,6 +99,17 @@ pub enum Body {
         /// Missing chunk indexes.
         i: Vec<u64>,
     },
+    /// `K` (protocol v2): the sender's signed key bundle, sent in a v1 envelope to a peer
+    /// whose bundle the sender lacks or whose session broke.
+    Keys {
+        /// The signed bundle ([`super::KeyBundle`]).
+        bundle: Vec<u8>,
+        /// The sender asks for the recipient's bundle in return.
+        want: bool,
+        /// The sender could not decrypt the recipient's messages: start a new session and
+        /// send again everything not yet confirmed.
+        reset: bool,
+    },
 }
 
 impl Body {
@@ -110,6 +121,7 @@ impl Body {
             Self::Receipt { .. } => 'R',
             Self::Chunk { .. } => 'C',
             Self::Need { .. } => 'N',
+            Self::Keys { .. } => 'K',
         }
     }
 
@@ -202,7 +214,7 @@ impl Packet {
     fn try_encode(&self) -> Result<Vec<u8>, minicbor::encode::Error<std::convert::Infallible>> {
         let mut e: Enc = Encoder::new(Vec::new());
         let extra = match &self.body {
-            Body::Text { .. } | Body::Receipt { .. } | Body::Chunk { .. } | Body::Need { .. } => 1,
+            Body::Text { .. } | Body::Receipt { .. } | Body::Chunk { .. } | Body::Need { .. } | Body::Keys { .. } => 1,
             Body::Attachment { text, .. } => 1 + u64::from(text.is_some()),
         };
         e.map(4 + extra)?;
@@ -234,6 +246,12 @@ impl Packet {
                 e.str("i")?.u64(*i)?;
                 e.str("data")?.bytes(data)?;
             }
+            Body::Keys { bundle, want, reset } => {
+                e.str("keys")?.map(3)?;
+                e.str("b")?.bytes(bundle)?;
+                e.str("want")?.bool(*want)?;
+                e.str("reset")?.bool(*reset)?;
+            }
             Body::Need { hash, i } => {
                 e.str("need")?.map(2)?;
                 e.str("hash")?.bytes(hash)?;
@@ -251,6 +269,7 @@ impl Packet {
         let mut d = Decoder::new(cbor);
         let (mut v, mut id, mut ts, mut t) = (None, None, None, None);
         let (mut text, mut obj, mut ack, mut chunk, mut need) = (None, None, None, None, None);
+        let mut keys = None;
         for_each_entry(&mut d, |d, key| {
             match key {
                 "v" => v = Some(d.u64()?),
@@ -268,6 +287,7 @@ impl Packet {
                 "ack" => ack = Some(decode_ack(d)?),
                 "chunk" => chunk = Some(decode_chunk(d)?),
                 "need" => need = Some(decode_need(d)?),
+                "keys" => keys = Some(decode_keys(d)?),
                 _ => d.skip()?,
             }
             Ok(())
@@ -292,6 +312,10 @@ impl Packet {
             "N" => {
                 let (hash, i) = need.ok_or(PacketError::Missing("need"))?;
                 Body::Need { hash, i }
+            }
+            "K" => {
+                let (bundle, want, reset) = keys.ok_or(PacketError::Missing("keys"))?;
+                Body::Keys { bundle, want, reset }
             }
             other => match AttachKind::from_letter(other) {
                 Some(kind) => Body::Attachment { kind, text, obj: obj.ok_or(PacketError::Missing("obj"))? },
@@ -323,7 +347,7 @@ fn encode_obj(e: &mut Enc, o: &ObjectMeta) -> Result<(), minicbor::encode::Error
 }
 
 /// Calls `f` for each key of a (definite or indefinite) map; `f` must consume the value.
-fn for_each_entry<'b>(
+pub(super) fn for_each_entry<'b>(
     d: &mut Decoder<'b>,
     mut f: impl FnMut(&mut Decoder<'b>, &str) -> Result<(), PacketError>,
 ) -> Result<(), PacketError> {
@@ -341,7 +365,7 @@ fn for_each_entry<'b>(
 }
 
 /// Calls `f` for each item of a (definite or indefinite) array; `f` must consume the item.
-fn for_each_item<'b>(
+pub(super) fn for_each_item<'b>(
     d: &mut Decoder<'b>,
     f: impl FnMut(&mut Decoder<'b>) -> Result<(), PacketError>,
 ) -> Result<(), PacketError> {
@@ -370,7 +394,7 @@ fn for_each_element<'b>(
     }
 }
 
-fn fixed<const N: usize>(b: &[u8], what: &'static str) -> Result<[u8; N], PacketError> {
+pub(super) fn fixed<const N: usize>(b: &[u8], what: &'static str) -> Result<[u8; N], PacketError> {
     b.try_into().map_err(|_| PacketError::Invalid(what))
 }
 
@@ -441,6 +465,29 @@ fn decode_chunk(d: &mut Decoder<'_>) -> Result<([u8; 32], u64, Vec<u8>), PacketE
     ))
 }
 
+/// Largest signed key bundle carried in a `K` packet.
+pub const MAX_BUNDLE: usize = 8192;
+
+fn decode_keys(d: &mut Decoder<'_>) -> Result<(Vec<u8>, bool, bool), PacketError> {
+    let (mut bundle, mut want, mut reset) = (None, false, false);
+    for_each_entry(d, |d, key| {
+        match key {
+            "b" => {
+                let b = d.bytes()?;
+                if b.len() > MAX_BUNDLE {
+                    return Err(PacketError::Invalid("keys.b"));
+                }
+                bundle = Some(b.to_vec());
+            }
+            "want" => want = d.bool()?,
+            "reset" => reset = d.bool()?,
+            _ => d.skip()?,
+        }
+        Ok(())
+    })?;
+    Ok((bundle.ok_or(PacketError::Missing("keys.b"))?, want, reset))
+}
+
 fn decode_need(d: &mut Decoder<'_>) -> Result<([u8; 32], Vec<u64>), PacketError> {
     let (mut hash, mut idx) = (None, None);
     for_each_entry(d, |d, key| {
@@ -484,6 +531,7 @@ mod tests {
             Body::Receipt { ack: vec![[1; 32], [2; 32]] },
             Body::Chunk { hash: [3; 32], i: 7, data: vec![0; 100] },
             Body::Need { hash: [4; 32], i: vec![0, 5, 9] },
+            Body::Keys { bundle: vec![1, 2, 3], want: true, reset: false },
         ] {
             let p = Packet::new(body);
             assert_eq!(Packet::decode(&p.encode()).unwrap(), p);

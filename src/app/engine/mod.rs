@@ -9,12 +9,13 @@
 //!   commits (and after their chunks are written), receipts published only after it commits.
 //! - Files: [`super::transfers`] decides, the engine seals, publishes and saves.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+mod legacy;
 mod receive;
 mod sealing;
 mod send;
@@ -22,7 +23,8 @@ mod send;
 use super::client::{Command, LinkConfig, Reply};
 use super::transfers::{Effect, MediaLimits, Transfers, Verified};
 use super::{Account, ClientError, ClientOptions, ClientResult, ConnState, Event, RetryPolicy};
-use crate::session::{Sessions, V1Sessions};
+use crate::crypto::Address;
+use crate::session::{Sessions, V1Sessions, V2Sessions};
 use crate::store::{self, now_ms};
 use crate::transport::{Link, Transport, TransportConfig, TransportEvent};
 use crate::wire::{MessageHash, Packet};
@@ -30,15 +32,23 @@ use sealing::transact;
 
 /// Most transport events handled in one database transaction.
 const MAX_BATCH: usize = 512;
+/// Longest wait of a file for its peer's keys (the session layer waits 3 s for them, then
+/// speaks v1).
+const KEYS_WAIT: Duration = Duration::from_secs(4);
 /// Transport events buffered between the connection and the engine (backpressure beyond):
 /// at most this many 64 KiB chunks wait in memory.
 const EVENT_BUFFER: usize = 128;
 
 /// Starts the link a configuration names.
-fn connect(cfg: LinkConfig, topic: &str, events: mpsc::Sender<TransportEvent>) -> ClientResult<Box<dyn Link>> {
+fn connect(
+    cfg: LinkConfig,
+    client_id: &str,
+    topic: &str,
+    events: mpsc::Sender<TransportEvent>,
+) -> ClientResult<Box<dyn Link>> {
     Ok(match cfg {
         LinkConfig::Mqtt(t) => Box::new(Transport::start(*t, events)?),
-        LinkConfig::Memory(hub) => Box::new(hub.connect(&format!("m{topic}"), topic, events)),
+        LinkConfig::Memory(hub) => Box::new(hub.connect(client_id, topic, events)),
     })
 }
 
@@ -59,8 +69,14 @@ pub(super) struct Engine {
     drops: BTreeMap<&'static str, u64>,
     connected: bool,
     ready_sent: bool,
+    /// Peers whose keys messages wait for (their key topics are subscribed), since when.
+    waiting_keys: HashMap<Address, tokio::time::Instant>,
+    /// When this account's key bundle was last looked at for publishing.
+    keys_checked: tokio::time::Instant,
     /// What loading the transfers asked for, applied when the engine starts.
     startup: Vec<Effect>,
+    /// The connection under the old (v1) client id, while it drains.
+    legacy: Option<legacy::Legacy>,
     /// Search indexing and WAL checkpoints off the engine's path.
     _maintenance: store::Maintenance,
 }
@@ -74,13 +90,22 @@ impl Engine {
     ) -> ClientResult<Self> {
         let (link_events, link_rx) = mpsc::channel(EVENT_BUFFER);
         let (verified_tx, verified_rx) = mpsc::unbounded_channel();
-        let link = connect(link, &account.address().to_hex(), link_events.clone())?;
+        let legacy = match &link {
+            LinkConfig::Mqtt(t) => {
+                legacy::Legacy::start_if_needed(&account.chat, t, crate::wire::client_id(&account.address()))?
+            }
+            LinkConfig::Memory(_) => None,
+        };
+        let link = connect(link, &account.client_id(), &account.address().to_hex(), link_events.clone())?;
         let maintenance = store::Maintenance::start(&account.chat, account.reader()?)?;
         let mut transfers = Transfers::new(account.objects.clone(), options.limits, options.need_first);
         transfers.load_outgoing(&account.chat)?;
         let startup = transfers.load_incoming(&account.chat)?;
         Ok(Self {
-            sessions: Arc::new(V1Sessions::new(account.keys.clone())),
+            sessions: match options.protocol {
+                super::Protocol::V1 => Arc::new(V1Sessions::new(account.keys.clone())),
+                super::Protocol::V2 => Arc::new(V2Sessions::new(account.keys.clone())),
+            },
             account,
             link,
             link_events,
@@ -94,7 +119,10 @@ impl Engine {
             drops: BTreeMap::new(),
             connected: false,
             ready_sent: false,
+            waiting_keys: HashMap::new(),
+            keys_checked: tokio::time::Instant::now(),
             startup,
+            legacy,
             _maintenance: maintenance,
         })
     }
@@ -143,12 +171,20 @@ impl Engine {
                     }
                     self.handle_batch(batch);
                 }
+                Some(ev) = async {
+                    match self.legacy.as_mut() {
+                        Some(l) => l.next().await,
+                        None => std::future::pending().await,
+                    }
+                } => self.on_legacy_event(ev),
                 Some(v) = self.verified_rx.recv() => {
                     let effects = self.transfers.on_verified(v);
                     self.apply(effects);
                 }
                 _ = tick.tick() => {
                     self.retry_overdue();
+                    self.keys_tick();
+                    self.legacy_tick();
                     if self.connected {
                         let asks = self.transfers.ask_for_missing(now_ms());
                         self.apply(asks);
@@ -230,7 +266,8 @@ impl Engine {
         }
         let broker = transport.urls.first().map(|u| u.to_string()).unwrap_or_default();
         let topic = self.account.address().to_hex();
-        self.link = connect(LinkConfig::Mqtt(Box::new(transport)), &topic, self.link_events.clone())?;
+        let client_id = self.account.client_id();
+        self.link = connect(LinkConfig::Mqtt(Box::new(transport)), &client_id, &topic, self.link_events.clone())?;
         self.transfers.set_limits(limits);
         self.connected = false;
         self.queued.clear();
@@ -243,7 +280,10 @@ impl Engine {
     /// Hands more file chunks to the link while the window allows.
     pub(super) fn pump(&mut self) {
         if self.connected {
-            let effects = self.transfers.pump();
+            // A file waits while its announcement waits for the peer's keys (at most a few s).
+            let waiting = &self.waiting_keys;
+            let ready = |peer: &Address| waiting.get(peer).is_none_or(|t| t.elapsed() > KEYS_WAIT);
+            let effects = self.transfers.pump(ready);
             self.apply(effects);
         }
     }
@@ -275,7 +315,7 @@ impl Engine {
                     store::put_transfer(tx, row)?;
                 }
                 for (to, cbor, tag) in &publish {
-                    sealed.seal(&*sessions, tx, to, cbor, *tag)?;
+                    sealed.seal(&*sessions, tx, to, cbor, *tag, false)?;
                 }
                 Ok(())
             });
@@ -297,6 +337,8 @@ impl Engine {
             TransportEvent::Connected { broker, .. } => {
                 self.connected = true;
                 self.emit(Event::Connection { state: ConnState::Connected, broker, detail: None });
+                // The broker may have lost what it retained: the key bundle goes again.
+                self.publish_own_keys(true);
                 self.publish_unsent();
                 self.pump();
             }
@@ -311,6 +353,64 @@ impl Engine {
                 self.emit(Event::Connection { state: ConnState::Reconnecting, broker, detail: Some(error) });
             }
             TransportEvent::Message(_) | TransportEvent::Acked(_) | TransportEvent::Lost(_) => {}
+        }
+    }
+
+    /// Messages wait for these peers' keys: subscribe to their key topics.
+    pub(super) fn await_keys(&mut self, peers: Vec<Address>) {
+        for peer in peers {
+            if let std::collections::hash_map::Entry::Vacant(e) = self.waiting_keys.entry(peer) {
+                e.insert(tokio::time::Instant::now());
+                if let Some(filter) = self.sessions.key_filter(&peer) {
+                    self.link.subscribe(filter);
+                }
+            }
+        }
+    }
+
+    /// A peer's keys are known: what waited for them goes now.
+    pub(super) fn keys_known(&mut self, peer: &Address) {
+        if self.waiting_keys.remove(peer).is_some() {
+            if let Some(filter) = self.sessions.key_filter(peer) {
+                self.link.unsubscribe(filter);
+            }
+            self.publish_unsent();
+            self.pump();
+        }
+    }
+
+    /// Each second: messages that waited long enough for keys go (in v1); the own bundle is
+    /// published again when it changed (one-time keys used up).
+    fn keys_tick(&mut self) {
+        if !self.waiting_keys.is_empty() {
+            self.publish_unsent();
+            self.pump();
+            let stale: Vec<Address> = self
+                .waiting_keys
+                .iter()
+                .filter(|(_, since)| since.elapsed() > Duration::from_secs(60))
+                .map(|(p, _)| *p)
+                .collect();
+            for peer in stale {
+                self.waiting_keys.remove(&peer);
+                if let Some(filter) = self.sessions.key_filter(&peer) {
+                    self.link.unsubscribe(filter);
+                }
+            }
+        }
+        if self.connected && self.keys_checked.elapsed() >= Duration::from_secs(5) {
+            self.publish_own_keys(false);
+        }
+    }
+
+    /// Publishes this account's key bundle (retained) when due, or always with `force`.
+    fn publish_own_keys(&mut self, force: bool) {
+        self.keys_checked = tokio::time::Instant::now();
+        let sessions = self.sessions.clone();
+        match self.account.chat.batch(|tx, _| Ok::<_, ClientError>(sessions.own_keys(tx, force)?)) {
+            Ok(Some(p)) => self.link.publish_retained(p.topic, p.payload),
+            Ok(None) => {}
+            Err(e) => self.fail(e),
         }
     }
 }

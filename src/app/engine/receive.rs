@@ -1,83 +1,102 @@
 //! One batch of deliveries in one store transaction: envelopes are opened by the session layer
-//! inside it (its state is saved with what it opened), messages stored once by hash, receipts
-//! and PUBACKs applied, and the receipts to send sealed. Nothing leaves before it commits.
+//! inside it (its state is saved with what it opened), key bundles learned, messages stored
+//! once by hash, receipts and PUBACKs applied, and the receipts to send sealed. Nothing leaves
+//! before it commits.
 
 use std::collections::HashMap;
 
 use rusqlite::Transaction;
 
 use super::Engine;
+use super::sealing::Sealed;
 use crate::app::transfers::{MediaLimits, register_incoming};
 use crate::app::{ClientError, Event, RetryPolicy};
 use crate::crypto::Address;
 use crate::objects::ObjectId;
-use crate::session::{Audience, Envelope, OpenError, Sessions};
+use crate::session::{KeySource, OpenError, Opened, Sessions};
 use crate::store::now_ms;
 use crate::store::{self, ChatId, MessageStatus, NewMessage, Transfer, TransferState};
 use crate::transport::TransportEvent;
-use crate::wire::{AttachKind, Body, MessageHash};
+use crate::wire::{AttachKind, Body, MessageHash, Packet};
 
 /// Most hashes in one receipt packet.
 const MAX_ACKS_PER_RECEIPT: usize = 1000;
 
 /// What a batch did.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Received {
     /// Messages stored for the first time.
-    pub stored: Vec<(ChatId, MessageHash)>,
+    stored: Vec<(ChatId, MessageHash)>,
     /// Own messages whose status changed.
-    pub status: Vec<(MessageHash, MessageStatus)>,
+    status: Vec<(MessageHash, MessageStatus)>,
     /// Transfers of attachment messages (new or known).
-    pub incoming: Vec<(Transfer, ChatId, AttachKind)>,
+    incoming: Vec<(Transfer, ChatId, AttachKind)>,
     /// Receipts that arrived, by sender.
-    pub confirmed: Vec<(Address, Vec<MessageHash>)>,
+    confirmed: Vec<(Address, Vec<MessageHash>)>,
     /// File chunks, to write after the commit.
-    pub chunks: Vec<(Address, ObjectId, u64, Vec<u8>)>,
+    chunks: Vec<(Address, ObjectId, u64, Vec<u8>)>,
     /// Requests for missing chunks.
-    pub needs: Vec<(Address, ObjectId, Vec<u64>)>,
-    /// Sealed receipts for what was stored, to publish after the commit.
-    pub receipts: Vec<Envelope>,
+    needs: Vec<(Address, ObjectId, Vec<u64>)>,
     /// Deliveries dropped, by reason.
-    pub drops: Vec<&'static str>,
+    drops: Vec<&'static str>,
+    /// Peers whose keys became known (what waited for them can go).
+    learned: Vec<Address>,
+    /// Peers with a new session after a reset: what they have not confirmed goes again.
+    resend: Vec<Address>,
 }
+
+/// A delivery: the topic it came on and its payload.
+type Delivery<'a> = (&'a str, &'a [u8]);
 
 /// The inputs of a batch.
 struct Batch<'a> {
-    /// Payloads of deliveries.
-    pub payloads: Vec<&'a [u8]>,
+    deliveries: Vec<Delivery<'a>>,
     /// Own publishes the broker acknowledged.
-    pub acked: &'a [MessageHash],
-    /// Attachment limits.
-    pub limits: MediaLimits,
-    /// Retransmission schedule.
-    pub retry: RetryPolicy,
-    /// Now (ms).
-    pub now: i64,
+    acked: &'a [MessageHash],
+    limits: MediaLimits,
+    retry: RetryPolicy,
+    now: i64,
 }
 
-/// Runs a batch inside `tx`.
+/// Runs a batch inside `tx`; what to publish goes into `sealed`.
 fn receive(
     tx: &Transaction<'_>,
     me: &Address,
     sessions: &dyn Sessions,
     batch: &Batch<'_>,
+    sealed: &mut Sealed,
 ) -> Result<Received, ClientError> {
     let mut out = Received::default();
     let now = batch.now;
+    let first_retry = batch.retry.first.as_millis() as i64;
     for hash in batch.acked {
-        if store::mark_sent(tx, hash, now + batch.retry.first.as_millis() as i64).map_err(ClientError::Receive)? {
+        if store::mark_sent(tx, hash, now + first_retry).map_err(ClientError::Receive)? {
             out.status.push((*hash, MessageStatus::Sent));
         }
     }
     let mut receipts: HashMap<Address, Vec<[u8; 32]>> = HashMap::new();
-    for payload in &batch.payloads {
+    let own_topic = me.to_hex();
+    for (topic, payload) in &batch.deliveries {
+        if *topic != own_topic {
+            // A key bundle published on a peer's key topic.
+            if let Some(owner) = sessions.key_topic_owner(topic) {
+                let r = sessions.on_keys(tx, KeySource::Published { owner }, payload);
+                keys_outcome(r, &mut out, sealed)?;
+            }
+            continue;
+        }
         let o = match sessions.open(tx, payload) {
             Ok(o) => o,
-            Err(OpenError::Drop(reason)) => {
-                out.drops.push(reason.code());
+            Err(OpenError::Store(e)) => return Err(ClientError::Receive(e)),
+            Err(OpenError::Broken { replies, .. }) => {
+                sealed.add(replies, None);
+                out.drops.push("undecryptable");
                 continue;
             }
-            Err(OpenError::Store(e)) => return Err(ClientError::Receive(e)),
+            Err(e) => {
+                out.drops.push(e.drop_code().unwrap_or("dropped"));
+                continue;
+            }
         };
         if o.from == *me {
             out.drops.push("from_self");
@@ -87,32 +106,38 @@ fn receive(
             out.drops.push("blocked");
             continue;
         }
-        let kind = o.packet.body.kind();
-        match o.packet.body {
+        let Opened { from, cbor, packet, .. } = o;
+        let kind = packet.body.kind();
+        let ts = packet.ts;
+        match packet.body {
             Body::Receipt { ack } => {
                 let hashes: Vec<MessageHash> = ack.into_iter().map(MessageHash).collect();
-                for h in store::mark_confirmed(tx, me, &o.from, &hashes, now).map_err(ClientError::Receive)? {
+                for h in store::mark_confirmed(tx, me, &from, &hashes, now).map_err(ClientError::Receive)? {
                     out.status.push((h, MessageStatus::Confirmed));
                 }
-                out.confirmed.push((o.from, hashes));
+                out.confirmed.push((from, hashes));
             }
-            Body::Chunk { hash, i, data } => out.chunks.push((o.from, ObjectId(hash), i, data)),
-            Body::Need { hash, i } => out.needs.push((o.from, ObjectId(hash), i)),
+            Body::Chunk { hash, i, data } => out.chunks.push((from, ObjectId(hash), i, data)),
+            Body::Need { hash, i } => out.needs.push((from, ObjectId(hash), i)),
+            Body::Keys { bundle, want, reset } => {
+                let r = sessions.on_keys(tx, KeySource::InBand { from, want, reset }, &bundle);
+                keys_outcome(r, &mut out, sealed)?;
+            }
             Body::Text { .. } | Body::Attachment { .. } => {
                 let Some(kind) = kind else { continue };
-                let hash = MessageHash::of(&o.cbor);
-                let obj = match &o.packet.body {
+                let hash = MessageHash::of(&cbor);
+                let obj = match &packet.body {
                     Body::Attachment { obj, .. } => Some(obj),
                     _ => None,
                 };
                 let m = NewMessage {
                     chat: None,
-                    from: o.from,
+                    from,
                     to: *me,
                     hash,
                     kind,
-                    ts: o.packet.ts as i64,
-                    cbor: &o.cbor,
+                    ts: ts as i64,
+                    cbor: &cbor,
                     obj: obj.map(|ob| ob.hash),
                 };
                 let stored = store::insert_message(tx, me, &m, now).map_err(ClientError::Receive)?;
@@ -125,12 +150,12 @@ fn receive(
                 };
                 match obj {
                     // A message is receipted once stored; a file once it is verified and kept.
-                    None => receipts.entry(o.from).or_default().push(hash.0),
+                    None => receipts.entry(from).or_default().push(hash.0),
                     Some(obj) => {
-                        let t = register_incoming(tx, &o.from, &hash, obj, batch.limits, now)
+                        let t = register_incoming(tx, &from, &hash, obj, batch.limits, now)
                             .map_err(ClientError::Receive)?;
                         if t.state == TransferState::Complete {
-                            receipts.entry(o.from).or_default().push(hash.0);
+                            receipts.entry(from).or_default().push(hash.0);
                         }
                         let attach = kind.attachment().unwrap_or(AttachKind::File);
                         out.incoming.push((t, chat, attach));
@@ -141,11 +166,35 @@ fn receive(
     }
     for (to, hashes) in receipts {
         for chunk in hashes.chunks(MAX_ACKS_PER_RECEIPT) {
-            let cbor = crate::wire::Packet::new(Body::Receipt { ack: chunk.to_vec() }).encode();
-            out.receipts.extend(sessions.seal(tx, Audience::Peer(&to), &cbor)?);
+            let cbor = Packet::new(Body::Receipt { ack: chunk.to_vec() }).encode();
+            sealed.seal(sessions, tx, &to, &cbor, None, false)?;
         }
     }
+    for peer in &out.resend {
+        store::due_now(tx, me, peer).map_err(ClientError::Receive)?;
+    }
     Ok(out)
+}
+
+/// Takes in what a key bundle led to.
+fn keys_outcome(
+    r: Result<crate::session::KeysOutcome, OpenError>,
+    out: &mut Received,
+    sealed: &mut Sealed,
+) -> Result<(), ClientError> {
+    match r {
+        Ok(k) => {
+            sealed.add(k.replies, None);
+            out.learned.extend(k.learned);
+            out.resend.extend(k.resend_to);
+            Ok(())
+        }
+        Err(OpenError::Store(e)) => Err(ClientError::Receive(e)),
+        Err(e) => {
+            out.drops.push(e.drop_code().unwrap_or("bad_bundle"));
+            Ok(())
+        }
+    }
 }
 
 impl Engine {
@@ -172,22 +221,48 @@ impl Engine {
                 other => after.push(other),
             }
         }
+        self.receive_batch(deliveries, acked, effects, false);
+        self.pump();
+        for ev in after {
+            self.on_connection_event(ev);
+        }
+    }
+
+    /// Handles deliveries of the connection under the old client id (`legacy`), or of the link.
+    pub(super) fn handle_deliveries(&mut self, events: Vec<TransportEvent>, legacy: bool) {
+        let deliveries = events
+            .into_iter()
+            .filter_map(|e| match e {
+                TransportEvent::Message(inc) => Some(inc),
+                _ => None,
+            })
+            .collect();
+        self.receive_batch(deliveries, Vec::new(), Vec::new(), legacy);
+    }
+
+    fn receive_batch(
+        &mut self,
+        deliveries: Vec<crate::transport::Incoming>,
+        acked: Vec<MessageHash>,
+        mut effects: Vec<crate::app::transfers::Effect>,
+        legacy: bool,
+    ) {
         if !deliveries.is_empty() || !acked.is_empty() {
             let batch = Batch {
-                payloads: deliveries.iter().map(|d| &d.payload[..]).collect(),
+                deliveries: deliveries.iter().map(|d| (d.topic.as_str(), &d.payload[..])).collect(),
                 acked: &acked,
                 limits: self.transfers.limits(),
                 retry: self.retry,
                 now: now_ms(),
             };
             let sessions = self.sessions.clone();
-            match self.account.chat.batch(|tx, me| receive(tx, me, &*sessions, &batch)) {
+            let r = super::sealing::transact(&mut self.account.chat, &*self.link, |tx, me, sealed| {
+                receive(tx, me, &*sessions, &batch, sealed)
+            });
+            match r {
                 // Nothing is acknowledged: the broker delivers these again after a reconnect.
                 Err(e) => self.fail(e),
-                Ok(r) => {
-                    for env in r.receipts {
-                        self.link.publish(None, env.to.to_hex(), env.payload);
-                    }
+                Ok((r, _)) => {
                     for reason in r.drops {
                         self.count_drop(reason);
                     }
@@ -213,15 +288,20 @@ impl Engine {
                     // Chunks are written and progress saved: the broker may forget these.
                     self.apply(std::mem::take(&mut effects));
                     for d in deliveries {
-                        self.link.ack(d);
+                        match (&self.legacy, legacy) {
+                            (Some(l), true) => crate::transport::Link::ack(&l.link, d),
+                            _ => self.link.ack(d),
+                        }
+                    }
+                    for peer in r.learned {
+                        self.keys_known(&peer);
+                    }
+                    if !r.resend.is_empty() {
+                        self.retry_overdue();
                     }
                 }
             }
         }
         self.apply(effects);
-        self.pump();
-        for ev in after {
-            self.on_connection_event(ev);
-        }
     }
 }

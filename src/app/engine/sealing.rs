@@ -9,11 +9,18 @@ use crate::session::{Audience, Envelope, SealError, Sessions};
 use crate::store::ChatDb;
 use crate::transport::{Link, Tag};
 
-/// Envelopes sealed inside a transaction, published once it commits.
+/// Envelopes sealed inside a transaction, published once it commits; and the peers whose
+/// keys a message waits for.
 #[derive(Default)]
-pub(super) struct Sealed(Vec<(Option<Tag>, Envelope)>);
+pub(super) struct Sealed {
+    out: Vec<(Option<Tag>, Envelope)>,
+    /// Peers whose keys are being fetched (their messages stay unsent meanwhile).
+    pub(super) waiting: Vec<Address>,
+}
 
 impl Sealed {
+    /// Seals `cbor` for `to`; `tag` comes back with the packet's PUBACK. A message
+    /// (`may_wait`) for a peer whose keys are being fetched is not sealed: `Ok(false)`.
     pub(super) fn seal(
         &mut self,
         sessions: &dyn Sessions,
@@ -21,24 +28,41 @@ impl Sealed {
         to: &Address,
         cbor: &[u8],
         tag: Option<Tag>,
-    ) -> Result<(), SealError> {
-        for env in sessions.seal(tx, Audience::Peer(to), cbor)? {
-            self.0.push((tag, env));
+        may_wait: bool,
+    ) -> Result<bool, SealError> {
+        match sessions.seal(tx, Audience::Peer(to), cbor, may_wait) {
+            Ok(envelopes) => {
+                self.add(envelopes, tag);
+                Ok(true)
+            }
+            Err(SealError::KeysPending(peer)) => {
+                self.waiting.push(peer);
+                Ok(false)
+            }
+            Err(e) => Err(e),
         }
-        Ok(())
+    }
+
+    /// Envelopes to publish after the commit; the packet's carry `tag`.
+    pub(super) fn add(&mut self, envelopes: Vec<Envelope>, tag: Option<Tag>) {
+        for env in envelopes {
+            let tag = if env.own { None } else { tag };
+            self.out.push((tag, env));
+        }
     }
 }
 
-/// Runs `f` in one write transaction of `chat` and publishes what it sealed once it commits.
+/// Runs `f` in one write transaction of `chat` and publishes what it sealed once it commits;
+/// returns `f`'s result and the peers whose keys are awaited.
 pub(super) fn transact<T>(
     chat: &mut ChatDb,
     link: &dyn Link,
     f: impl FnOnce(&Transaction<'_>, &Address, &mut Sealed) -> ClientResult<T>,
-) -> ClientResult<T> {
+) -> ClientResult<(T, Vec<Address>)> {
     let mut sealed = Sealed::default();
     let out = chat.batch(|tx, me| f(tx, me, &mut sealed))?;
-    for (tag, env) in sealed.0 {
+    for (tag, env) in sealed.out {
         link.publish(tag, env.to.to_hex(), env.payload);
     }
-    Ok(out)
+    Ok((out, sealed.waiting))
 }

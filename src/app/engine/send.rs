@@ -81,7 +81,7 @@ impl Engine {
     ) -> ClientResult<Vec<(ChatId, MessageHash)>> {
         let now = now_ms();
         let sessions = self.sessions.clone();
-        let stored = transact(&mut self.account.chat, &*self.link, |tx, me, sealed| {
+        let (stored, waiting) = transact(&mut self.account.chat, &*self.link, |tx, me, sealed| {
             let mut stored = Vec::new();
             for (to, packet) in packets {
                 let cbor = packet.encode();
@@ -97,14 +97,18 @@ impl Engine {
                     Some(chat) => chat,
                     None => store::chat_of_message(tx, &hash)?.unwrap_or(ChatId(0)),
                 };
-                sealed.seal(&*sessions, tx, to, &cbor, Some(hash.0))?;
-                stored.push((chat, hash));
+                let handed = sealed.seal(&*sessions, tx, to, &cbor, Some(hash.0), true)?;
+                stored.push((chat, hash, handed));
             }
-            more(tx, &stored)?;
+            let ids: Vec<(ChatId, MessageHash)> = stored.iter().map(|(c, h, _)| (*c, *h)).collect();
+            more(tx, &ids)?;
             Ok(stored)
         })?;
-        self.queued.extend(stored.iter().map(|(_, h)| *h));
-        Ok(stored)
+        // A message waiting for its peer's keys stays N: it goes once they arrive (or in v1
+        // after a short wait), like any unsent message.
+        self.queued.extend(stored.iter().filter(|s| s.2).map(|s| s.1));
+        self.await_keys(waiting);
+        Ok(stored.into_iter().map(|(c, h, _)| (c, h)).collect())
     }
 
     /// Stores and publishes an attachment message and starts sending its file.
@@ -145,8 +149,9 @@ impl Engine {
             let now = now_ms();
             let mut handed = Vec::new();
             for item in items.iter().filter(|i| !queued.contains(&i.hash)) {
-                sealed.seal(&*sessions, tx, &item.to, &item.cbor, Some(item.hash.0))?;
-                handed.push(item.hash);
+                if sealed.seal(&*sessions, tx, &item.to, &item.cbor, Some(item.hash.0), true)? {
+                    handed.push(item.hash);
+                }
             }
             if overdue {
                 let all: Vec<MessageHash> = items.iter().map(|i| i.hash).collect();
@@ -156,7 +161,10 @@ impl Engine {
             Ok(handed)
         });
         match r {
-            Ok(handed) => self.queued.extend(handed),
+            Ok((handed, waiting)) => {
+                self.queued.extend(handed);
+                self.await_keys(waiting);
+            }
             Err(e) => self.fail(e),
         }
     }

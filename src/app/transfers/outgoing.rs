@@ -66,11 +66,13 @@ impl Transfers {
         vec![event]
     }
 
-    /// Chunks to publish while fewer than [`WINDOW`] are unacknowledged (call when connected).
-    pub fn pump(&mut self) -> Vec<Effect> {
+    /// Chunks to publish while fewer than [`WINDOW`] are unacknowledged (call when connected),
+    /// to the peers `ready` accepts (a peer whose keys are being fetched is not: the message
+    /// announcing the file must go first).
+    pub fn pump(&mut self, ready: impl Fn(&Address) -> bool) -> Vec<Effect> {
         let mut out = Vec::new();
         let mut outstanding: u32 = self.outgoing.values().map(|t| t.outstanding).sum();
-        let keys: Vec<Key> = self.outgoing.keys().copied().collect();
+        let keys: Vec<Key> = self.outgoing.keys().copied().filter(|k| ready(&k.1)).collect();
         for key in keys {
             while outstanding < WINDOW {
                 let Some(t) = self.outgoing.get_mut(&key) else { break };

@@ -77,15 +77,15 @@ fn sending(f: &Fixture, n: usize) -> (Transfers, PreparedFile, MessageHash) {
 fn the_window_holds_at_most_32_chunks_in_flight() {
     let f = fixture();
     let (mut t, _, _) = sending(&f, 40);
-    let first = chunks(&t.pump());
+    let first = chunks(&t.pump(|_| true));
     assert_eq!(first.len(), WINDOW as usize);
     assert_eq!(first.iter().map(|c| c.0).collect::<Vec<_>>(), (0..32).collect::<Vec<_>>(), "in order");
-    assert!(t.pump().is_empty(), "the window is full");
+    assert!(t.pump(|_| true).is_empty(), "the window is full");
     for (_, tag) in &first[..5] {
         assert!(t.on_acked(tag).is_some(), "a chunk's tag");
     }
     assert!(t.on_acked(&[0xee; 32]).is_none(), "not a chunk's tag: a message's");
-    let next = chunks(&t.pump());
+    let next = chunks(&t.pump(|_| true));
     assert_eq!(next.iter().map(|c| c.0).collect::<Vec<_>>(), (32..37).collect::<Vec<_>>());
     // Every tag differs.
     let mut tags: Vec<Tag> = first.iter().chain(&next).map(|c| c.1).collect();
@@ -98,7 +98,7 @@ fn the_window_holds_at_most_32_chunks_in_flight() {
 fn chunks_asked_for_or_lost_are_sent_again_first() {
     let f = fixture();
     let (mut t, file, _) = sending(&f, 40);
-    let first = chunks(&t.pump());
+    let first = chunks(&t.pump(|_| true));
     for (_, tag) in &first {
         t.on_acked(tag);
     }
@@ -107,11 +107,11 @@ fn chunks_asked_for_or_lost_are_sent_again_first() {
     // Someone else asking about the file is dropped.
     let stranger = Identity::generate().unwrap().address();
     assert!(matches!(t.on_need(&stranger, file.id, vec![1])[..], [Effect::Drop("need_unknown_file")]));
-    let again = chunks(&t.pump());
+    let again = chunks(&t.pump(|_| true));
     assert_eq!(again.iter().map(|c| c.0).take(3).collect::<Vec<_>>(), vec![3, 7, 32]);
     // A publish lost with a broker session goes out again.
     assert!(t.on_lost(&again[0].1));
-    let after = chunks(&t.pump());
+    let after = chunks(&t.pump(|_| true));
     assert_eq!(after.first().map(|c| c.0), Some(3));
 }
 
@@ -119,7 +119,7 @@ fn chunks_asked_for_or_lost_are_sent_again_first() {
 fn a_receipt_completes_the_transfer_and_its_row_is_saved() {
     let f = fixture();
     let (mut t, file, msg) = sending(&f, 3);
-    let sent = chunks(&t.pump());
+    let sent = chunks(&t.pump(|_| true));
     assert_eq!(sent.len(), 3);
     let saved = t.take_dirty();
     assert_eq!(saved[0].done, 3, "progress: chunks handed over");
@@ -127,7 +127,7 @@ fn a_receipt_completes_the_transfer_and_its_row_is_saved() {
     assert!(matches!(done[..], [Effect::Emit(Event::Transfer { state: TransferState::Complete, .. })]));
     let rows = t.take_dirty();
     assert_eq!((rows.len(), rows[0].state), (1, TransferState::Complete));
-    assert!(t.pump().is_empty());
+    assert!(t.pump(|_| true).is_empty());
     assert!(t.on_need(&f.peer, file.id, vec![0]).iter().any(|e| matches!(e, Effect::Drop(_))));
 }
 

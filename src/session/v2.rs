@@ -1,0 +1,509 @@
+//! Protocol v2 (`docs/PROTOCOL.md`): Olm sessions through vodozemac, bound to the secp256k1
+//! identity by signed key bundles, inside an outer envelope sealed to the recipient with an
+//! ephemeral key. Peers never seen with a v2 bundle are spoken to in v1; a peer once seen with
+//! v2 never again (its v1 envelopes are accepted only as the in-band bundle exchange).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::Transaction;
+use vodozemac::olm::{OlmMessage, PreKeyMessage, Session, SessionConfig, SessionCreationError, SessionPickle};
+use vodozemac::{Curve25519PublicKey, Ed25519PublicKey, Ed25519Signature};
+
+use super::device::Device;
+use super::{
+    Audience, Envelope, KeySource, KeysOutcome, OpenError, Opened, Published, SealError, Sessions, V1Sessions,
+};
+use crate::crypto::envelope::{EnvelopeError, Keyring};
+use crate::crypto::outer::{open_outer, seal_outer};
+use crate::crypto::{Address, Key32, sha256};
+use crate::store::now_ms;
+use crate::store::olm::{self, DeviceRow, SessionRow};
+use crate::wire::{self, Body, DeviceId, DropReason, Inner, KeyBundle, Packet, fallback_signing_input};
+
+/// HKDF info of the key that encrypts Olm pickles at rest (inside SQLCipher already).
+pub const PICKLE_KEY_INFO: &str = "wochat/v2/pickle";
+/// How long a message to a peer of unknown keys waits for them before it goes in v1.
+const FETCH_WAIT_MS: i64 = 3_000;
+/// How often this account offers its bundle in band to a peer that lacks it.
+const OFFER_EVERY_MS: i64 = 10 * 60_000;
+/// How often a session reset is asked of a peer, and honoured for one.
+const RESET_EVERY_MS: i64 = 60_000;
+/// Sessions kept per peer.
+const KEEP_SESSIONS: usize = 5;
+
+fn olm_config() -> SessionConfig {
+    SessionConfig::version_1()
+}
+
+/// The key topic of a device: `<address>/keys/<device id in hex>`.
+pub fn key_topic(owner: &Address, device: &DeviceId) -> String {
+    format!("{owner}/keys/{}", hex::encode(device))
+}
+
+/// What the scheme remembers between calls (not state that must survive a restart).
+#[derive(Default)]
+struct Memo {
+    /// Peers whose keys are being fetched, since when (ms).
+    fetching: HashMap<Address, i64>,
+    /// When this account's bundle was last offered in band to a peer (ms).
+    offered: HashMap<Address, i64>,
+    /// This device's id, once read from a stored account.
+    device: Option<DeviceId>,
+    /// The signed bundle without one-time keys that travels in pre-key envelopes (it binds
+    /// the device to the address), once made from a stored account.
+    pre_key_bundle: Option<Vec<u8>>,
+}
+
+/// Protocol v2 over an account's keyring, with v1 for peers that do not speak it.
+pub struct V2Sessions {
+    v1: V1Sessions,
+    keys: Arc<Keyring>,
+    pickle_key: Key32,
+    memo: Mutex<Memo>,
+}
+
+impl std::fmt::Debug for V2Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("V2Sessions").field("address", &self.keys.address()).finish_non_exhaustive()
+    }
+}
+
+fn session_error(e: impl std::fmt::Display) -> SealError {
+    SealError::Session(e.to_string())
+}
+
+/// Splits a blob of 32-byte keys.
+fn keys_of(blob: &[u8]) -> Vec<[u8; 32]> {
+    blob.chunks_exact(32).filter_map(|c| c.try_into().ok()).collect()
+}
+
+impl V2Sessions {
+    /// The v2 scheme of the keyring's identity.
+    pub fn new(keys: Arc<Keyring>) -> Self {
+        let pickle_key = keys.identity().derive_key(PICKLE_KEY_INFO);
+        Self { v1: V1Sessions::new(keys.clone()), keys, pickle_key, memo: Mutex::default() }
+    }
+
+    fn memo(&self) -> MutexGuard<'_, Memo> {
+        self.memo.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn me(&self) -> Address {
+        self.keys.address()
+    }
+
+    fn pickle(&self, s: &Session) -> String {
+        s.pickle().encrypt(&self.pickle_key)
+    }
+
+    fn unpickle(&self, row: &SessionRow) -> Result<Session, SealError> {
+        let p = SessionPickle::from_encrypted(&row.pickle, &self.pickle_key).map_err(session_error)?;
+        Ok(Session::from_pickle(p))
+    }
+
+    fn device(&self, tx: &Transaction<'_>) -> Result<Device, SealError> {
+        let (d, created) = Device::load_or_create(tx, &self.pickle_key)?;
+        if !created {
+            self.memo().device = Some(d.id());
+        }
+        Ok(d)
+    }
+
+    /// The bundle of pre-key envelopes, made once per run (from a stored account).
+    fn pre_key_bundle(&self, tx: &Transaction<'_>) -> Result<Vec<u8>, SealError> {
+        if let Some(b) = self.memo().pre_key_bundle.clone() {
+            return Ok(b);
+        }
+        let (device, created) = Device::load_or_create(tx, &self.pickle_key)?;
+        let b = device.bundle(self.keys.identity(), false)?;
+        if !created {
+            let mut memo = self.memo();
+            memo.device = Some(device.id());
+            memo.pre_key_bundle = Some(b.clone());
+        }
+        Ok(b)
+    }
+
+    /// This device's id without opening the account when it is known.
+    fn device_id(&self, tx: &Transaction<'_>) -> Result<DeviceId, SealError> {
+        if let Some(id) = self.memo().device {
+            return Ok(id);
+        }
+        Ok(self.device(tx)?.id())
+    }
+
+    /// A v1 envelope carrying this account's bundle (a `K` packet) for `to`.
+    fn offer(&self, tx: &Transaction<'_>, to: &Address, want: bool, reset: bool) -> Result<Envelope, SealError> {
+        let bundle = self.device(tx)?.bundle(self.keys.identity(), true)?;
+        let cbor = Packet::new(Body::Keys { bundle, want, reset }).encode();
+        self.memo().offered.insert(*to, now_ms());
+        let mut env = self.v1.seal(tx, Audience::Peer(to), &cbor, false)?;
+        let env = env.pop().ok_or_else(|| session_error("no envelope"))?;
+        Ok(Envelope { own: true, ..env })
+    }
+
+    /// Seals for one peer: v2 when its keys are known, else (after a short wait for them, if
+    /// allowed) v1, preceded by an offer of this account's bundle.
+    fn seal_for(
+        &self,
+        tx: &Transaction<'_>,
+        to: &Address,
+        cbor: &[u8],
+        may_wait: bool,
+    ) -> Result<Vec<Envelope>, SealError> {
+        let devices = olm::devices(tx, to)?;
+        if let Some(device) = devices.first() {
+            return Ok(vec![self.seal_v2(tx, to, device, cbor)?]);
+        }
+        let now = now_ms();
+        let (waited, offer) = {
+            let mut memo = self.memo();
+            let since = *memo.fetching.entry(*to).or_insert(now);
+            let offer = memo.offered.get(to).is_none_or(|t| now - t >= OFFER_EVERY_MS);
+            (now - since, offer)
+        };
+        if may_wait && waited < FETCH_WAIT_MS {
+            return Err(SealError::KeysPending(*to));
+        }
+        let mut out = Vec::new();
+        if offer {
+            out.push(self.offer(tx, to, true, false)?);
+        }
+        out.extend(self.v1.seal(tx, Audience::Peer(to), cbor, false)?);
+        Ok(out)
+    }
+
+    fn seal_v2(
+        &self,
+        tx: &Transaction<'_>,
+        to: &Address,
+        device: &DeviceRow,
+        cbor: &[u8],
+    ) -> Result<Envelope, SealError> {
+        let now = now_ms();
+        let sessions = olm::sessions(tx, to)?;
+        let (mut session, mut row) = match sessions.iter().find(|s| s.preferred && s.ik == device.ik) {
+            Some(row) => (self.unpickle(row)?, row.clone()),
+            None => self.start_session(tx, to, device)?,
+        };
+        let message = session.encrypt(cbor).map_err(session_error)?;
+        let (kind, olm_bytes) = message.to_parts();
+        let bundle = match kind {
+            0 => Some(self.pre_key_bundle(tx)?),
+            _ => None,
+        };
+        let inner = Inner { from: self.me(), device: self.device_id(tx)?, kind: kind as u8, olm: olm_bytes, bundle };
+        let payload = seal_outer(to, &wire::pad(&inner.encode()))?;
+        row.pickle = self.pickle(&session);
+        row.used = now;
+        olm::save_session(tx, to, &row)?;
+        Ok(Envelope { to: *to, payload, own: false })
+    }
+
+    /// A new outbound session with `device` of `peer` (preferred from now on), on one of its
+    /// one-time keys, or on its fallback key when they are used up.
+    fn start_session(
+        &self,
+        tx: &Transaction<'_>,
+        peer: &Address,
+        device: &DeviceRow,
+    ) -> Result<(Session, SessionRow), SealError> {
+        let mut otks = keys_of(&device.otk);
+        let one_time_key = if otks.is_empty() {
+            KeyBundle::open(&device.bundle).map_err(session_error)?.fallback_key
+        } else {
+            let mut r = [0u8; 8];
+            crate::crypto::random_bytes(&mut r).map_err(session_error)?;
+            otks.swap_remove((u64::from_le_bytes(r) % otks.len() as u64) as usize)
+        };
+        olm::save_device(tx, peer, &DeviceRow { otk: otks.concat(), ..device.clone() })?;
+        let ik: [u8; 32] = device.ik.as_slice().try_into().map_err(session_error)?;
+        let me = self.device(tx)?;
+        let session = me
+            .account
+            .create_outbound_session(
+                olm_config(),
+                Curve25519PublicKey::from(ik),
+                Curve25519PublicKey::from(one_time_key),
+            )
+            .map_err(session_error)?;
+        let now = now_ms();
+        let row = SessionRow {
+            sid: session.session_id(),
+            ik: device.ik.clone(),
+            pickle: String::new(),
+            mine: true,
+            created: now,
+            used: now,
+            preferred: true,
+        };
+        Ok((session, row))
+    }
+
+    /// Stores the device of a verified bundle (a newer bundle of a device replaces an older;
+    /// a bundle without one-time keys keeps those known).
+    fn learn(&self, tx: &Transaction<'_>, signed: &[u8], owner: &Address) -> Result<Option<KeyBundle>, OpenError> {
+        let Ok(b) = KeyBundle::open(signed) else { return Err(OpenError::Refused("bad_bundle")) };
+        if b.address != *owner {
+            return Err(OpenError::Refused("bad_bundle"));
+        }
+        let fallback_ok = Ed25519PublicKey::from_slice(&b.signing_key).is_ok_and(|k| {
+            Ed25519Signature::from_slice(&b.fallback_signature)
+                .is_ok_and(|sig| k.verify(&fallback_signing_input(&b.fallback_key), &sig).is_ok())
+        });
+        if !fallback_ok {
+            return Err(OpenError::Refused("bad_bundle"));
+        }
+        if b.address == self.me() {
+            return Ok(None);
+        }
+        let known = olm::devices(tx, owner)?;
+        let same = known.iter().find(|d| d.dev == b.device);
+        if same.is_some_and(|d| d.ts > b.created as i64) {
+            return Ok(Some(b)); // an older copy
+        }
+        let otk = match (b.one_time_keys.is_empty(), same) {
+            (true, Some(d)) if d.ik == b.identity_key => d.otk.clone(),
+            _ => b.one_time_keys.concat(),
+        };
+        let row = DeviceRow {
+            dev: b.device.to_vec(),
+            ik: b.identity_key.to_vec(),
+            bundle: signed.to_vec(),
+            otk,
+            ts: b.created as i64,
+            seen: now_ms(),
+        };
+        olm::save_device(tx, owner, &row)?;
+        self.memo().fetching.remove(owner);
+        Ok(Some(b))
+    }
+
+    fn open_v2(&self, tx: &Transaction<'_>, envelope: &[u8]) -> Result<Opened, OpenError> {
+        let hash = sha256(envelope);
+        if olm::envelope_seen(tx, &hash)? {
+            return Err(OpenError::Refused("duplicate"));
+        }
+        let padded = open_outer(self.keys.identity(), envelope).map_err(|e| OpenError::Drop(e.into()))?;
+        let inner = Inner::decode(wire::unpad(&padded).map_err(|e| OpenError::Drop(e.into()))?)
+            .map_err(|e| OpenError::Drop(e.into()))?;
+        let from = inner.from;
+        if from == self.me() {
+            return Err(OpenError::Refused("from_self"));
+        }
+        let message =
+            OlmMessage::from_parts(usize::from(inner.kind), &inner.olm).map_err(|_| OpenError::Refused("bad_olm"))?;
+        if let Some(b) = &inner.bundle {
+            self.learn(tx, b, &from)?;
+        }
+        let plaintext = match &message {
+            OlmMessage::PreKey(pre) => self.open_pre_key(tx, &from, pre, &message)?,
+            OlmMessage::Normal(_) => self.open_normal(tx, &from, &message)?,
+        };
+        olm::note_envelope(tx, &hash, now_ms())?;
+        let packet = Packet::decode(&plaintext).map_err(|e| OpenError::Drop(e.into()))?;
+        Ok(Opened { from, cbor: plaintext, packet, version: 2 })
+    }
+
+    /// Decrypts with the first session of `from` that can; saves it.
+    fn try_sessions(
+        &self,
+        tx: &Transaction<'_>,
+        from: &Address,
+        message: &OlmMessage,
+        only: Option<&str>,
+    ) -> Result<Option<Vec<u8>>, OpenError> {
+        for row in olm::sessions(tx, from)? {
+            if only.is_some_and(|sid| sid != row.sid) {
+                continue;
+            }
+            let Ok(mut session) = self.unpickle(&row) else { continue };
+            if let Ok(plaintext) = session.decrypt(message) {
+                let row = SessionRow { pickle: self.pickle(&session), used: now_ms(), ..row };
+                olm::save_session(tx, from, &row)?;
+                return Ok(Some(plaintext));
+            }
+        }
+        Ok(None)
+    }
+
+    fn open_normal(&self, tx: &Transaction<'_>, from: &Address, message: &OlmMessage) -> Result<Vec<u8>, OpenError> {
+        match self.try_sessions(tx, from, message, None)? {
+            Some(p) => Ok(p),
+            None => Err(self.broken(tx, from)?),
+        }
+    }
+
+    fn open_pre_key(
+        &self,
+        tx: &Transaction<'_>,
+        from: &Address,
+        pre: &PreKeyMessage,
+        message: &OlmMessage,
+    ) -> Result<Vec<u8>, OpenError> {
+        let ik = pre.identity_key().to_bytes();
+        if !olm::devices(tx, from)?.iter().any(|d| d.ik == ik) {
+            return Err(OpenError::Refused("unknown_key"));
+        }
+        if let Some(p) = self.try_sessions(tx, from, message, Some(&pre.session_id()))? {
+            return Ok(p);
+        }
+        let mut device = self.device(tx).map_err(|_| OpenError::Refused("no_account"))?;
+        let used_key = pre.one_time_key().to_bytes();
+        let created = match device.account.create_inbound_session(olm_config(), pre.identity_key(), pre) {
+            Ok(c) => c,
+            // The key it was made with is gone (used by someone else, or this account was
+            // restored from an older copy): the sender must start again.
+            Err(SessionCreationError::MissingOneTimeKey(_)) => return Err(self.broken(tx, from)?),
+            Err(_) => return Err(OpenError::Refused("bad_pre_key")),
+        };
+        if device.fallback_key() == Some(used_key) {
+            device.rotate_fallback();
+            self.memo().pre_key_bundle = None;
+        }
+        device.top_up();
+        device.save(tx, &self.pickle_key).map_err(seal_to_open)?;
+        let now = now_ms();
+        let preferred = self.inbound_preferred(tx, from)?;
+        let row = SessionRow {
+            sid: created.session.session_id(),
+            ik: ik.to_vec(),
+            pickle: self.pickle(&created.session),
+            mine: false,
+            created: now,
+            used: now,
+            preferred,
+        };
+        olm::save_session(tx, from, &row)?;
+        olm::prune_sessions(tx, from, KEEP_SESSIONS)?;
+        Ok(created.plaintext)
+    }
+
+    /// Whether a session `from` just started should be the one this account sends on. Both
+    /// sides starting at once (each with a session that has not heard back): the session of the
+    /// lower address wins, on both sides. Otherwise the newest session wins (a reset, a new
+    /// device of the peer).
+    fn inbound_preferred(&self, tx: &Transaction<'_>, from: &Address) -> Result<bool, OpenError> {
+        let sessions = olm::sessions(tx, from)?;
+        let Some(pref) = sessions.iter().find(|s| s.preferred) else { return Ok(true) };
+        if !pref.mine {
+            return Ok(true);
+        }
+        let heard_back = self.unpickle(pref).map(|s| s.has_received_message()).unwrap_or(true);
+        Ok(heard_back || self.me() > *from)
+    }
+
+    /// A message no session decrypts: ask the peer (at most once a minute) to start a new
+    /// session and send again what this account has not confirmed.
+    fn broken(&self, tx: &Transaction<'_>, from: &Address) -> Result<OpenError, OpenError> {
+        let now = now_ms();
+        let (asked, honoured) = olm::reset_times(tx, from)?;
+        let mut replies = Vec::new();
+        if now - asked >= RESET_EVERY_MS {
+            olm::set_reset_times(tx, from, now, honoured)?;
+            replies.push(self.offer(tx, from, true, true).map_err(seal_to_open)?);
+        }
+        Ok(OpenError::Broken { from: *from, replies })
+    }
+}
+
+fn seal_to_open(e: SealError) -> OpenError {
+    match e {
+        SealError::Store(s) => OpenError::Store(s),
+        _ => OpenError::Refused("session_state"),
+    }
+}
+
+impl Sessions for V2Sessions {
+    fn seal(
+        &self,
+        tx: &Transaction<'_>,
+        to: Audience<'_>,
+        cbor: &[u8],
+        may_wait: bool,
+    ) -> Result<Vec<Envelope>, SealError> {
+        match to {
+            Audience::Peer(p) => self.seal_for(tx, p, cbor, may_wait),
+            Audience::Members(members) => {
+                let mut out = Vec::new();
+                for m in members {
+                    out.extend(self.seal_for(tx, m, cbor, false)?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    fn open(&self, tx: &Transaction<'_>, envelope: &[u8]) -> Result<Opened, OpenError> {
+        match envelope.first() {
+            Some(&crate::crypto::outer::VERSION) => self.open_v2(tx, envelope),
+            _ => {
+                let o = self.v1.open(tx, envelope)?;
+                // A peer seen speaking v2 is heard in v1 only for the bundle exchange: whoever
+                // deleted its published bundle cannot make this account fall back to v1.
+                if !matches!(o.packet.body, Body::Keys { .. }) && olm::speaks_v2(tx, &o.from)? {
+                    return Err(OpenError::Refused("downgrade"));
+                }
+                Ok(o)
+            }
+        }
+    }
+
+    fn on_keys(&self, tx: &Transaction<'_>, source: KeySource, signed: &[u8]) -> Result<KeysOutcome, OpenError> {
+        let owner = match source {
+            KeySource::InBand { from, .. } => from,
+            KeySource::Published { owner } => owner,
+        };
+        let Some(bundle) = self.learn(tx, signed, &owner)? else { return Ok(KeysOutcome::default()) };
+        let mut out = KeysOutcome { learned: Some(owner), ..Default::default() };
+        let KeySource::InBand { from, want, reset } = source else { return Ok(out) };
+        let now = now_ms();
+        let offered_lately = self.memo().offered.get(&from).is_some_and(|t| now - t < 10_000);
+        if want && !offered_lately {
+            out.replies.push(self.offer(tx, &from, false, false).map_err(seal_to_open)?);
+        }
+        let (asked, honoured) = olm::reset_times(tx, &from)?;
+        if reset && now - honoured >= RESET_EVERY_MS {
+            olm::set_reset_times(tx, &from, asked, now)?;
+            let device = olm::devices(tx, &from)?
+                .into_iter()
+                .find(|d| d.dev == bundle.device)
+                .ok_or(OpenError::Refused("bad_bundle"))?;
+            let (session, mut row) = self.start_session(tx, &from, &device).map_err(seal_to_open)?;
+            row.pickle = self.pickle(&session);
+            olm::save_session(tx, &from, &row)?;
+            olm::prune_sessions(tx, &from, KEEP_SESSIONS)?;
+            out.resend_to = Some(from);
+        }
+        Ok(out)
+    }
+
+    fn own_keys(&self, tx: &Transaction<'_>, force: bool) -> Result<Option<Published>, SealError> {
+        let mut device = self.device(tx)?;
+        let changed = device.top_up();
+        if !force && !changed && device.published != 0 {
+            return Ok(None);
+        }
+        device.published = now_ms();
+        device.save(tx, &self.pickle_key)?;
+        let payload = device.bundle(self.keys.identity(), true)?;
+        Ok(Some(Published { topic: key_topic(&self.me(), &device.id()), payload }))
+    }
+
+    fn key_filter(&self, peer: &Address) -> Option<String> {
+        Some(format!("{peer}/keys/+"))
+    }
+
+    fn key_topic_owner(&self, topic: &str) -> Option<Address> {
+        let (owner, rest) = topic.split_once("/keys/")?;
+        (rest.len() == 16 && rest.bytes().all(|b| b.is_ascii_hexdigit())).then_some(())?;
+        owner.parse().ok()
+    }
+}
+
+impl From<EnvelopeError> for OpenError {
+    fn from(e: EnvelopeError) -> Self {
+        OpenError::Drop(DropReason::Envelope(e))
+    }
+}
