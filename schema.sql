@@ -199,15 +199,6 @@ CREATE TABLE peer_device
     PRIMARY KEY (peer, dev)
 ) WITHOUT ROWID;
 
--- added (v7): SHA-256 of v2 envelopes already opened (kept 14 days), so that a redelivery is
--- recognised rather than taken for a broken session.
-CREATE TABLE seen_envelope
-(
-    hash BLOB PRIMARY KEY,
-    dt   INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX seen_envelope_dt ON seen_envelope (dt);
-
 -- added (v7): rate limits of session resets: when one was last asked of a peer, and last
 -- honoured for a peer (ms).
 CREATE TABLE session_reset

@@ -145,7 +145,7 @@ impl TestNet {
         };
         let (client, events) =
             Client::start(account, link, self.options).unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        TestPeer { name: name.to_string(), address, client, events, read }
+        TestPeer { name: name.to_string(), address, client_id, client, events, read }
     }
 
     /// Options with a fast retransmission schedule (`first`, doubling up to 8 times that).
@@ -173,6 +173,8 @@ pub struct TestPeer {
     pub name: String,
     /// Its address.
     pub address: Address,
+    /// Its MQTT client id (its session on the hub).
+    pub client_id: String,
     /// The client.
     pub client: Client,
     /// Its events.

@@ -109,6 +109,13 @@ impl Default for ClientOptions {
 pub const TEST_TIMERS_ENV: &str = "WOCHAT_TEST_TIMERS";
 
 impl ClientOptions {
+    /// The options of the settings: media limits, and the test timers when
+    /// [`TEST_TIMERS_ENV`] asks for them.
+    pub fn from_config(config: &Config) -> Self {
+        let options = Self { limits: MediaLimits::from_config(config), ..Default::default() };
+        if std::env::var(TEST_TIMERS_ENV).is_ok_and(|v| v == "fast") { options.fast_timers() } else { options }
+    }
+
     /// These options with the timers shortened for tests (see [`TEST_TIMERS_ENV`]).
     pub fn fast_timers(mut self) -> Self {
         self.retry = RetryPolicy { first: Duration::from_secs(1), max: Duration::from_secs(8) };
@@ -174,13 +181,19 @@ impl Client {
     /// `broker_override`, from `--broker`), the embedded broker when `broker.embedded` says so,
     /// the storage quota and the media limits.
     pub fn start_from_config(account: Account, config: &Config, broker_override: &[String]) -> ClientResult<Started> {
+        Self::start_from_config_with(account, config, broker_override, ClientOptions::from_config(config))
+    }
+
+    /// [`Client::start_from_config`] with other options (a benchmark of protocol v1).
+    pub fn start_from_config_with(
+        account: Account,
+        config: &Config,
+        broker_override: &[String],
+        options: ClientOptions,
+    ) -> ClientResult<Started> {
         let tcfg = transport_config(config, &account.address(), &account.client_id(), broker_override)?;
         let hosting = prepare_broker(config.broker.embedded, &tcfg.urls)?;
         account.objects.set_quota_mb(config.storage.quota_mb);
-        let mut options = ClientOptions { limits: MediaLimits::from_config(config), ..Default::default() };
-        if std::env::var(TEST_TIMERS_ENV).is_ok_and(|v| v == "fast") {
-            options = options.fast_timers();
-        }
         let (client, events) = Self::start(account, LinkConfig::Mqtt(Box::new(tcfg)), options)?;
         Ok(Started { client, events, hosting })
     }

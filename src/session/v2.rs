@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::Transaction;
-use vodozemac::olm::{OlmMessage, PreKeyMessage, Session, SessionConfig, SessionCreationError, SessionPickle};
+use vodozemac::olm::{
+    DecryptionError, OlmMessage, PreKeyMessage, Session, SessionConfig, SessionCreationError, SessionPickle,
+};
 use vodozemac::{Curve25519PublicKey, Ed25519PublicKey, Ed25519Signature};
 
 use super::device::Device;
@@ -16,7 +18,7 @@ use super::{
 };
 use crate::crypto::envelope::{EnvelopeError, Keyring};
 use crate::crypto::outer::{open_outer, seal_outer};
-use crate::crypto::{Address, Key32, sha256};
+use crate::crypto::{Address, Key32};
 use crate::store::now_ms;
 use crate::store::olm::{self, DeviceRow, SessionRow};
 use crate::wire::{self, Body, DeviceId, DropReason, Inner, KeyBundle, Packet, fallback_signing_input};
@@ -195,9 +197,10 @@ impl V2Sessions {
         };
         let inner = Inner { from: self.me(), device: self.device_id(tx)?, kind: kind as u8, olm: olm_bytes, bundle };
         let payload = seal_outer(to, &wire::pad(&inner.encode()))?;
+        let was_preferred = !row.pickle.is_empty();
         row.pickle = self.pickle(&session);
         row.used = now;
-        olm::save_session(tx, to, &row)?;
+        olm::save_session(tx, to, &row, was_preferred)?;
         Ok(Envelope { to: *to, payload, own: false })
     }
 
@@ -241,9 +244,18 @@ impl V2Sessions {
         Ok((session, row))
     }
 
-    /// Stores the device of a verified bundle (a newer bundle of a device replaces an older;
-    /// a bundle without one-time keys keeps those known).
-    fn learn(&self, tx: &Transaction<'_>, signed: &[u8], owner: &Address) -> Result<Option<KeyBundle>, OpenError> {
+    /// Stores the device of a verified bundle of `owner` (a newer bundle of a device replaces
+    /// an older; a bundle without one-time keys keeps those known); `false` for this account's
+    /// own bundle.
+    fn learn(&self, tx: &Transaction<'_>, signed: &[u8], owner: &Address) -> Result<bool, OpenError> {
+        if *owner == self.me() {
+            return Ok(false);
+        }
+        let known = olm::devices(tx, owner)?;
+        if known.iter().any(|d| d.bundle == signed) {
+            // The very bundle already verified and stored (every pre-key message carries it).
+            return Ok(true);
+        }
         let Ok(b) = KeyBundle::open(signed) else { return Err(OpenError::Refused("bad_bundle")) };
         if b.address != *owner {
             return Err(OpenError::Refused("bad_bundle"));
@@ -255,13 +267,9 @@ impl V2Sessions {
         if !fallback_ok {
             return Err(OpenError::Refused("bad_bundle"));
         }
-        if b.address == self.me() {
-            return Ok(None);
-        }
-        let known = olm::devices(tx, owner)?;
         let same = known.iter().find(|d| d.dev == b.device);
         if same.is_some_and(|d| d.ts > b.created as i64) {
-            return Ok(Some(b)); // an older copy
+            return Ok(true); // an older copy
         }
         let otk = match (b.one_time_keys.is_empty(), same) {
             (true, Some(d)) if d.ik == b.identity_key => d.otk.clone(),
@@ -277,14 +285,10 @@ impl V2Sessions {
         };
         olm::save_device(tx, owner, &row)?;
         self.memo().fetching.remove(owner);
-        Ok(Some(b))
+        Ok(true)
     }
 
     fn open_v2(&self, tx: &Transaction<'_>, envelope: &[u8]) -> Result<Opened, OpenError> {
-        let hash = sha256(envelope);
-        if olm::envelope_seen(tx, &hash)? {
-            return Err(OpenError::Refused("duplicate"));
-        }
         let padded = open_outer(self.keys.identity(), envelope).map_err(|e| OpenError::Drop(e.into()))?;
         let inner = Inner::decode(wire::unpad(&padded).map_err(|e| OpenError::Drop(e.into()))?)
             .map_err(|e| OpenError::Drop(e.into()))?;
@@ -301,37 +305,58 @@ impl V2Sessions {
             OlmMessage::PreKey(pre) => self.open_pre_key(tx, &from, pre, &message)?,
             OlmMessage::Normal(_) => self.open_normal(tx, &from, &message)?,
         };
-        olm::note_envelope(tx, &hash, now_ms())?;
         let packet = Packet::decode(&plaintext).map_err(|e| OpenError::Drop(e.into()))?;
         Ok(Opened { from, cbor: plaintext, packet, version: 2 })
     }
 
-    /// Decrypts with the first session of `from` that can; saves it.
+    /// Decrypts with the first session of `from` that can (the preferred one tried first, on
+    /// its own); saves it. A session whose key for this message is used up already has opened
+    /// it before: a copy (a broker's redelivery, a replay), not a broken session.
     fn try_sessions(
         &self,
         tx: &Transaction<'_>,
         from: &Address,
         message: &OlmMessage,
         only: Option<&str>,
-    ) -> Result<Option<Vec<u8>>, OpenError> {
-        for row in olm::sessions(tx, from)? {
+    ) -> Result<Tried, OpenError> {
+        let try_one = |row: SessionRow| -> Result<Tried, OpenError> {
             if only.is_some_and(|sid| sid != row.sid) {
-                continue;
+                return Ok(Tried::Nothing);
             }
-            let Ok(mut session) = self.unpickle(&row) else { continue };
-            if let Ok(plaintext) = session.decrypt(message) {
-                let row = SessionRow { pickle: self.pickle(&session), used: now_ms(), ..row };
-                olm::save_session(tx, from, &row)?;
-                return Ok(Some(plaintext));
+            let Ok(mut session) = self.unpickle(&row) else { return Ok(Tried::Nothing) };
+            let plaintext = match session.decrypt(message) {
+                Ok(p) => p,
+                Err(DecryptionError::MissingMessageKey(_)) => return Ok(Tried::Copy),
+                Err(_) => return Ok(Tried::Nothing),
+            };
+            let was_preferred = row.preferred;
+            let row = SessionRow { pickle: self.pickle(&session), used: now_ms(), ..row };
+            olm::save_session(tx, from, &row, was_preferred)?;
+            Ok(Tried::Opened(plaintext))
+        };
+        let mut copy = false;
+        if let Some(row) = olm::preferred_session(tx, from)? {
+            match try_one(row)? {
+                Tried::Opened(p) => return Ok(Tried::Opened(p)),
+                Tried::Copy => copy = true,
+                Tried::Nothing => {}
             }
         }
-        Ok(None)
+        for row in olm::sessions(tx, from)?.into_iter().filter(|s| !s.preferred) {
+            match try_one(row)? {
+                Tried::Opened(p) => return Ok(Tried::Opened(p)),
+                Tried::Copy => copy = true,
+                Tried::Nothing => {}
+            }
+        }
+        Ok(if copy { Tried::Copy } else { Tried::Nothing })
     }
 
     fn open_normal(&self, tx: &Transaction<'_>, from: &Address, message: &OlmMessage) -> Result<Vec<u8>, OpenError> {
         match self.try_sessions(tx, from, message, None)? {
-            Some(p) => Ok(p),
-            None => Err(self.broken(tx, from)?),
+            Tried::Opened(p) => Ok(p),
+            Tried::Copy => Err(OpenError::Refused("duplicate")),
+            Tried::Nothing => Err(self.broken(tx, from)?),
         }
     }
 
@@ -346,8 +371,10 @@ impl V2Sessions {
         if !olm::devices(tx, from)?.iter().any(|d| d.ik == ik) {
             return Err(OpenError::Refused("unknown_key"));
         }
-        if let Some(p) = self.try_sessions(tx, from, message, Some(&pre.session_id()))? {
-            return Ok(p);
+        match self.try_sessions(tx, from, message, Some(&pre.session_id()))? {
+            Tried::Opened(p) => return Ok(p),
+            Tried::Copy => return Err(OpenError::Refused("duplicate")),
+            Tried::Nothing => {}
         }
         let mut device = self.device(tx).map_err(|_| OpenError::Refused("no_account"))?;
         let used_key = pre.one_time_key().to_bytes();
@@ -375,7 +402,7 @@ impl V2Sessions {
             used: now,
             preferred,
         };
-        olm::save_session(tx, from, &row)?;
+        olm::save_session(tx, from, &row, false)?;
         olm::prune_sessions(tx, from, KEEP_SESSIONS)?;
         Ok(created.plaintext)
     }
@@ -406,6 +433,16 @@ impl V2Sessions {
         }
         Ok(OpenError::Broken { from: *from, replies })
     }
+}
+
+/// What trying the sessions of a peer gave.
+enum Tried {
+    /// A session decrypted it.
+    Opened(Vec<u8>),
+    /// A session had opened it before (its key is used up).
+    Copy,
+    /// No session could.
+    Nothing,
 }
 
 fn seal_to_open(e: SealError) -> OpenError {
@@ -455,7 +492,9 @@ impl Sessions for V2Sessions {
             KeySource::InBand { from, .. } => from,
             KeySource::Published { owner } => owner,
         };
-        let Some(bundle) = self.learn(tx, signed, &owner)? else { return Ok(KeysOutcome::default()) };
+        if !self.learn(tx, signed, &owner)? {
+            return Ok(KeysOutcome::default());
+        }
         let mut out = KeysOutcome { learned: Some(owner), ..Default::default() };
         let KeySource::InBand { from, want, reset } = source else { return Ok(out) };
         let now = now_ms();
@@ -466,13 +505,10 @@ impl Sessions for V2Sessions {
         let (asked, honoured) = olm::reset_times(tx, &from)?;
         if reset && now - honoured >= RESET_EVERY_MS {
             olm::set_reset_times(tx, &from, asked, now)?;
-            let device = olm::devices(tx, &from)?
-                .into_iter()
-                .find(|d| d.dev == bundle.device)
-                .ok_or(OpenError::Refused("bad_bundle"))?;
+            let device = olm::devices(tx, &from)?.into_iter().next().ok_or(OpenError::Refused("bad_bundle"))?;
             let (session, mut row) = self.start_session(tx, &from, &device).map_err(seal_to_open)?;
             row.pickle = self.pickle(&session);
-            olm::save_session(tx, &from, &row)?;
+            olm::save_session(tx, &from, &row, false)?;
             olm::prune_sessions(tx, &from, KEEP_SESSIONS)?;
             out.resend_to = Some(from);
         }

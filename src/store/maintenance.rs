@@ -35,6 +35,7 @@ impl Maintenance {
             .name("wochat-upkeep".into())
             .spawn(move || {
                 let mut last_run = super::now_ms();
+
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
                     let now = super::now_ms();
                     let quiet = now - last_write.load(std::sync::atomic::Ordering::Relaxed) >= QUIET_MS;

@@ -1,14 +1,11 @@
-//! The protocol v2 tables (`olm_account`, `olm_session`, `peer_device`, `seen_envelope`,
-//! `session_reset`, `meta`): rows only, read and written inside the caller's transaction.
+//! The protocol v2 tables (`olm_account`, `olm_session`, `peer_device`, `session_reset`,
+//! `meta`): rows only, read and written inside the caller's transaction.
 //! What they mean is the session layer's business (`crate::session`).
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::StoreError;
 use crate::crypto::Address;
-
-/// How long an opened envelope's hash is remembered (redeliveries come sooner).
-pub const SEEN_FOR_MS: i64 = 14 * 24 * 3_600_000;
 
 /// The `olm_account` row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,9 +92,43 @@ pub fn sessions(tx: &Transaction<'_>, peer: &Address) -> Result<Vec<SessionRow>,
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Writes a session; when it is preferred, the peer's other sessions no longer are.
-pub fn save_session(tx: &Transaction<'_>, peer: &Address, s: &SessionRow) -> Result<(), StoreError> {
-    if s.preferred {
+/// The preferred session with `peer`, if any.
+pub fn preferred_session(tx: &Transaction<'_>, peer: &Address) -> Result<Option<SessionRow>, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT sid, ik, pickle, mine, created, used, preferred FROM olm_session WHERE peer = ?1 AND preferred = 1",
+        )?
+        .query_row([peer.to_hex()], |r| {
+            Ok(SessionRow {
+                sid: r.get(0)?,
+                ik: r.get(1)?,
+                pickle: r.get(2)?,
+                mine: r.get(3)?,
+                created: r.get(4)?,
+                used: r.get(5)?,
+                preferred: r.get(6)?,
+            })
+        })
+        .optional()?)
+}
+
+/// The Curve25519 key of `peer`'s newest device, if any.
+pub fn newest_device_key(tx: &Transaction<'_>, peer: &Address) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT ik FROM peer_device WHERE peer = ?1 ORDER BY ts DESC, seen DESC LIMIT 1")?
+        .query_row([peer.to_hex()], |r| r.get(0))
+        .optional()?)
+}
+
+/// Writes a session; when it becomes preferred (`was_preferred` false), the peer's other
+/// sessions no longer are.
+pub fn save_session(
+    tx: &Transaction<'_>,
+    peer: &Address,
+    s: &SessionRow,
+    was_preferred: bool,
+) -> Result<(), StoreError> {
+    if s.preferred && !was_preferred {
         tx.prepare_cached("UPDATE olm_session SET preferred = 0 WHERE peer = ?1 AND sid != ?2")?
             .execute(params![peer.to_hex(), s.sid])?;
     }
@@ -155,26 +186,6 @@ pub fn speaks_v2(conn: &rusqlite::Connection, peer: &Address) -> Result<bool, St
     Ok(conn
         .prepare_cached("SELECT EXISTS(SELECT 1 FROM peer_device WHERE peer = ?1)")?
         .query_row([peer.to_hex()], |r| r.get(0))?)
-}
-
-/// Records an opened envelope; `false` if it was opened before.
-pub fn note_envelope(tx: &Transaction<'_>, hash: &[u8; 32], now: i64) -> Result<bool, StoreError> {
-    Ok(tx
-        .prepare_cached("INSERT INTO seen_envelope (hash, dt) VALUES (?1, ?2) ON CONFLICT (hash) DO NOTHING")?
-        .execute(params![hash.as_slice(), now])?
-        > 0)
-}
-
-/// Whether an envelope was opened before.
-pub fn envelope_seen(tx: &Transaction<'_>, hash: &[u8; 32]) -> Result<bool, StoreError> {
-    Ok(tx
-        .prepare_cached("SELECT EXISTS(SELECT 1 FROM seen_envelope WHERE hash = ?1)")?
-        .query_row([hash.as_slice()], |r| r.get(0))?)
-}
-
-/// Forgets envelopes opened more than [`SEEN_FOR_MS`] ago.
-pub fn prune_envelopes(tx: &Transaction<'_>, now: i64) -> Result<usize, StoreError> {
-    Ok(tx.prepare_cached("DELETE FROM seen_envelope WHERE dt < ?1")?.execute([now - SEEN_FOR_MS])?)
 }
 
 /// When a reset was last asked of `peer`, and last honoured for it (ms; 0 if never).

@@ -130,6 +130,40 @@ impl Hub {
         self.lock().log.clone()
     }
 
+    /// Shuffles the deliveries queued for `client_id` (a broker or network reordering them);
+    /// `seed` makes the order repeatable.
+    pub fn shuffle_pending(&self, client_id: &str, seed: u64) {
+        let mut s = self.lock();
+        let Some(session) = s.sessions.get_mut(client_id) else { return };
+        let ids: Vec<u64> = session.pending.keys().copied().collect();
+        let mut items: Vec<(String, bytes::Bytes)> = session.pending.values().cloned().collect();
+        let mut x = seed | 1;
+        for i in (1..items.len()).rev() {
+            // xorshift64: enough for a test's shuffle.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            items.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        session.pending = ids.into_iter().zip(items).collect();
+    }
+
+    /// Drops the deliveries queued for `client_id` whose position `drop` selects (a broker
+    /// losing part of a queue); returns how many were dropped.
+    pub fn drop_pending(&self, client_id: &str, drop: impl Fn(usize) -> bool) -> usize {
+        let mut s = self.lock();
+        let Some(session) = s.sessions.get_mut(client_id) else { return 0 };
+        let before = session.pending.len();
+        let kept: BTreeMap<u64, (String, bytes::Bytes)> = std::mem::take(&mut session.pending)
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !drop(*i))
+            .map(|(_, e)| e)
+            .collect();
+        session.pending = kept;
+        before - session.pending.len()
+    }
+
     /// Deliveries queued or unacknowledged for `client_id`.
     pub fn pending(&self, client_id: &str) -> usize {
         self.lock().sessions.get(client_id).map_or(0, |s| s.pending.len())

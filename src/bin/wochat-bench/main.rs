@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
-use wochat::app::LockedAccount;
+use wochat::app::{LockedAccount, Protocol};
 use wochat::crypto::password::{self, KdfParams};
 use wochat::home::Home;
 use wochat::store::KeyStore;
@@ -37,6 +37,28 @@ struct Args {
     /// for `history`).
     #[arg(long)]
     count: Option<u64>,
+    /// Protocol(s) of `messaging` and `backlog`, each measured in turn (default: v1 and v2).
+    #[arg(long, value_delimiter = ',', default_values = ["v1", "v2"])]
+    protocol: Vec<ProtocolArg>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ProtocolArg {
+    V1,
+    V2,
+}
+
+/// The protocols asked for.
+fn protocols(args: &Args) -> Vec<Protocol> {
+    args.protocol.iter().map(|p| if matches!(p, ProtocolArg::V1) { Protocol::V1 } else { Protocol::V2 }).collect()
+}
+
+/// "v1" or "v2".
+pub fn protocol_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::V1 => "v1",
+        Protocol::V2 => "v2",
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -70,8 +92,10 @@ fn main() -> Result<()> {
     match args.scenario {
         Scenario::Login => login(args.json),
         Scenario::Thumbs => thumbs(args.json),
-        Scenario::Messaging => messaging::run(args.json, args.count.unwrap_or(20_000)),
-        Scenario::Backlog => backlog::run(args.json, args.count.unwrap_or(10_000)),
+        Scenario::Messaging => messaging::run(args.json, args.count.unwrap_or(20_000), &protocols(&args)),
+        Scenario::Backlog => {
+            protocols(&args).into_iter().try_for_each(|p| backlog::run(args.json, args.count.unwrap_or(10_000), p))
+        }
         Scenario::File => file::run(args.json, args.mib),
         Scenario::History => history::run(args.json, args.count.unwrap_or(1_000_000)),
         Scenario::GuiHome => history::make_gui_home(

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use wochat::app::Protocol;
 use wochat::store::MessageStatus;
 use wochat::wire::{self, Body, Packet};
 
@@ -20,11 +21,21 @@ const SETTLE: Duration = Duration::from_secs(3);
 /// Sends queued ahead of the engine in the throughput run.
 const WINDOW: usize = 1000;
 
-/// Runs the scenario with `count` messages.
-pub fn run(json: bool, count: u64) -> Result<()> {
+/// Runs the scenario with `count` messages, once per protocol.
+pub fn run(json: bool, count: u64, protocols: &[Protocol]) -> Result<()> {
+    for p in protocols {
+        run_one(json, count, *p)?;
+    }
+    Ok(())
+}
+
+fn run_one(json: bool, count: u64, protocol: Protocol) -> Result<()> {
     let pair = Pair::new()?;
     let (alice_acc, bob_acc) = (pair.account("alice")?, pair.account("bob")?);
-    let crypto = crypto_limit(&alice_acc.keys, &bob_acc.keys, &pair.bob)?;
+    let crypto = match protocol {
+        Protocol::V1 => crypto_limit(&alice_acc.keys, &bob_acc.keys, &pair.bob)?,
+        Protocol::V2 => crypto_limit_v2(alice_acc.identity(), bob_acc.identity())?,
+    };
     let raw = count as f64 / support::raw_mqtt_secs(&pair.broker.url(), count, TEXT_BYTES)?;
 
     // Each client on its own runtime (as two processes would be), the measuring on a third, so
@@ -34,12 +45,12 @@ pub fn run(json: bool, count: u64) -> Result<()> {
     let (e2e, latencies) = rt.block_on(async {
         let (bob, mut bob_events) = {
             let _on = rt_bob.enter();
-            pair.start(bob_acc)?
+            pair.start(bob_acc, protocol)?
         };
         ready(&mut bob_events).await?;
         let (alice, mut alice_events) = {
             let _on = rt_alice.enter();
-            pair.start(alice_acc)?
+            pair.start(alice_acc, protocol)?
         };
         ready(&mut alice_events).await?;
         let mut confirmed = count_events(alice_events, status(MessageStatus::Confirmed));
@@ -93,15 +104,16 @@ pub fn run(json: bool, count: u64) -> Result<()> {
     let limit = raw.min(crypto);
     let ratio = e2e / limit;
     let (p50, p99) = (percentile_ms(&latencies, 0.5), percentile_ms(&latencies, 0.99));
+    let name = crate::protocol_name(protocol);
     println!(
-        "messaging: {count} x {TEXT_BYTES} B end to end {e2e:.0} msg/s; raw MQTT {raw:.0} msg/s; crypto limit \
+        "messaging ({name}): {count} x {TEXT_BYTES} B end to end {e2e:.0} msg/s; raw MQTT {raw:.0} msg/s; crypto limit \
          {crypto:.0} msg/s; ratio vs limit {ratio:.2} (target >= 0.8); latency at {STEADY_RATE}/s p50 {p50:.2} ms, \
          p99 {p99:.2} ms (target < 10)"
     );
     if json {
         println!(
             "{}",
-            serde_json::json!({"scenario": "messaging", "count": count, "e2e_msgs_per_s": e2e,
+            serde_json::json!({"scenario": "messaging", "protocol": name, "count": count, "e2e_msgs_per_s": e2e,
                 "raw_mqtt_msgs_per_s": raw, "crypto_limit_msgs_per_s": crypto, "ratio_vs_limit": ratio,
                 "latency_p50_ms": p50, "latency_p99_ms": p99})
         );
@@ -125,6 +137,36 @@ fn crypto_limit(
     for p in &packets {
         let sealed = wire::seal_packet(alice, to, p)?;
         wire::open_envelope(bob, &sealed.envelope).map_err(|r| anyhow::anyhow!("open failed: {}", r.code()))?;
+    }
+    Ok(f64::from(N) / t0.elapsed().as_secs_f64())
+}
+
+/// Messages per second one core can seal and open in protocol v2 with an established Olm
+/// session: Olm encrypt, the inner packet, padding and the outer envelope (one ephemeral key
+/// and one ECDH to seal, one ECDH to open), then all of it backwards.
+fn crypto_limit_v2(alice: &wochat::crypto::Identity, bob: &wochat::crypto::Identity) -> Result<f64> {
+    use vodozemac::olm::{Account, OlmMessage, SessionConfig};
+    use wochat::crypto::outer::{open_outer, seal_outer};
+    use wochat::wire::Inner;
+    const N: u32 = 3000;
+    let (a, mut b) = (Account::new(), Account::new());
+    b.generate_one_time_keys(1);
+    let otk = *b.one_time_keys().values().next().context("a one-time key")?;
+    let mut sa = a.create_outbound_session(SessionConfig::version_1(), b.curve25519_key(), otk)?;
+    let OlmMessage::PreKey(pre) = sa.encrypt(b"hello")? else { anyhow::bail!("not a pre-key message") };
+    let mut sb = b.create_inbound_session(SessionConfig::version_1(), a.curve25519_key(), &pre)?.session;
+    sa.decrypt(&sb.encrypt(b"established")?)?;
+    let packets: Vec<Vec<u8>> =
+        (0..N).map(|i| Packet::new(Body::Text { text: text_of(u64::from(i), TEXT_BYTES) }).encode()).collect();
+    let t0 = Instant::now();
+    for cbor in &packets {
+        let (t, m) = sa.encrypt(cbor)?.to_parts();
+        let inner = Inner { from: alice.address(), device: [0; 8], kind: t as u8, olm: m, bundle: None };
+        let env = seal_outer(&bob.address(), &wire::pad(&inner.encode()))?;
+        let padded = open_outer(bob, &env)?;
+        let inner = Inner::decode(wire::unpad(&padded)?)?;
+        let plain = sb.decrypt(&OlmMessage::from_parts(usize::from(inner.kind), &inner.olm)?)?;
+        anyhow::ensure!(plain == *cbor, "round trip");
     }
     Ok(f64::from(N) / t0.elapsed().as_secs_f64())
 }

@@ -176,11 +176,17 @@ impl Pair {
         Ok(wochat::app::Account::open(&self.home, &keys, name, PASSWORD)?)
     }
 
-    /// Starts a client for `account` on the current runtime, connected to the pair's broker.
-    pub fn start(&self, account: wochat::app::Account) -> Result<(wochat::app::Client, Events)> {
+    /// Starts a client for `account` on the current runtime, connected to the pair's broker,
+    /// speaking `protocol`.
+    pub fn start(
+        &self,
+        account: wochat::app::Account,
+        protocol: wochat::app::Protocol,
+    ) -> Result<(wochat::app::Client, Events)> {
         let mut config = wochat::config::Config::default();
         config.broker.embedded = wochat::config::EmbeddedBroker::Off;
-        let started = wochat::app::Client::start_from_config(account, &config, &[self.broker.url()])?;
+        let options = wochat::app::ClientOptions { protocol, ..wochat::app::ClientOptions::from_config(&config) };
+        let started = wochat::app::Client::start_from_config_with(account, &config, &[self.broker.url()], options)?;
         Ok((started.client, started.events))
     }
 }

@@ -33,14 +33,6 @@ CREATE TABLE peer_device
     seen   INTEGER NOT NULL,
     PRIMARY KEY (peer, dev)
 ) WITHOUT ROWID;
--- v2 envelopes already opened (their SHA-256), so that a redelivery is recognised rather than
--- taken for a broken session.
-CREATE TABLE seen_envelope
-(
-    hash BLOB PRIMARY KEY,
-    dt   INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX seen_envelope_dt ON seen_envelope (dt);
 -- When a session reset was last asked of a peer, and last honoured for a peer (rate limits).
 CREATE TABLE session_reset
 (

@@ -1,0 +1,111 @@
+//! Known-answer vectors of the protocol v2 pieces (`docs/PROTOCOL.md`), in
+//! `tests/data/v2-vectors.json`: the secret client id, a signed key bundle, an inner packet
+//! and an outer envelope. An independent implementation must reproduce them byte for byte.
+//! `UPDATE_VECTORS=1 cargo test --test vectors_v2` writes the file again (after a deliberate
+//! change of the protocol only).
+
+use serde_json::{Value, json};
+use wochat::crypto::Identity;
+use wochat::crypto::outer::{open_outer, seal_outer_with_ephemeral};
+use wochat::wire::{Inner, KeyBundle, device_id, pad, unpad};
+
+const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/v2-vectors.json");
+
+fn h(b: &[u8]) -> String {
+    hex::encode(b)
+}
+
+fn unh<const N: usize>(v: &Value) -> [u8; N] {
+    hex::decode(v.as_str().unwrap()).unwrap().try_into().unwrap()
+}
+
+fn unhv(v: &Value) -> Vec<u8> {
+    hex::decode(v.as_str().unwrap()).unwrap()
+}
+
+/// The vectors, computed from fixed inputs.
+fn compute() -> Value {
+    // The keys of envelope-v1.json.
+    let alice =
+        Identity::from_secret_bytes(&unh(&json!("d68daec6904583b1f4baf148710a9a73e08d055ec2bdf21e779b1de92707822f")))
+            .unwrap();
+    let bob =
+        Identity::from_secret_bytes(&unh(&json!("b5140667216771180c1975d0b37f1b1595d0313583df61763dacbe2fc0bae323")))
+            .unwrap();
+    let signing_key = [0x11; 32];
+    let bundle = KeyBundle {
+        address: alice.address(),
+        device: device_id(&signing_key),
+        created: 1_767_225_600_000,
+        identity_key: [0x22; 32],
+        signing_key,
+        fallback_key: [0x33; 32],
+        fallback_signature: [0x44; 64],
+        one_time_keys: vec![[0x55; 32], [0x66; 32]],
+    };
+    let aux = [0x77; 32];
+    let signed = bundle.sign_with_aux(&alice, &aux);
+    let inner = Inner { from: alice.address(), device: bundle.device, kind: 1, olm: vec![0xab; 40], bundle: None };
+    let inner_cbor = inner.encode();
+    let padded = pad(&inner_cbor);
+    let ephemeral: [u8; 32] = [0x0e; 32];
+    let envelope = seal_outer_with_ephemeral(&bob.address(), &padded, &ephemeral).unwrap();
+    json!({
+        "about": "Vectors for docs/PROTOCOL.md (v2). Keys are hex. The bundle body fields are given; 'signed' is the \
+                  signed bundle with BIP-340 auxiliary randomness 'aux'. The envelope seals 'inner' (padded as in v1) \
+                  for bob with 'ephemeral_sk'.",
+        "keys": {
+            "alice": {"sk": h(alice.secret_bytes()), "pk": alice.address().to_hex(),
+                      "client_id": wochat::wire::secret_client_id(&alice)},
+            "bob": {"sk": h(bob.secret_bytes()), "pk": bob.address().to_hex(),
+                    "client_id": wochat::wire::secret_client_id(&bob)}
+        },
+        "bundle": {
+            "addr": alice.address().to_hex(),
+            "dev": h(&bundle.device),
+            "ts": bundle.created,
+            "ik": h(&bundle.identity_key),
+            "ed": h(&bundle.signing_key),
+            "fb": h(&bundle.fallback_key),
+            "fbs": h(&bundle.fallback_signature),
+            "otk": bundle.one_time_keys.iter().map(|k| h(k)).collect::<Vec<_>>(),
+            "body": h(&bundle.encode_body()),
+            "aux": h(&aux),
+            "signed": h(&signed)
+        },
+        "inner": {
+            "from": alice.address().to_hex(), "dev": h(&inner.device), "t": 1, "m": h(&inner.olm),
+            "cbor": h(&inner_cbor)
+        },
+        "outer": {
+            "recipient_sk": h(bob.secret_bytes()),
+            "ephemeral_sk": h(&ephemeral),
+            "padded": h(&padded),
+            "envelope": h(&envelope)
+        }
+    })
+}
+
+#[test]
+fn v2_vectors_match_byte_for_byte() {
+    let now = compute();
+    if std::env::var_os("UPDATE_VECTORS").is_some() {
+        std::fs::write(PATH, serde_json::to_string_pretty(&now).unwrap() + "\n").unwrap();
+    }
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(PATH).unwrap()).unwrap();
+    assert_eq!(v, now, "the v2 vectors changed");
+    // And the other way round: what the file says opens and verifies.
+    let bundle = KeyBundle::open(&unhv(&v["bundle"]["signed"])).unwrap();
+    assert_eq!(bundle.address.to_hex(), v["bundle"]["addr"].as_str().unwrap());
+    assert_eq!(bundle.encode_body(), unhv(&v["bundle"]["body"]));
+    let bob = Identity::from_secret_bytes(&unh(&v["outer"]["recipient_sk"])).unwrap();
+    let padded = open_outer(&bob, &unhv(&v["outer"]["envelope"])).unwrap();
+    assert_eq!(padded, unhv(&v["outer"]["padded"]));
+    let inner = Inner::decode(unpad(&padded).unwrap()).unwrap();
+    assert_eq!(inner.olm, unhv(&v["inner"]["m"]));
+    // A bundle whose signature is by someone else is refused.
+    let mut forged = unhv(&v["bundle"]["signed"]);
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    assert!(KeyBundle::open(&forged).is_err());
+}
