@@ -26,9 +26,19 @@ pub fn parse_contact(input: &str) -> Result<Contact, AddressError> {
         .split('&')
         .filter_map(|kv| kv.split_once('='))
         .find(|(k, _)| *k == "name")
-        .map(|(_, v)| percent_decode_str(&v.replace('+', " ")).decode_utf8_lossy().trim().to_string())
+        .map(|(_, v)| clean_display_name(&percent_decode_str(&v.replace('+', " ")).decode_utf8_lossy()))
         .filter(|n| !n.is_empty());
     Ok(Contact { address, name })
+}
+
+/// Longest display name, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// A display name as stored and shown: control characters removed, spaces trimmed, at most
+/// [`MAX_NAME_CHARS`] characters (whatever a link or a form carried).
+pub fn clean_display_name(name: &str) -> String {
+    let cleaned: String = name.chars().filter(|c| !c.is_control()).collect();
+    cleaned.trim().chars().take(MAX_NAME_CHARS).collect::<String>().trim_end().to_string()
 }
 
 /// The link for `address`, suggesting `name` when it is not empty.
@@ -56,5 +66,7 @@ mod tests {
         assert_eq!(parse_contact(A).unwrap(), Contact { address: a, name: None });
         assert_eq!(parse_contact(&format!("wochat:{A}")).unwrap().name, None);
         assert!(parse_contact("wochat:1234").is_err());
+        let long = parse_contact(&format!("wochat:{A}?name={}%0A%1B", "%E5%90%8D".repeat(100))).unwrap();
+        assert_eq!(long.name, Some("名".repeat(MAX_NAME_CHARS)));
     }
 }

@@ -265,8 +265,10 @@ impl Client {
         self.ask(|reply| Command::Accept { file, reply }).await
     }
 
-    /// Adds or renames a friend; returns the conversation with them.
+    /// Adds or renames a friend (the name cleaned, at most 64 characters); returns the
+    /// conversation with them.
     pub async fn add_friend(&self, address: Address, name: String) -> ClientResult<ChatId> {
+        let name = crate::link::clean_display_name(&name);
         self.ask(|reply| Command::AddFriend { address, name, reply }).await
     }
 

@@ -1,9 +1,12 @@
 //! The thumbnail ladder: a preview (longest side <= 320 px, <= 48 KiB, travels inside the
 //! message), a display version (longest side 1080 px, cached locally) and a square avatar crop.
 //!
-//! Decoding is bounded (16384 x 16384, 512 MiB): a decompression bomb is refused with an error,
-//! never an out-of-memory. JPEGs are decoded at a reduced DCT scale (1/2, 1/4, 1/8) when the
-//! largest wanted size allows; EXIF orientation is honoured; resizing uses fast_image_resize.
+//! Decoding is bounded: at most 24,000 pixels a side and a decoder budget of 256 MiB, both
+//! checked from the header before anything is allocated (a progressive JPEG counts its
+//! coefficient buffers), and one decode at a time in the process ([`decode_slot`]): a
+//! decompression bomb is refused with an error, never an out-of-memory, and a flood of pictures
+//! waits its turn. JPEGs are decoded at a reduced DCT scale (1/2, 1/4, 1/8) when the largest
+//! wanted size allows; EXIF orientation is honoured; resizing uses fast_image_resize.
 
 use std::io::Cursor;
 
@@ -13,9 +16,22 @@ use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 
 /// Largest accepted width or height.
-pub const MAX_SIDE: u32 = 16384;
-/// Largest decoder allocation.
-pub const MAX_ALLOC: u64 = 512 * 1024 * 1024;
+pub const MAX_SIDE: u32 = 24_000;
+/// The decoder's memory budget: what a decode may allocate, estimated from the header.
+pub const MAX_ALLOC: u64 = 256 * 1024 * 1024;
+
+/// One image decode at a time in the process: holding the guard is holding the decoder budget.
+pub fn decode_slot() -> std::sync::MutexGuard<'static, ()> {
+    static SLOT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SLOT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether decoding a `width` x `height` image of `bytes_per_pixel` fits the limits.
+pub fn fits_budget(width: u32, height: u32, bytes_per_pixel: u64) -> bool {
+    width <= MAX_SIDE
+        && height <= MAX_SIDE
+        && u64::from(width).saturating_mul(u64::from(height)).saturating_mul(bytes_per_pixel) <= MAX_ALLOC
+}
 /// Longest side of the preview.
 pub const PREVIEW_MAX_SIDE: u32 = 320;
 /// Largest preview.
@@ -29,7 +45,7 @@ pub const AVATAR_SIDE: u32 = 256;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ThumbError {
     /// Declared dimensions or memory beyond the limits (a decompression bomb, or just huge).
-    #[error("image too large to decode safely ({width} x {height}; limit {MAX_SIDE} x {MAX_SIDE}, 512 MiB)")]
+    #[error("image too large to decode safely ({width} x {height}; limit {MAX_SIDE} x {MAX_SIDE}, 256 MiB)")]
     TooLarge {
         /// Declared width.
         width: u32,
@@ -56,8 +72,9 @@ pub struct Thumbs {
     pub avatar: Vec<u8>,
 }
 
-/// Makes the thumbnail ladder of an image file's bytes.
+/// Makes the thumbnail ladder of an image file's bytes (waiting for the decode slot).
 pub fn make_thumbs(bytes: &[u8]) -> Result<Thumbs, ThumbError> {
+    let _slot = decode_slot();
     let (img, width, height) = decode_bounded(bytes, DISPLAY_MAX_SIDE)?;
     if img.width() == 0 || img.height() == 0 {
         return Err(ThumbError::Decode("the image is empty".into()));
@@ -70,7 +87,7 @@ pub fn make_thumbs(bytes: &[u8]) -> Result<Thumbs, ThumbError> {
 }
 
 fn too_large(width: u32, height: u32) -> bool {
-    width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) * 4 > MAX_ALLOC
+    !fits_budget(width, height, 4)
 }
 
 /// Decodes to RGB, at least `want` pixels on the longest side where a reduced decode allows;
@@ -136,10 +153,22 @@ fn decode_jpeg_scaled(bytes: &[u8], want: u32) -> Result<(RgbImage, u32, u32), T
     d.read_info().map_err(err)?;
     let info = d.info().ok_or_else(|| ThumbError::Decode("no JPEG header".into()))?;
     let (w, h) = (u32::from(info.width), u32::from(info.height));
-    if w == 0 || h == 0 || too_large(w, h) {
+    let components: u64 = match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 | jpeg_decoder::PixelFormat::L16 => 1,
+        jpeg_decoder::PixelFormat::RGB24 => 3,
+        jpeg_decoder::PixelFormat::CMYK32 => 4,
+    };
+    // A progressive JPEG keeps every DCT coefficient of the full image (2 bytes each) whatever
+    // the output scale; a sequential one decodes row by row at the reduced scale.
+    let longest = w.max(h);
+    let scale = u64::from(longest.div_ceil(want.max(1)).clamp(1, 8));
+    let per_pixel = match info.coding_process {
+        jpeg_decoder::CodingProcess::DctProgressive => components * 2,
+        _ => (components * 2).div_ceil(scale * scale),
+    };
+    if w == 0 || h == 0 || !fits_budget(w, h, per_pixel.max(1)) {
         return Err(ThumbError::TooLarge { width: w, height: h });
     }
-    let longest = w.max(h);
     if longest > want {
         let f = f64::from(want) / f64::from(longest);
         let rw = ((f64::from(w) * f).ceil() as u16).max(1);

@@ -20,7 +20,7 @@ mod sniff;
 mod store;
 
 pub use format::{ObjectReader, SEGMENT};
-pub use names::{MAX_NAME_BYTES, create_unique, sanitize_file_name};
+pub use names::{MAX_NAME_BYTES, create_unique, sanitize_file_name, truncate_keeping_extension};
 pub use partial::PartialObject;
 pub use sniff::sniff;
 pub use store::{ObjectError, ObjectId, ObjectStore};

@@ -37,7 +37,9 @@ pub fn sanitize_file_name(name: &str) -> String {
     truncate_keeping_extension(&out, MAX_NAME_BYTES)
 }
 
-fn truncate_keeping_extension(name: &str, max: usize) -> String {
+/// `name` cut to at most `max` bytes on a character boundary, its extension kept when it has a
+/// short one (how a long file name is sent: the wire allows 255 bytes).
+pub fn truncate_keeping_extension(name: &str, max: usize) -> String {
     if name.len() <= max {
         return name.to_string();
     }

@@ -12,7 +12,10 @@ mod padding;
 pub use bundle::{BundleError, DeviceId, KeyBundle, MAX_ONE_TIME_KEYS, device_id, fallback_signing_input};
 pub use ids::{BadHash, MessageHash, MessageKind};
 pub use inner::Inner;
-pub use packet::{AttachKind, Body, MAX_BUNDLE, ObjectMeta, Packet, PacketError};
+pub use packet::{
+    AttachKind, Body, MAX_ACKS, MAX_BUNDLE, MAX_DIMENSION, MAX_FILE_NAME, MAX_MIME, MAX_NEEDS, MAX_THUMB, ObjectMeta,
+    Packet, PacketError,
+};
 pub use padding::{PaddingError, pad, padded_len, unpad};
 
 use crate::crypto::envelope::{EnvelopeError, Keyring};
@@ -64,6 +67,7 @@ impl DropReason {
         match self {
             Self::Envelope(e) => e.code(),
             Self::Padding(_) => "bad_padding",
+            Self::Packet(PacketError::OverLimit(_)) => "over_limit",
             Self::Packet(_) => "bad_packet",
         }
     }

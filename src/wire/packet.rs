@@ -5,6 +5,19 @@ use minicbor::{Decoder, Encoder};
 
 use super::{MAX_TEXT, VERSION};
 
+/// Longest MIME type (`obj.mime`), in bytes.
+pub const MAX_MIME: usize = 127;
+/// Longest file name (`obj.name`), in bytes.
+pub const MAX_FILE_NAME: usize = 255;
+/// Largest preview (`obj.thumb`), in bytes.
+pub const MAX_THUMB: usize = 48 * 1024;
+/// Most hashes in one receipt (`ack`).
+pub const MAX_ACKS: usize = 1000;
+/// Most chunk indexes in one need (`need.i`).
+pub const MAX_NEEDS: usize = 4096;
+/// Largest width or height (`obj.w`, `obj.h`) taken at its word.
+pub const MAX_DIMENSION: u64 = 1_000_000;
+
 /// The kind of an attachment message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttachKind {
@@ -176,9 +189,12 @@ pub enum PacketError {
     /// `t` is not a known type.
     #[error("unknown packet type {0:?}")]
     UnknownType(String),
-    /// A value breaks a limit (text length, byte-string length).
+    /// A value is malformed (a length that does not fit, an index out of range).
     #[error("invalid value for {0:?}")]
     Invalid(&'static str),
+    /// A field is over its limit (a name, a type, a file name, a preview, a list).
+    #[error("{0:?} is over its limit")]
+    OverLimit(&'static str),
     /// Bytes after the packet.
     #[error("trailing bytes after the packet")]
     Trailing,
@@ -279,7 +295,7 @@ impl Packet {
                 "text" => {
                     let s = d.str()?;
                     if s.len() > MAX_TEXT {
-                        return Err(PacketError::Invalid("text"));
+                        return Err(PacketError::OverLimit("text"));
                     }
                     text = Some(s.to_string());
                 }
@@ -398,6 +414,22 @@ pub(super) fn fixed<const N: usize>(b: &[u8], what: &'static str) -> Result<[u8;
     b.try_into().map_err(|_| PacketError::Invalid(what))
 }
 
+fn limited_str(d: &mut Decoder<'_>, max: usize, what: &'static str) -> Result<String, PacketError> {
+    let s = d.str()?;
+    if s.len() > max {
+        return Err(PacketError::OverLimit(what));
+    }
+    Ok(s.to_string())
+}
+
+fn dimension(d: &mut Decoder<'_>, what: &'static str) -> Result<u64, PacketError> {
+    let v = d.u64()?;
+    if v > MAX_DIMENSION {
+        return Err(PacketError::OverLimit(what));
+    }
+    Ok(v)
+}
+
 fn decode_obj(d: &mut Decoder<'_>) -> Result<ObjectMeta, PacketError> {
     let (mut hash, mut size, mut name, mut mime, mut chunks) = (None, None, None, None, None);
     let (mut w, mut h, mut thumb) = (None, None, None);
@@ -405,12 +437,18 @@ fn decode_obj(d: &mut Decoder<'_>) -> Result<ObjectMeta, PacketError> {
         match key {
             "hash" => hash = Some(fixed::<32>(d.bytes()?, "obj.hash")?),
             "size" => size = Some(d.u64()?),
-            "name" => name = Some(d.str()?.to_string()),
-            "mime" => mime = Some(d.str()?.to_string()),
+            "name" => name = Some(limited_str(d, MAX_FILE_NAME, "obj.name")?),
+            "mime" => mime = Some(limited_str(d, MAX_MIME, "obj.mime")?),
             "chunks" => chunks = Some(d.u64()?),
-            "w" => w = Some(d.u64()?),
-            "h" => h = Some(d.u64()?),
-            "thumb" => thumb = Some(d.bytes()?.to_vec()),
+            "w" => w = Some(dimension(d, "obj.w")?),
+            "h" => h = Some(dimension(d, "obj.h")?),
+            "thumb" => {
+                let b = d.bytes()?;
+                if b.len() > MAX_THUMB {
+                    return Err(PacketError::OverLimit("obj.thumb"));
+                }
+                thumb = Some(b.to_vec());
+            }
             _ => d.skip()?,
         }
         Ok(())
@@ -435,6 +473,9 @@ fn decode_obj(d: &mut Decoder<'_>) -> Result<ObjectMeta, PacketError> {
 fn decode_ack(d: &mut Decoder<'_>) -> Result<Vec<[u8; 32]>, PacketError> {
     let mut out = Vec::new();
     for_each_item(d, |d| {
+        if out.len() >= MAX_ACKS {
+            return Err(PacketError::OverLimit("ack"));
+        }
         out.push(fixed::<32>(d.bytes()?, "ack")?);
         Ok(())
     })?;
@@ -496,6 +537,9 @@ fn decode_need(d: &mut Decoder<'_>) -> Result<([u8; 32], Vec<u64>), PacketError>
             "i" => {
                 let mut v = Vec::new();
                 for_each_item(d, |d| {
+                    if v.len() >= MAX_NEEDS {
+                        return Err(PacketError::OverLimit("need.i"));
+                    }
                     v.push(d.u64()?);
                     Ok(())
                 })?;
@@ -539,6 +583,29 @@ mod tests {
     }
 
     #[test]
+    fn fields_over_their_limits_are_refused() {
+        let obj = |name: &str, mime: &str, thumb: usize| ObjectMeta {
+            hash: [1; 32],
+            size: 1,
+            name: name.into(),
+            mime: mime.into(),
+            chunks: 1,
+            w: None,
+            h: None,
+            thumb: Some(vec![0; thumb]),
+        };
+        let file = |o| Packet::new(Body::Attachment { kind: AttachKind::File, text: None, obj: o }).encode();
+        assert!(Packet::decode(&file(obj(&"n".repeat(255), &"m".repeat(127), MAX_THUMB))).is_ok());
+        assert_eq!(Packet::decode(&file(obj(&"n".repeat(256), "m", 0))), Err(PacketError::OverLimit("obj.name")));
+        assert_eq!(Packet::decode(&file(obj("n", &"m".repeat(128), 0))), Err(PacketError::OverLimit("obj.mime")));
+        assert_eq!(Packet::decode(&file(obj("n", "m", MAX_THUMB + 1))), Err(PacketError::OverLimit("obj.thumb")));
+        let acks = Packet::new(Body::Receipt { ack: vec![[0; 32]; MAX_ACKS + 1] });
+        assert_eq!(Packet::decode(&acks.encode()), Err(PacketError::OverLimit("ack")));
+        let needs = Packet::new(Body::Need { hash: [0; 32], i: vec![0; MAX_NEEDS + 1] });
+        assert_eq!(Packet::decode(&needs.encode()), Err(PacketError::OverLimit("need.i")));
+    }
+
+    #[test]
     fn rejects_bad_packets() {
         let good = Packet::new(Body::Text { text: "x".into() }).encode();
         let mut trailing = good.clone();
@@ -548,6 +615,6 @@ mod tests {
         assert!(Packet::decode(&[]).is_err());
         assert!(Packet::decode(&[0xff; 10]).is_err());
         let long = Packet::new(Body::Text { text: "x".repeat(MAX_TEXT + 1) }).encode();
-        assert_eq!(Packet::decode(&long), Err(PacketError::Invalid("text")));
+        assert_eq!(Packet::decode(&long), Err(PacketError::OverLimit("text")));
     }
 }

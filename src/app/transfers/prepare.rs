@@ -49,6 +49,7 @@ pub fn prepare_file(
     let (id, size) = objects.put_file(path)?;
     let name =
         name.or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_else(|| "file".into());
+    let name = crate::objects::truncate_keeping_extension(&name, crate::wire::MAX_FILE_NAME);
     let (mut thumb, mut w, mut h, mut display, mut avatar, mut preview_error) = (None, None, None, None, None, None);
     if matches!(kind, AttachKind::Image | AttachKind::Gif) && size <= MAX_THUMB_SOURCE {
         let bytes = std::fs::read(path).map_err(read_error)?;
