@@ -63,9 +63,14 @@ CREATE TABLE message
     -- added (v6): the conversation (talk.id) the message belongs to, so a talk's history is one
     -- index range. (v1 to v5 had `peer`, the other party's address, in its place: a group
     -- conversation has no single other party.) Set on every row.
-    chat     INTEGER REFERENCES talk (id)
+    chat     INTEGER REFERENCES talk (id),
+    -- added (v8): 1 for a message that arrived while its sender was not a friend (a message
+    -- request); what strangers leave is bounded by dropping the oldest of these. Adding the
+    -- sender as a friend sets it to 0.
+    req      INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX message_chat_id ON message (chat, id);
+CREATE INDEX message_req ON message (chat, id) WHERE req = 1;
 CREATE INDEX message_outbox ON message (stat, next_try) WHERE stat IN ('N', 'S');
 CREATE INDEX message_obj ON message (obj) WHERE obj IS NOT NULL;
 
@@ -208,8 +213,10 @@ CREATE TABLE session_reset
     honoured INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 
--- added (v7): small settings of the account's protocol state (for example whether the broker
--- session under the old, public client id was drained).
+-- added (v7): small settings of the account's state: whether the broker session under the
+-- old, public client id was drained; `clean_shutdown` (1 once the engine stopped cleanly, 0
+-- while it runs: partial files are checked again after a crash); `requests_dropped` (how many
+-- stranger messages were dropped to keep message requests within their limits).
 CREATE TABLE meta
 (
     key   TEXT PRIMARY KEY,

@@ -57,10 +57,10 @@ pub fn packet_decode(data: &[u8]) {
 /// and then the stored object reads back byte-identical.
 pub fn chunk_reassembler(data: &[u8]) {
     thread_local! {
-        static STORE: (tempfile::TempDir, ObjectStore) = {
+        static STORE: (tempfile::TempDir, ObjectStore, wochat::crypto::Address) = {
             let dir = tempfile::tempdir().expect("a temp dir");
             let store = ObjectStore::open(dir.path(), &Identity::generate().expect("a key"), 0).expect("a store");
-            (dir, store)
+            (dir, store, keyring(ALICE_SK).address())
         };
     }
     if data.len() < 4 {
@@ -70,9 +70,9 @@ pub fn chunk_reassembler(data: &[u8]) {
     let honest = data[3] & 1 == 0;
     let file: Vec<u8> = (0..size).map(|i| ((i * 31) % 251) as u8 ^ data[3]).collect();
     let id = if honest { ObjectId(sha256(&file)) } else { ObjectId(sha256(&data[..4])) };
-    STORE.with(|(_, store)| {
-        store.discard_partial(&id).expect("discard");
-        let mut p = store.begin_partial(&id, size).expect("begin");
+    STORE.with(|(_, store, sender)| {
+        store.discard_partial(&id, sender).expect("discard");
+        let mut p = store.begin_partial(&id, sender, size).expect("begin");
         let n = p.chunks();
         let expected = |i: u64| -> &[u8] { &file[(i * SEGMENT) as usize..((i + 1) * SEGMENT).min(size) as usize] };
         let mut state = vec![Chunk::Absent; n as usize];
@@ -87,7 +87,10 @@ pub fn chunk_reassembler(data: &[u8]) {
                         bytes[at] ^= 0x5a;
                     }
                     p.write_chunk(i, &bytes).expect("a chunk of the right length");
-                    state[i as usize] = if bytes == expected(i) { Chunk::Right } else { Chunk::Wrong };
+                    // A slot is written once: the first chunk stands.
+                    if state[i as usize] == Chunk::Absent {
+                        state[i as usize] = if bytes == expected(i) { Chunk::Right } else { Chunk::Wrong };
+                    }
                 }
                 2 => {
                     // Any length: refused unless it is exactly the chunk's length.
@@ -95,7 +98,7 @@ pub fn chunk_reassembler(data: &[u8]) {
                     let right_len = i < n && len == expected(i).len();
                     let bytes = vec![op[2]; len];
                     assert_eq!(p.write_chunk(i, &bytes).is_ok(), right_len, "chunk {i} of {len} bytes");
-                    if right_len {
+                    if right_len && state[i as usize] == Chunk::Absent {
                         state[i as usize] = if bytes == expected(i) { Chunk::Right } else { Chunk::Wrong };
                     }
                 }
@@ -106,7 +109,7 @@ pub fn chunk_reassembler(data: &[u8]) {
             }
         }
         if state.contains(&Chunk::Absent) {
-            store.discard_partial(&id).expect("discard");
+            store.discard_partial(&id, sender).expect("discard");
             return;
         }
         let should_work = honest && state.iter().all(|&c| c == Chunk::Right);

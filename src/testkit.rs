@@ -59,7 +59,13 @@ pub struct TestNet {
     pub options: ClientOptions,
     /// Settings of started peers (quota, limits).
     pub config: Config,
+    /// Names every started peer has as friends (the people of a test know each other;
+    /// anyone else writes as a stranger).
+    pub friends: Vec<String>,
 }
+
+/// The people of a test, friends of each other unless a test says otherwise.
+pub const PEOPLE: [&str; 4] = ["alice", "bob", "carol", "dave"];
 
 impl Default for TestNet {
     fn default() -> Self {
@@ -79,7 +85,8 @@ impl TestNet {
         let _ = crate::crypto::random_bytes(&mut suffix);
         let dir = std::env::temp_dir().join(format!("wochat-test-{}", hex::encode(suffix)));
         let home = Home::open(dir.join("home")).unwrap_or_else(|e| panic!("cannot create a test home: {e}"));
-        Self { network, dir, home, options: ClientOptions::default(), config: Config::default() }
+        let friends = PEOPLE.iter().map(|p| p.to_string()).collect();
+        Self { network, dir, home, options: ClientOptions::default(), config: Config::default(), friends }
     }
 
     /// The data home.
@@ -128,8 +135,15 @@ impl TestNet {
     /// Starts a client for `name` without waiting for it to connect.
     pub fn start(&self, name: &str) -> TestPeer {
         self.account(name);
-        let account = Account::open(&self.home, &self.keys(), name, PASSWORD)
+        let mut account = Account::open(&self.home, &self.keys(), name, PASSWORD)
             .unwrap_or_else(|e| panic!("cannot log in to {name}: {e}"));
+        for friend in self.friends.iter().filter(|f| *f != name) {
+            let address = identity_of(friend).address();
+            if account.chat.friend(&address).ok().flatten().is_none() {
+                let name = capitalized(friend);
+                account.chat.upsert_friend(&address, &name).unwrap_or_else(|e| panic!("cannot add {friend}: {e}"));
+            }
+        }
         let address = account.address();
         let client_id = account.client_id();
         let read = ReadModel::new(account.reader().unwrap_or_else(|e| panic!("{name}: {e}")), account.objects.clone());
@@ -146,6 +160,12 @@ impl TestNet {
         let (client, events) =
             Client::start(account, link, self.options).unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         TestPeer { name: name.to_string(), address, client_id, client, events, read }
+    }
+
+    /// Peers that are nobody's friends: every message between them is a message request.
+    pub fn strangers(mut self) -> Self {
+        self.friends.clear();
+        self
     }
 
     /// Options with a fast retransmission schedule (`first`, doubling up to 8 times that).
@@ -277,4 +297,9 @@ impl Drop for TestPeer {
     fn drop(&mut self) {
         self.client.stop_soon();
     }
+}
+
+fn capitalized(name: &str) -> String {
+    let mut c = name.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }

@@ -225,6 +225,9 @@ fn alice_talking_to_bob() -> Pair {
     until(&mut h, 10, "bob in the list", |a| a.chat.as_ref().unwrap().talks.iter().any(|t| t.view.name == "Bob"));
     h.get_by_label("Bob").click();
     h.step();
+    // They know each other: what alice sends bob is no message request.
+    let alice = h.state().chat.as_ref().unwrap().me.1;
+    rt.block_on(bob.client.add_friend(alice, "Alice".into())).unwrap();
     Pair { _broker: broker, _home: t, rt, bob, h, _net: net }
 }
 

@@ -161,46 +161,79 @@ async fn a_corrupted_object_is_reported_by_verify_and_when_opened() {
 }
 
 /// A hostile sender: a valid attachment message, then bad chunks.
-fn hostile_file(net: &TestNet, to: &TestPeer, data: &[u8], bad: impl Fn(u64, &[u8]) -> Vec<u8>) -> ObjectId {
-    let mallory = Keyring::new(Identity::generate().unwrap());
-    let id = ObjectId(wochat::crypto::sha256(data));
-    let meta = ObjectMeta {
-        hash: id.0,
-        size: data.len() as u64,
-        name: "gift.bin".into(),
-        mime: "application/octet-stream".into(),
-        chunks: (data.len() as u64).div_ceil(65536),
-        w: None,
-        h: None,
-        thumb: None,
-    };
-    let hub = net.hub().expect("a net in memory");
-    let topic = to.address.to_hex();
-    let msg = Packet::new(Body::Attachment { kind: AttachKind::File, text: None, obj: meta.clone() });
-    hub.inject(&topic, wochat::wire::seal_packet(&mallory, &to.address, &msg).unwrap().envelope);
-    for (i, c) in data.chunks(65536).enumerate() {
-        let chunk = Packet::new(Body::Chunk { hash: id.0, i: i as u64, data: bad(i as u64, c) });
-        hub.inject(&topic, wochat::wire::seal_packet(&mallory, &to.address, &chunk).unwrap().envelope);
+/// A friend turned hostile: sends `data`'s attachment message to `to`, then chunks made by `bad`.
+struct Hostile {
+    keys: Keyring,
+    id: ObjectId,
+    data: Vec<u8>,
+}
+
+impl Hostile {
+    async fn befriended_by(to: &TestPeer, data: &[u8]) -> Self {
+        let keys = Keyring::new(Identity::generate().unwrap());
+        to.client.add_friend(keys.address(), "Mallory".into()).await.unwrap();
+        Self { keys, id: ObjectId(wochat::crypto::sha256(data)), data: data.to_vec() }
     }
-    id
+
+    fn send_message(&self, net: &TestNet, to: &TestPeer) {
+        let meta = ObjectMeta {
+            hash: self.id.0,
+            size: self.data.len() as u64,
+            name: "gift.bin".into(),
+            mime: "application/octet-stream".into(),
+            chunks: (self.data.len() as u64).div_ceil(65536),
+            w: None,
+            h: None,
+            thumb: None,
+        };
+        let msg = Packet::new(Body::Attachment { kind: AttachKind::File, text: None, obj: meta });
+        let hub = net.hub().expect("a net in memory");
+        hub.inject(&to.address.to_hex(), wochat::wire::seal_packet(&self.keys, &to.address, &msg).unwrap().envelope);
+    }
+
+    fn send_chunks(&self, net: &TestNet, to: &TestPeer, bad: impl Fn(u64, &[u8]) -> Vec<u8>) {
+        let hub = net.hub().expect("a net in memory");
+        for (i, c) in self.data.chunks(65536).enumerate() {
+            let chunk = Packet::new(Body::Chunk { hash: self.id.0, i: i as u64, data: bad(i as u64, c) });
+            hub.inject(
+                &to.address.to_hex(),
+                wochat::wire::seal_packet(&self.keys, &to.address, &chunk).unwrap().envelope,
+            );
+        }
+    }
+}
+
+/// Sends a file whose chunks `bad` spoils until bob gives up: three times the file starts over
+/// by itself, the fourth it fails; returns the error shown.
+async fn until_rejected(net: &TestNet, bob: &mut TestPeer, h: &Hostile, bad: impl Fn(u64, &[u8]) -> Vec<u8>) -> String {
+    h.send_message(net, bob);
+    h.send_chunks(net, bob, &bad);
+    for _ in 0..3 {
+        bob.wait_for(|e| matches!(e, Event::Dropped { reason: "file_started_again" })).await;
+        h.send_chunks(net, bob, &bad);
+    }
+    error_text(&bob.wait_for(|e| e.error().is_some()).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_chunks_and_wrong_hashes_reject_the_file() {
+async fn wrong_chunks_and_wrong_hashes_start_over_then_reject_the_file_until_retried() {
     let net = TestNet::new();
     let mut bob = net.peer("bob").await;
-    let data = random(200_000);
     // A chunk of the wrong length.
-    let id = hostile_file(&net, &bob, &data, |i, c| if i == 1 { c[..100].to_vec() } else { c.to_vec() });
-    let e = error_text(&bob.wait_for(|e| e.error().is_some()).await);
+    let h = Hostile::befriended_by(&bob, &random(200_000)).await;
+    let e = until_rejected(&net, &mut bob, &h, |i, c| if i == 1 { c[..100].to_vec() } else { c.to_vec() }).await;
     assert!(e.contains("rejected") && e.contains("wrong chunk"), "{e}");
-    assert!(!bob.client.objects().contains(&id));
+    assert!(!bob.client.objects().contains(&h.id));
     // Right lengths, wrong content: the final hash check rejects it.
-    let data = random(200_000);
-    let id = hostile_file(&net, &bob, &data, |i, c| if i == 2 { random(c.len()) } else { c.to_vec() });
-    let e = error_text(&bob.wait_for(|e| e.error().is_some()).await);
+    let h = Hostile::befriended_by(&bob, &random(200_000)).await;
+    let e = until_rejected(&net, &mut bob, &h, |i, c| if i == 2 { random(c.len()) } else { c.to_vec() }).await;
     assert!(e.contains("does not match its hash"), "{e}");
-    assert!(!bob.client.objects().contains(&id));
+    assert!(!bob.client.objects().contains(&h.id));
+    // Retried by hand, the right chunks make the file.
+    bob.client.retry(h.id).await.unwrap();
+    h.send_chunks(&net, &bob, |_, c| c.to_vec());
+    transfer_state(&mut bob, h.id, TransferState::Complete).await;
+    assert!(bob.client.objects().contains(&h.id));
     // The client keeps running.
     let mut alice = net.peer("alice").await;
     alice.send_confirmed(&bob, "still fine").await;

@@ -16,6 +16,7 @@ use wochat::transport::memory::Hub;
 use wochat::wire::{Body, Packet, seal_packet};
 
 async fn exchange_both_ways(net: TestNet) {
+    let net = net.strangers();
     let mut alice = net.peer("alice").await;
     let mut bob = net.peer("bob").await;
     let a2b = alice.client.send_text(bob.address, "hello bob, 你好 👋".into()).await.unwrap();
@@ -220,7 +221,7 @@ async fn the_broker_sees_neither_text_nor_sender() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn talks_order_unread_counts_and_message_requests() {
-    let net = TestNet::new();
+    let net = TestNet::new().strangers();
     let mut alice = net.peer("alice").await;
     let mut bob = net.peer("bob").await;
     let mut carol = net.peer("carol").await;

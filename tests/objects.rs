@@ -126,9 +126,10 @@ fn partial_objects_resume_in_any_order_and_wrong_content_is_rejected() {
     let data = random(3 * SEGMENT + 500);
     let oid = ObjectId(sha256(&data));
     let chunks: Vec<&[u8]> = data.chunks(SEGMENT).collect();
+    let bob = Identity::generate().unwrap().address();
     {
         let s = ObjectStore::open(dir.path(), &id, 0).unwrap();
-        let mut p = s.begin_partial(&oid, data.len() as u64).unwrap();
+        let mut p = s.begin_partial(&oid, &bob, data.len() as u64).unwrap();
         assert_eq!(p.chunks(), 4);
         p.write_chunk(3, chunks[3]).unwrap();
         p.write_chunk(1, chunks[1]).unwrap();
@@ -137,25 +138,42 @@ fn partial_objects_resume_in_any_order_and_wrong_content_is_rejected() {
     }
     // After a restart: the same partial object, two chunks missing.
     let s = ObjectStore::open(dir.path(), &id, 0).unwrap();
-    let mut p = s.begin_partial(&oid, data.len() as u64).unwrap();
+    let mut p = s.begin_partial(&oid, &bob, data.len() as u64).unwrap();
     assert_eq!(p.missing(), vec![0, 2]);
+    // Someone else's partial file of the same object is another file.
+    let carol = Identity::generate().unwrap().address();
+    assert_eq!(s.begin_partial(&oid, &carol, data.len() as u64).unwrap().missing().len(), 4);
+    // A slot is written once: a second chunk for it changes nothing on disk.
+    let before = files_below(dir.path()).into_iter().map(|f| std::fs::read(f).unwrap()).collect::<Vec<_>>();
+    p.write_chunk(1, &random(SEGMENT)).unwrap();
+    let after = files_below(dir.path()).into_iter().map(|f| std::fs::read(f).unwrap()).collect::<Vec<_>>();
+    assert_eq!(before, after, "chunk 1 is not written again");
     p.write_chunk(0, chunks[0]).unwrap();
     p.write_chunk(2, chunks[2]).unwrap();
     assert!(p.missing().is_empty());
     s.finish_partial(p).unwrap();
     assert!(s.contains(&oid));
     assert_eq!(read_all(&s, &oid).unwrap(), data);
+    // A finished object is never written again, whatever another partial file holds.
+    let stored = std::fs::read(s.path_of(&oid)).unwrap();
+    let mut junk = s.begin_partial(&oid, &carol, data.len() as u64).unwrap();
+    for (i, c) in chunks.iter().enumerate() {
+        junk.write_chunk(i as u64, &vec![0xee; c.len()]).unwrap();
+    }
+    s.finish_partial(junk).unwrap();
+    assert_eq!(std::fs::read(s.path_of(&oid)).unwrap(), stored);
+    assert_eq!(read_all(&s, &oid).unwrap(), data);
 
     // A chunk with the wrong content: the final hash check rejects the file.
     let other = random(2 * SEGMENT);
     let oid2 = ObjectId(sha256(&other));
-    let mut p = s.begin_partial(&oid2, other.len() as u64).unwrap();
+    let mut p = s.begin_partial(&oid2, &bob, other.len() as u64).unwrap();
     p.write_chunk(0, &other[..SEGMENT]).unwrap();
     p.write_chunk(1, &random(SEGMENT)).unwrap();
     let e = s.finish_partial(p).unwrap_err();
     assert!(e.to_string().contains("does not match its hash"), "{e}");
     assert!(!s.contains(&oid2));
-    assert!(s.begin_partial(&oid2, other.len() as u64).unwrap().missing().len() == 2, "starts over");
+    assert!(s.begin_partial(&oid2, &bob, other.len() as u64).unwrap().missing().len() == 2, "starts over");
 }
 
 #[test]
@@ -181,7 +199,8 @@ fn the_quota_refuses_a_file_that_does_not_fit() {
     assert!(matches!(e, ObjectError::Quota { .. }), "{e}");
     assert!(e.to_string().contains("quota of 1 MiB"), "{e}");
     let big = ObjectId(sha256(b"x"));
-    assert!(matches!(s.begin_partial(&big, 2 << 20), Err(ObjectError::Quota { .. })));
+    let bob = Identity::generate().unwrap().address();
+    assert!(matches!(s.begin_partial(&big, &bob, 2 << 20), Err(ObjectError::Quota { .. })));
     assert_eq!(files_below(dir.path()).len(), 1, "nothing else stored");
 }
 

@@ -104,6 +104,16 @@ fn create(home: &TestHome, name: &str) -> String {
     common::stdout(&o).trim().to_string()
 }
 
+/// Creates alice and bob, friends of each other; returns their addresses.
+fn alice_and_bob(home: &TestHome) -> (String, String) {
+    let (alice, bob) = (create(home, "alice"), create(home, "bob"));
+    for (who, other, name) in [("alice", &bob, "Bob"), ("bob", &alice, "Alice")] {
+        let o = home.run(Some("pw"), &["--account", who, "friend", "add", other, "--name", name]);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+    }
+    (alice, bob)
+}
+
 #[test]
 fn run_json_drives_a_full_exchange() {
     let broker = Mosquitto::start();
@@ -166,8 +176,7 @@ fn open_db(home: &TestHome, name: &str) -> (ChatDb, Address) {
 fn sender_killed_in_a_burst_resumes_and_nothing_is_lost_or_doubled() {
     let broker = Mosquitto::start();
     let home = TestHome::new();
-    create(&home, "alice");
-    let bob_addr = create(&home, "bob");
+    let (_, bob_addr) = alice_and_bob(&home);
     let bob = Runner::start(&home, "bob", &broker.url());
     bob.wait(20, "bob ready", |v| event(v) == "ready");
     let mut alice = Runner::start(&home, "alice", &broker.url());
@@ -226,8 +235,7 @@ fn sender_killed_in_a_burst_resumes_and_nothing_is_lost_or_doubled() {
 #[test]
 fn two_processes_chat_through_the_embedded_broker_of_the_first() {
     let home = TestHome::new();
-    create(&home, "alice");
-    let bob_addr = create(&home, "bob");
+    let (_, bob_addr) = alice_and_bob(&home);
     let url = format!("mqtt://127.0.0.1:{}", common::broker::free_port());
     let mut alice = Runner::start(&home, "alice", &url);
     alice.wait(20, "alice ready", |v| event(v) == "ready");
@@ -247,8 +255,7 @@ fn two_processes_chat_through_the_embedded_broker_of_the_first() {
 fn a_transfer_resumes_after_the_receiver_is_killed() {
     let broker = Mosquitto::start();
     let home = TestHome::new();
-    create(&home, "alice");
-    let bob_addr = create(&home, "bob");
+    let (_, bob_addr) = alice_and_bob(&home);
     let mut data = vec![0u8; 24 << 20];
     for c in data.chunks_mut(1 << 16) {
         wochat::crypto::random_bytes(c).unwrap();
@@ -305,8 +312,7 @@ fn recipient_killed_halfway_through_a_backlog_gets_everything_once() {
     const N: usize = 3000;
     let broker = Mosquitto::start();
     let home = TestHome::new();
-    create(&home, "alice");
-    let bob_addr = create(&home, "bob");
+    let (_, bob_addr) = alice_and_bob(&home);
     // Bob connects once, so the broker keeps his session while he is away.
     let mut bob = Runner::start(&home, "bob", &broker.url());
     bob.wait(20, "bob ready", |v| event(v) == "ready");

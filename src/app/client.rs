@@ -130,6 +130,7 @@ pub(super) enum Command {
     SendText { to: To, text: String, reply: Reply<MessageHash> },
     SendFile { to: To, file: Box<PreparedFile>, reply: Reply<MessageHash> },
     Accept { file: ObjectId, reply: Reply<()> },
+    Retry { file: ObjectId, reply: Reply<()> },
     AddFriend { address: Address, name: String, reply: Reply<ChatId> },
     SetBlocked { address: Address, blocked: bool, reply: Reply<()> },
     RemoveFriend { address: Address, reply: Reply<()> },
@@ -263,6 +264,12 @@ impl Client {
     /// Accepts an incoming file that waits for the user.
     pub async fn accept(&self, file: ObjectId) -> ClientResult<()> {
         self.ask(|reply| Command::Accept { file, reply }).await
+    }
+
+    /// Fetches an incoming file again: a failed transfer starts over, a stalled one asks
+    /// for its missing chunks now, a waiting one is accepted.
+    pub async fn retry(&self, file: ObjectId) -> ClientResult<()> {
+        self.ask(|reply| Command::Retry { file, reply }).await
     }
 
     /// Adds or renames a friend (the name cleaned, at most 64 characters); returns the

@@ -51,6 +51,9 @@ pub enum ClientError {
     /// Accept of a file that does not wait.
     #[error("no file {0} is waiting to be accepted")]
     NotWaiting(ObjectId),
+    /// Retry of a file that has no incoming transfer.
+    #[error("no incoming file {0} to retry")]
+    NothingToRetry(ObjectId),
     /// The database failed.
     #[error("database: {0}")]
     Store(#[from] StoreError),

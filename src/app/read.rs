@@ -256,7 +256,9 @@ impl ReadModel {
                     size: obj.size,
                     w: obj.w,
                     h: obj.h,
-                    thumb: obj.thumb,
+                    // A stranger's preview is not decoded before the request is accepted: the
+                    // request shows name, size and type only.
+                    thumb: obj.thumb.filter(|_| outgoing || complete || self.db.is_friend(&row.from).unwrap_or(false)),
                     progress,
                     complete,
                 };

@@ -219,6 +219,10 @@ async fn command(client: &Client, line: &str) -> Result<bool> {
             let file = ObjectId::from_hex(field("hash")?).context("a file hash is 64 hexadecimal characters")?;
             client.accept(file).await?;
         }
+        "retry" => {
+            let file = ObjectId::from_hex(field("hash")?).context("a file hash is 64 hexadecimal characters")?;
+            client.retry(file).await?;
+        }
         "friend_add" => {
             let contact = parse_contact(field("address")?)?;
             let name = v.get("name").and_then(Value::as_str).map(str::to_string).or(contact.name).unwrap_or_default();

@@ -5,8 +5,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
+use std::time::Duration;
+
 use super::Ctx;
+use crate::app::{Client, Event, Started};
 use crate::objects::ObjectId;
+use crate::store::TransferState;
 use crate::wire::Body;
 
 /// Object store commands.
@@ -24,9 +28,21 @@ pub enum ObjectCmd {
     Verify,
     /// Delete objects no message refers to.
     Gc,
+    /// Fetch an incoming file again (a failed, stalled or waiting transfer); connects and
+    /// waits until it is complete or failed, or until the timeout.
+    Retry {
+        /// SHA-256 of the file (as in `history --json`'s `obj.hash`).
+        hash: String,
+        /// Seconds to wait for the file.
+        #[arg(long, default_value_t = 120.0)]
+        timeout: f64,
+    },
 }
 
 pub(super) fn run(ctx: &mut Ctx, cmd: ObjectCmd) -> Result<()> {
+    if let ObjectCmd::Retry { hash, timeout } = cmd {
+        return retry(ctx, &hash, timeout);
+    }
     let account = ctx.open_account()?;
     let objects = &account.objects;
     match cmd {
@@ -52,6 +68,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: ObjectCmd) -> Result<()> {
                 bail!("{} corrupt object(s)", bad.len());
             }
         }
+        ObjectCmd::Retry { .. } => {}
         ObjectCmd::Gc => {
             let keep = account.chat.referenced_objects()?;
             let removed = objects.gc(&keep)?;
@@ -59,4 +76,45 @@ pub(super) fn run(ctx: &mut Ctx, cmd: ObjectCmd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `object retry`: asks for the file again and waits for the outcome.
+fn retry(ctx: &mut Ctx, hash: &str, timeout: f64) -> Result<()> {
+    let file = ObjectId::from_hex(hash).context("a file hash is 64 hexadecimal characters")?;
+    let account = ctx.open_account()?;
+    let config = ctx.config()?;
+    let wait = Duration::from_secs_f64(timeout.max(0.0));
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let state = rt.block_on(async {
+        let Started { client, mut events, .. } = Client::start_from_config(account, &config, &ctx.broker_urls)?;
+        if let Err(e) = client.retry(file).await {
+            client.shutdown().await;
+            return Err(anyhow::Error::from(e));
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut state = None;
+        while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, events.recv()).await {
+            match ev {
+                Event::Transfer { file: f, state: s, .. }
+                    if f == file && matches!(s, TransferState::Complete | TransferState::Failed) =>
+                {
+                    state = Some(s);
+                    break;
+                }
+                Event::Error(e) => eprintln!("wochat: {e}"),
+                _ => {}
+            }
+        }
+        client.shutdown().await;
+        anyhow::Ok(state)
+    })?;
+    match state {
+        Some(TransferState::Complete) => {
+            println!("complete");
+            Ok(())
+        }
+        Some(_) => bail!("the file failed again"),
+        None => bail!("the file did not arrive within {timeout} s; it keeps being asked for while the app runs"),
+    }
 }

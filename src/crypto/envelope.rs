@@ -70,7 +70,11 @@ pub(super) fn ecdh_x(point: &PublicKey, scalar: &SecretKey) -> Key32 {
     x
 }
 
-/// An identity with its per-peer static secrets `ECDH(s, peer)` cached (they never change).
+/// Most peers whose static ECDH secret is kept.
+pub const MAX_CACHED_STATICS: usize = 4096;
+
+/// An identity with its per-peer static secrets `ECDH(s, peer)` cached (they never change),
+/// at most [`MAX_CACHED_STATICS`] of them.
 pub struct Keyring {
     identity: Identity,
     statics: RwLock<HashMap<Address, Key32>>,
@@ -98,7 +102,13 @@ impl Keyring {
             return k.clone();
         }
         let k = self.identity.with_secret_key(|s| ecdh_x(&peer.public_key(), s));
-        self.statics.write().unwrap_or_else(|e| e.into_inner()).insert(*peer, k.clone());
+        let mut statics = self.statics.write().unwrap_or_else(|e| e.into_inner());
+        // Filled before the envelope authenticates: anyone can add entries, so it is bounded
+        // (emptied when full; a friend's key costs one ECDH to compute again).
+        if statics.len() >= MAX_CACHED_STATICS {
+            statics.clear();
+        }
+        statics.insert(*peer, k.clone());
         k
     }
 

@@ -20,10 +20,16 @@ pub const MAX_SIDE: u32 = 24_000;
 /// The decoder's memory budget: what a decode may allocate, estimated from the header.
 pub const MAX_ALLOC: u64 = 256 * 1024 * 1024;
 
-/// One image decode at a time in the process: holding the guard is holding the decoder budget.
-pub fn decode_slot() -> std::sync::MutexGuard<'static, ()> {
+/// The right to decode one image: one at a time in the process, so that the decoder budget
+/// holds for the process and not per thread. Hold it from reading the bytes in to the end.
+pub struct DecodeSlot {
+    _guard: std::sync::MutexGuard<'static, ()>,
+}
+
+/// Waits for the decode slot.
+pub fn decode_slot() -> DecodeSlot {
     static SLOT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SLOT.lock().unwrap_or_else(|e| e.into_inner())
+    DecodeSlot { _guard: SLOT.lock().unwrap_or_else(|e| e.into_inner()) }
 }
 
 /// Whether decoding a `width` x `height` image of `bytes_per_pixel` fits the limits.
@@ -74,7 +80,12 @@ pub struct Thumbs {
 
 /// Makes the thumbnail ladder of an image file's bytes (waiting for the decode slot).
 pub fn make_thumbs(bytes: &[u8]) -> Result<Thumbs, ThumbError> {
-    let _slot = decode_slot();
+    let slot = decode_slot();
+    make_thumbs_in(&slot, bytes)
+}
+
+/// [`make_thumbs`] for a caller that holds the decode slot already.
+pub fn make_thumbs_in(_slot: &DecodeSlot, bytes: &[u8]) -> Result<Thumbs, ThumbError> {
     let (img, width, height) = decode_bounded(bytes, DISPLAY_MAX_SIDE)?;
     if img.width() == 0 || img.height() == 0 {
         return Err(ThumbError::Decode("the image is empty".into()));

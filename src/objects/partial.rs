@@ -8,28 +8,38 @@ use zeroize::Zeroizing;
 
 use super::format::{self, HEADER, SEALED_SEGMENT, SEGMENT, segment_nonce, segments_for};
 use super::{ObjectError, ObjectId, ObjectStore};
-use crate::crypto::{Key32, seal};
+use crate::crypto::{Address, Key32, seal};
 use crate::fsutil::{create_private_dir, read_exact_at, write_all_at};
 
-/// An object being received. Chunk `i` is sealed as segment `i` and written at its place.
+/// An object being received. Chunk `i` is sealed as segment `i` and written at its place,
+/// once: a slot that holds a chunk is never written again, so no nonce is ever used twice
+/// under the file's key (a wrong chunk makes the whole file fail its hash; the transfer then
+/// starts over in a new partial file with a new key).
 pub struct PartialObject {
     file: File,
     path: PathBuf,
     key: Key32,
     id: ObjectId,
     size: u64,
+    /// Slots known to hold a chunk (`Some(true)`), known empty (`Some(false)`), or not
+    /// looked at yet in a file reopened after a restart (`None`).
+    written: Vec<Option<bool>>,
 }
 
 impl ObjectStore {
-    fn partial_path(&self, id: &ObjectId) -> PathBuf {
-        // Named like complete objects (keyed hash), in their own directory.
-        self.dir.join("partial").join(format!("{}.part", self.name_of(id)))
+    fn partial_path(&self, id: &ObjectId, sender: &Address) -> PathBuf {
+        // One partial file per object and sender (nobody else's chunks ever land in it), named
+        // by a keyed hash of both, in their own directory.
+        let mut name = [0u8; 32 + 33];
+        name[..32].copy_from_slice(&id.0);
+        name[32..].copy_from_slice(sender.as_bytes());
+        self.dir.join("partial").join(format!("{}.part", self.keyed_name(&name)))
     }
 
-    /// Opens (creating if needed) the partial object for `id` of `size` bytes. Quota is
-    /// checked for a new one.
-    pub fn begin_partial(&self, id: &ObjectId, size: u64) -> Result<PartialObject, ObjectError> {
-        let path = self.partial_path(id);
+    /// Opens (creating if needed) the partial object for `id` of `size` bytes coming from
+    /// `sender`. Quota is checked for a new one.
+    pub fn begin_partial(&self, id: &ObjectId, sender: &Address, size: u64) -> Result<PartialObject, ObjectError> {
+        let path = self.partial_path(id, sender);
         create_private_dir(path.parent().expect("partial/"))?;
         if let Ok(file) = OpenOptions::new().read(true).write(true).open(&path) {
             let mut h = [0u8; HEADER];
@@ -37,7 +47,8 @@ impl ObjectStore {
                 && let Ok((key, hid)) = format::read_header(&self.wrap_key, &h)
                 && hid == id.0
             {
-                return Ok(PartialObject { file, path, key, id: *id, size });
+                let written = vec![None; segments_for(size) as usize];
+                return Ok(PartialObject { file, path, key, id: *id, size, written });
             }
             // A damaged partial file: start again.
             drop(file);
@@ -57,20 +68,48 @@ impl ObjectStore {
         let file = o.open(&path)?;
         write_all_at(&file, &header, 0)?;
         file.sync_all()?;
-        Ok(PartialObject { file, path, key, id: *id, size })
+        let written = vec![Some(false); segments_for(size) as usize];
+        Ok(PartialObject { file, path, key, id: *id, size, written })
+    }
+
+    /// Deletes every partial file but those of `keep` (object, sender): what transfers that
+    /// are gone left behind.
+    pub fn retain_partials(&self, keep: &[(ObjectId, Address)]) -> io::Result<usize> {
+        let wanted: std::collections::HashSet<PathBuf> = keep.iter().map(|(id, s)| self.partial_path(id, s)).collect();
+        let dir = self.dir.join("partial");
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "part") && !wanted.contains(&path) {
+                fs::remove_file(&path)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Deletes a partial object (a rejected transfer).
-    pub fn discard_partial(&self, id: &ObjectId) -> io::Result<()> {
-        match fs::remove_file(self.partial_path(id)) {
+    pub fn discard_partial(&self, id: &ObjectId, sender: &Address) -> io::Result<()> {
+        match fs::remove_file(self.partial_path(id, sender)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
     }
 
     /// Verifies a complete partial object (every segment and the SHA-256) and moves it into
-    /// the store. A mismatch deletes it and is an error.
+    /// the store. A mismatch deletes it and is an error. An object already stored is never
+    /// written again: the partial file is simply deleted.
     pub fn finish_partial(&self, p: PartialObject) -> Result<(), ObjectError> {
+        if self.contains(&p.id) {
+            drop(p.file);
+            fs::remove_file(&p.path)?;
+            return Ok(());
+        }
         p.file.sync_all()?;
         let check = File::open(&p.path).and_then(|f| {
             let mut r = format::ObjectReader::new(f, &self.wrap_key)?;
@@ -104,7 +143,8 @@ impl PartialObject {
         segments_for(self.size)
     }
 
-    /// Writes chunk `i`; its length must be exactly what the size implies.
+    /// Writes chunk `i`; its length must be exactly what the size implies. A slot that holds
+    /// a chunk already keeps it (the call succeeds and writes nothing).
     pub fn write_chunk(&mut self, i: u64, data: &[u8]) -> Result<(), ObjectError> {
         let n = self.chunks();
         let last = i + 1 == n;
@@ -115,8 +155,18 @@ impl PartialObject {
                 format!("chunk {i} has {} bytes, expected {expected} (of {n} chunks)", data.len()),
             )));
         }
+        let slot = i as usize;
+        let present = match self.written.get(slot).copied().flatten() {
+            Some(known) => known,
+            None => self.has_chunk(i),
+        };
+        if present {
+            self.written[slot] = Some(true);
+            return Ok(());
+        }
         let sealed = seal(&self.key, &segment_nonce(i, last), b"", data);
         write_all_at(&self.file, &sealed, HEADER as u64 + i * SEALED_SEGMENT as u64)?;
+        self.written[slot] = Some(true);
         Ok(())
     }
 

@@ -110,8 +110,13 @@ impl ObjectStore {
 
     /// HMAC-SHA-256(name key, id) in hex: the object's file name.
     pub(super) fn name_of(&self, id: &ObjectId) -> String {
+        self.keyed_name(&id.0)
+    }
+
+    /// The keyed hash naming what `input` identifies on disk (hex).
+    pub(super) fn keyed_name(&self, input: &[u8]) -> String {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.name_key.as_ref()).expect("any key length");
-        mac.update(&id.0);
+        mac.update(input);
         hex::encode(mac.finalize().into_bytes())
     }
 

@@ -43,6 +43,16 @@ pub fn key_topic(owner: &Address, device: &DeviceId) -> String {
     format!("{owner}/keys/{}", hex::encode(device))
 }
 
+/// Most peers a memo map keeps: strangers can add entries, so a full map is emptied (what it
+/// holds only saves a wait or an offer).
+const MAX_MEMO_PEERS: usize = 4096;
+
+fn bounded(map: &mut HashMap<Address, i64>) {
+    if map.len() >= MAX_MEMO_PEERS {
+        map.clear();
+    }
+}
+
 /// What the scheme remembers between calls (not state that must survive a restart).
 #[derive(Default)]
 struct Memo {
@@ -139,7 +149,10 @@ impl V2Sessions {
     fn offer(&self, tx: &Transaction<'_>, to: &Address, want: bool, reset: bool) -> Result<Envelope, SealError> {
         let bundle = self.device(tx)?.bundle(self.keys.identity(), true)?;
         let cbor = Packet::new(Body::Keys { bundle, want, reset }).encode();
-        self.memo().offered.insert(*to, now_ms());
+        let mut memo = self.memo();
+        bounded(&mut memo.offered);
+        memo.offered.insert(*to, now_ms());
+        drop(memo);
         let mut env = self.v1.seal(tx, Audience::Peer(to), &cbor, false)?;
         let env = env.pop().ok_or_else(|| session_error("no envelope"))?;
         Ok(Envelope { own: true, ..env })
@@ -161,6 +174,7 @@ impl V2Sessions {
         let now = now_ms();
         let (waited, offer) = {
             let mut memo = self.memo();
+            bounded(&mut memo.fetching);
             let since = *memo.fetching.entry(*to).or_insert(now);
             let offer = memo.offered.get(to).is_none_or(|t| now - t >= OFFER_EVERY_MS);
             (now - since, offer)
@@ -284,6 +298,7 @@ impl V2Sessions {
             seen: now_ms(),
         };
         olm::save_device(tx, owner, &row)?;
+        olm::forget_strangers(tx)?;
         self.memo().fetching.remove(owner);
         Ok(true)
     }
@@ -404,6 +419,7 @@ impl V2Sessions {
         };
         olm::save_session(tx, from, &row, false)?;
         olm::prune_sessions(tx, from, KEEP_SESSIONS)?;
+        olm::forget_strangers(tx)?;
         Ok(created.plaintext)
     }
 

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::{StoreError, migrations, open_database};
 use crate::crypto::{Address, Identity};
@@ -20,7 +20,33 @@ pub struct ChatDb {
     pub(super) last_write: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
+/// `meta` key: `1` once the engine stopped cleanly, `0` while it runs.
+const CLEAN_SHUTDOWN_KEY: &str = "clean_shutdown";
+
 impl ChatDb {
+    /// Notes that the engine runs; returns whether it had stopped cleanly the last time (a
+    /// database from before the marker counts as not clean).
+    pub fn begin_run(&self) -> Result<bool, StoreError> {
+        let clean: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [CLEAN_SHUTDOWN_KEY], |r| r.get(0))
+            .optional()?;
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, '0') ON CONFLICT (key) DO UPDATE SET value = '0'",
+            [CLEAN_SHUTDOWN_KEY],
+        )?;
+        Ok(clean.as_deref() == Some("1"))
+    }
+
+    /// Notes that the engine stopped cleanly (everything it wrote is saved).
+    pub fn end_run(&self) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, '1') ON CONFLICT (key) DO UPDATE SET value = '1'",
+            [CLEAN_SHUTDOWN_KEY],
+        )?;
+        Ok(())
+    }
+
     /// Opens (creating and migrating) the database at `path` with the key derived from the
     /// identity's secret key (HKDF-SHA-256, info `"wochat/v1/db"`).
     pub fn open(path: &Path, identity: &Identity) -> Result<Self, StoreError> {

@@ -57,6 +57,7 @@ impl ChatDb {
             // Adding the sender of a message request accepts it.
             let chat = super::chats::direct_chat(tx, address, now)?;
             tx.execute("UPDATE talk SET request = 0 WHERE id = ?1", [chat.0])?;
+            super::requests::accept_requests(tx, chat.0)?;
             Ok(chat)
         })
     }

@@ -173,10 +173,12 @@ pub(crate) fn insert_message(
         None => direct_chat(tx, &peer, now)?,
     };
     let stat = if outgoing { "N" } else { "C" };
+    let is_friend = super::requests::is_friend(tx, &peer)?;
+    let request = !outgoing && !is_friend;
     let n = tx
         .prepare_cached(
-            "INSERT INTO message (dt, topic, pk, hash, size, type, stat, val, chat, ts, obj)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (hash) DO NOTHING",
+            "INSERT INTO message (dt, topic, pk, hash, size, type, stat, val, chat, ts, obj, req)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (hash) DO NOTHING",
         )?
         .execute(params![
             now,
@@ -189,15 +191,13 @@ pub(crate) fn insert_message(
             m.cbor,
             chat.0,
             m.ts,
-            m.obj.map(hex::encode)
+            m.obj.map(hex::encode),
+            request
         ])?;
     if n == 0 {
         return Ok(None);
     }
-    let is_friend: bool = tx
-        .prepare_cached("SELECT EXISTS(SELECT 1 FROM friend WHERE pk = ?1 AND stat = 'A')")?
-        .query_row([peer.to_hex()], |r| r.get(0))?;
-    let (unread, request) = if outgoing { (0, 0) } else { (1, i64::from(!is_friend)) };
+    let (unread, request) = if outgoing { (0, 0) } else { (1, i64::from(request)) };
     tx.prepare_cached(
         "UPDATE talk SET last_dt = ?2, unread = unread + ?3, request = CASE WHEN ?4 = 0 THEN request ELSE 1 END
          WHERE id = ?1",
@@ -223,6 +223,13 @@ pub(crate) fn due_now(tx: &Transaction<'_>, me: &Address, peer: &Address) -> Res
             "UPDATE message SET next_try = 0 WHERE stat IN ('N', 'S') AND stat = 'S' AND pk = ?1 AND topic = ?2",
         )?
         .execute(params![me.to_hex(), peer.to_hex()])?)
+}
+
+/// Whether a message with this hash is stored.
+pub(crate) fn is_stored(tx: &Transaction<'_>, hash: &MessageHash) -> Result<bool, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM message WHERE hash = ?1)")?
+        .query_row([hash.to_hex()], |r| r.get(0))?)
 }
 
 /// The conversation of a stored message.

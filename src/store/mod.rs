@@ -9,6 +9,7 @@ mod maintenance;
 mod messages;
 pub mod migrations;
 pub mod olm;
+mod requests;
 mod search;
 mod transfers;
 
@@ -21,8 +22,10 @@ pub use lock::{AccountLock, LockError};
 pub use maintenance::Maintenance;
 pub use messages::{MessageRow, MessageStatus, NewMessage, OutboxItem, RETRY_FIRST_MS, RETRY_FOR_MS, RETRY_MAX_MS};
 pub(crate) use messages::{
-    chat_of_message, due_in, due_now, insert_message, mark_confirmed, mark_sent, reschedule, unsent_in,
+    chat_of_message, due_in, due_now, insert_message, is_stored, mark_confirmed, mark_sent, reschedule, unsent_in,
 };
+pub use requests::{MAX_REQUEST_BYTES, MAX_REQUEST_MESSAGES, MAX_REQUESTERS, MAX_REQUESTS_BYTES};
+pub(crate) use requests::{is_friend, make_room as make_room_for_request};
 pub use transfers::{Direction, Transfer, TransferState};
 pub(crate) use transfers::{get_transfer, put_transfer};
 
@@ -103,7 +106,9 @@ pub fn open_database(path: &Path, key: Option<&Key32>, list: &[Migration]) -> Re
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(unreadable(format!("could not switch to WAL mode (got {mode})")));
     }
-    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    // FULL: a commit is on disk when it returns (in WAL mode NORMAL may lose the last
+    // commits on power loss), and receipts leave only after the commit of what they confirm.
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
     migrations::migrate(&mut conn, list).map_err(|e| match e {
         StoreError::Sqlite(e) if matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseCorrupt)) => {
             unreadable("the file is damaged".into())

@@ -152,6 +152,28 @@ pub fn prune_sessions(tx: &Transaction<'_>, peer: &Address, keep: usize) -> Resu
     Ok(())
 }
 
+/// Most strangers (no friend row, no conversation) whose devices and sessions are kept: any
+/// address can send a bundle or start a session, so what they leave is bounded.
+pub const KEEP_STRANGERS: i64 = 1000;
+
+/// Forgets the devices and sessions of all but the [`KEEP_STRANGERS`] most recently seen
+/// strangers.
+pub fn forget_strangers(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    const STRANGER: &str =
+        "peer NOT IN (SELECT pk FROM friend) AND peer NOT IN (SELECT pk FROM talk WHERE pk IS NOT NULL)";
+    tx.prepare_cached(&format!(
+        "DELETE FROM peer_device WHERE peer IN (SELECT peer FROM peer_device WHERE {STRANGER}
+             GROUP BY peer ORDER BY max(seen) DESC LIMIT -1 OFFSET ?1)"
+    ))?
+    .execute([KEEP_STRANGERS])?;
+    tx.prepare_cached(&format!(
+        "DELETE FROM olm_session WHERE peer IN (SELECT peer FROM olm_session WHERE {STRANGER}
+             GROUP BY peer ORDER BY max(used) DESC LIMIT -1 OFFSET ?1)"
+    ))?
+    .execute([KEEP_STRANGERS])?;
+    Ok(())
+}
+
 /// The devices of `peer`, newest bundle first.
 pub fn devices(tx: &Transaction<'_>, peer: &Address) -> Result<Vec<DeviceRow>, StoreError> {
     let mut stmt = tx.prepare_cached(

@@ -126,6 +126,25 @@ impl Transfer {
     }
 
     /// Chunks not yet received, at most `limit`.
+    /// Forgets chunks `lost` (their bytes were not on disk after all).
+    pub fn unset(&mut self, lost: &[u64]) {
+        for &i in lost {
+            if let Some(b) = self.have.get_mut((i / 8) as usize)
+                && *b & (1 << (i % 8)) != 0
+            {
+                *b &= !(1 << (i % 8));
+                self.done = self.done.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Forgets every chunk (the transfer starts over).
+    pub fn clear(&mut self) {
+        self.have.clear();
+        self.done = 0;
+    }
+
+    /// Chunks not received yet, at most `limit` of them, lowest first.
     pub fn missing(&self, limit: usize) -> Vec<u64> {
         (0..self.chunks).filter(|&i| !self.has(i)).take(limit).collect()
     }
@@ -217,6 +236,26 @@ impl ChatDb {
             .query_row(&sql, params![obj.to_hex(), peer.to_hex(), dir.code()], row_to_transfer)
             .optional()?
             .flatten())
+    }
+
+    /// The failed incoming transfers of a file, with the conversation and kind of their
+    /// attachment messages (what a retry starts again).
+    pub fn failed_incoming(
+        &self,
+        obj: &ObjectId,
+    ) -> Result<Vec<(Transfer, super::ChatId, crate::wire::AttachKind)>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM transfer WHERE obj = ?1 AND dir = 'I' AND state = 'F'");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([obj.to_hex()], row_to_transfer)?;
+        let mut out = Vec::new();
+        for r in rows {
+            let Some(t) = r? else { continue };
+            if let Some(m) = self.message(&t.msg)? {
+                let kind = m.kind.attachment().unwrap_or(crate::wire::AttachKind::File);
+                out.push((t, m.chat, kind));
+            }
+        }
+        Ok(out)
     }
 
     /// The transfer of an attachment message (by its hex hash).

@@ -111,6 +111,8 @@ pub enum UiCmd {
     },
     /// Download a file that waits for acceptance.
     Accept(ObjectId),
+    /// Fetch a file whose transfer failed again.
+    Retry(ObjectId),
     /// Save a received or sent file where the user chooses.
     SaveFile {
         /// The file.
@@ -607,6 +609,11 @@ impl Session {
             },
             UiCmd::Accept(file) => {
                 if let Err(e) = self.client.accept(file).await {
+                    out(client_error(e));
+                }
+            }
+            UiCmd::Retry(file) => {
+                if let Err(e) = self.client.retry(file).await {
                     out(client_error(e));
                 }
             }

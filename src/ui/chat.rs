@@ -4,7 +4,8 @@ use eframe::egui;
 
 use super::backend::{MessageItem, UiCmd};
 use super::i18n::tr;
-use super::{AddFriendState, ChatState, WoChatApp};
+use super::media::{self, ViewedContent};
+use super::{AddFriendState, ChatState, ViewerState, WoChatApp};
 use crate::app::ConnState;
 use crate::app::read::AttachmentView;
 use crate::objects::ObjectId;
@@ -550,7 +551,7 @@ fn bubble_ui(
             }
             ui.with_layout(rows, |ui| {
                 if let Some(a) = &m.view.attachment {
-                    attachment_ui(ui, a, m.preview.as_deref(), previews, cmds);
+                    attachment_ui(ui, a, outgoing, m.preview.as_deref(), previews, cmds);
                 }
                 if !text.is_empty() {
                     ui.add(egui::Label::new(text).selectable(true).wrap());
@@ -569,10 +570,12 @@ fn bubble_ui(
     });
 }
 
-/// A picture preview (click: the viewer), or a file card; progress, accept, open and save.
+/// A picture preview (click: the viewer), or a file card; progress, accept, retry, open and
+/// save.
 fn attachment_ui(
     ui: &mut egui::Ui,
     a: &AttachmentView,
+    outgoing: bool,
     preview: Option<&egui::ColorImage>,
     previews: &mut std::collections::HashMap<ObjectId, egui::TextureHandle>,
     cmds: &mut Vec<UiCmd>,
@@ -619,6 +622,9 @@ fn attachment_ui(
         }
         TransferState::Failed => {
             ui.colored_label(ui.visuals().error_fg_color, tr("transfer failed"));
+            if !outgoing && ui.small_button(tr("Retry")).clicked() {
+                cmds.push(UiCmd::Retry(a.file));
+            }
         }
         TransferState::Complete => {
             if a.complete && preview.is_none() {
@@ -633,49 +639,72 @@ fn attachment_ui(
     });
 }
 
-/// The picture viewer: the whole picture, scaled to the window; GIFs play.
+/// The picture viewer: the whole picture, scaled to the window; a GIF plays frame by frame.
 fn viewer_ui(chat: &mut ChatState, ui: &mut egui::Ui) {
     let Some(v) = chat.viewer.as_mut() else { return };
-    if v.textures.is_empty() {
-        v.textures = v
-            .viewed
-            .frames
-            .iter()
-            .enumerate()
-            .map(|(i, (img, _))| {
-                ui.ctx().load_texture(format!("view-{}-{i}", v.viewed.file), (**img).clone(), Default::default())
-            })
-            .collect();
-    }
+    advance_viewer(v, ui.ctx());
     let mut open = true;
     let screen = ui.ctx().content_rect().size();
     egui::Window::new(tr("Picture")).collapsible(false).open(&mut open).show(ui.ctx(), |ui| {
-        let frames = &v.viewed.frames;
-        let index = if frames.len() > 1 {
-            // The frame for now, and a repaint when the next one is due (only while open).
-            let total: u32 = frames.iter().map(|f| f.1).sum::<u32>().max(1);
-            let t = (ui.input(|i| i.time) * 1000.0) as u64 % u64::from(total);
-            let (mut acc, mut index) = (0u64, 0);
-            for (i, f) in frames.iter().enumerate() {
-                acc += u64::from(f.1);
-                if t < acc {
-                    index = i;
-                    ui.ctx().request_repaint_after(std::time::Duration::from_millis(acc - t));
-                    break;
-                }
+        match &v.texture {
+            Some(tex) => {
+                let [w, h] = tex.size().map(|s| s as f32);
+                let scale = ((screen.x * 0.8) / w).min((screen.y * 0.75) / h).min(1.0);
+                ui.image((tex.id(), egui::vec2(w * scale, h * scale)));
             }
-            index
-        } else {
-            0
-        };
-        if let (Some(tex), Some((img, _))) = (v.textures.get(index), frames.get(index)) {
-            let (w, h) = (img.size[0] as f32, img.size[1] as f32);
-            let scale = ((screen.x * 0.8) / w).min((screen.y * 0.75) / h).min(1.0);
-            ui.image((tex.id(), egui::vec2(w * scale, h * scale)));
+            None if v.error.is_none() => {
+                ui.spinner();
+            }
+            None => {}
+        }
+        if let Some(e) = &v.error {
+            ui.label(e.as_str());
         }
     });
     if !open {
         chat.viewer = None;
+    }
+}
+
+/// Puts the picture, or the GIF's next frame once the current one has had its time, on the
+/// viewer's texture; asks for a repaint when the next frame is due (only while open).
+fn advance_viewer(v: &mut ViewerState, ctx: &egui::Context) {
+    let name = format!("view-{}", v.viewed.file);
+    match &v.viewed.content {
+        ViewedContent::Still(img) => {
+            if v.texture.is_none() {
+                v.texture = Some(ctx.load_texture(name, (**img).clone(), Default::default()));
+            }
+        }
+        ViewedContent::Gif(player) => {
+            let now = ctx.input(|i| i.time);
+            if v.error.is_some() || now < v.next_due {
+                if v.next_due.is_finite() {
+                    ctx.request_repaint_after(std::time::Duration::from_secs_f64((v.next_due - now).max(0.0)));
+                }
+                return;
+            }
+            match player.next_frame() {
+                Ok(Some(frame)) => {
+                    let img = media::frame_image(&frame);
+                    match &mut v.texture {
+                        Some(tex) => tex.set(img, Default::default()),
+                        None => v.texture = Some(ctx.load_texture(name, img, Default::default())),
+                    }
+                    v.next_due = now + f64::from(frame.delay_ms) / 1000.0;
+                    ctx.request_repaint_after(std::time::Duration::from_millis(u64::from(frame.delay_ms)));
+                }
+                // Not decoded yet: look again shortly.
+                Ok(None) => ctx.request_repaint_after(std::time::Duration::from_millis(10)),
+                // A still GIF ends after its one frame; a broken one says why.
+                Err(e) => {
+                    if v.texture.is_none() {
+                        v.error = Some(e.to_string());
+                    }
+                    v.next_due = f64::INFINITY;
+                }
+            }
+        }
     }
 }
 

@@ -127,6 +127,7 @@ const ZH_CN: &[(&str, &str)] = &[
     // Attachments
     ("Download", "下载"),
     ("transfer failed", "传输失败"),
+    ("Retry", "重试"),
     ("Open", "打开"),
     ("Save...", "另存为…"),
     ("Picture", "图片"),
@@ -152,6 +153,7 @@ const ZH_CN: &[(&str, &str)] = &[
     ("the file is not stored here: {}", "文件不在本机：{}"),
     ("no such conversation", "没有这个会话"),
     ("this file is not waiting to be accepted", "这个文件不在等待接收"),
+    ("there is nothing to retry for this file", "这个文件没有可以重试的传输"),
     ("database error: {}", "数据库错误：{}"),
     ("cannot seal a message: {}", "无法加密消息：{}"),
     ("broker settings: {}", "服务器设置：{}"),
@@ -216,6 +218,7 @@ pub fn client_error_text(e: &crate::app::ClientError) -> String {
         E::Object(o) => object(o),
         E::NoSuchChat(_) => tr("no such conversation").into(),
         E::NotWaiting(_) => tr("this file is not waiting to be accepted").into(),
+        E::NothingToRetry(_) => tr("there is nothing to retry for this file").into(),
         E::Store(s) => tr_fill("database error: {}", &[s]),
         E::Seal(s) => tr_fill("cannot seal a message: {}", &[s]),
         E::Transport(t) => tr_fill("broker settings: {}", &[t]),

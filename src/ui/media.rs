@@ -1,5 +1,5 @@
 //! Attachments in the conversation, worked out on the backend thread: previews decoded to
-//! pixels (bounded), full-size images and GIF frames for the viewer, files exported for
+//! pixels (bounded), pictures and GIF players for the viewer, files exported for
 //! opening or saving. The UI thread only uploads finished pixels as textures.
 
 use std::io::Cursor;
@@ -7,12 +7,11 @@ use std::sync::Arc;
 
 use eframe::egui;
 
+use crate::media::{Frame, GifPlayer, MAX_ALLOC, MAX_SIDE, decode_slot};
 use crate::objects::{ObjectId, ObjectStore};
 
 /// Largest side of a picture shown in the viewer.
 const VIEWER_MAX: u32 = 1600;
-/// Most GIF frames kept for the viewer.
-const MAX_FRAMES: usize = 300;
 /// Largest original decoded for the viewer when there is no display version.
 const MAX_VIEW_SOURCE: u64 = 32 << 20;
 
@@ -31,16 +30,25 @@ pub fn decode_preview(bytes: &[u8]) -> Option<egui::ColorImage> {
     Some(egui::ColorImage::from_rgba_unmultiplied([img.width() as usize, img.height() as usize], img.as_raw()))
 }
 
-/// What the viewer shows: one picture, or the frames of a GIF with their delays (ms).
+/// What the viewer shows: one picture, or a GIF playing.
 #[derive(Debug, Clone)]
 pub struct Viewed {
     /// The file.
     pub file: ObjectId,
-    /// Frames and delays; one frame for a still picture.
-    pub frames: Vec<(Arc<egui::ColorImage>, u32)>,
+    /// The picture or the player.
+    pub content: ViewedContent,
 }
 
-/// Reads and decodes `source` for the viewer (bounded); every frame of a GIF.
+/// A still picture or an animation.
+#[derive(Debug, Clone)]
+pub enum ViewedContent {
+    /// One picture, at most [`VIEWER_MAX`] a side.
+    Still(Arc<egui::ColorImage>),
+    /// A GIF, decoded frame by frame as it plays (at most four frames held).
+    Gif(Arc<GifPlayer>),
+}
+
+/// Reads and decodes `source` for the viewer within the decoder's limits; a GIF starts playing.
 pub fn load_for_viewer(objects: &ObjectStore, source: ObjectId, gif: bool, file: ObjectId) -> Result<Viewed, String> {
     let mut reader = objects.open_reader(&source).map_err(|e| e.to_string())?;
     if reader.size() > MAX_VIEW_SOURCE {
@@ -48,18 +56,30 @@ pub fn load_for_viewer(objects: &ObjectStore, source: ObjectId, gif: bool, file:
     }
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut reader, &mut bytes).map_err(|e| e.to_string())?;
-    let frames = if gif { gif_frames(&bytes)? } else { vec![(Arc::new(still(&bytes)?), 0)] };
-    Ok(Viewed { file, frames })
+    let content = if gif {
+        ViewedContent::Gif(Arc::new(GifPlayer::start(bytes.into(), VIEWER_MAX).map_err(|e| e.to_string())?))
+    } else {
+        ViewedContent::Still(Arc::new(still(&bytes)?))
+    };
+    Ok(Viewed { file, content })
+}
+
+/// A frame of a GIF as an egui picture.
+pub fn frame_image(frame: &Frame) -> egui::ColorImage {
+    egui::ColorImage::from_rgba_unmultiplied([frame.width as usize, frame.height as usize], &frame.rgba)
 }
 
 fn still(bytes: &[u8]) -> Result<egui::ColorImage, String> {
     let mut reader = image::ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
     let mut limits = image::Limits::default();
-    limits.max_image_width = Some(12_000);
-    limits.max_image_height = Some(12_000);
-    limits.max_alloc = Some(512 << 20);
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_ALLOC);
     reader.limits(limits);
-    let img = reader.decode().map_err(|e| e.to_string())?;
+    let img = {
+        let _slot = decode_slot();
+        reader.decode().map_err(|e| e.to_string())?
+    };
     let img = if img.width().max(img.height()) > VIEWER_MAX {
         img.resize(VIEWER_MAX, VIEWER_MAX, image::imageops::FilterType::Triangle)
     } else {
@@ -67,25 +87,6 @@ fn still(bytes: &[u8]) -> Result<egui::ColorImage, String> {
     };
     let rgba = img.to_rgba8();
     Ok(egui::ColorImage::from_rgba_unmultiplied([rgba.width() as usize, rgba.height() as usize], rgba.as_raw()))
-}
-
-fn gif_frames(bytes: &[u8]) -> Result<Vec<(Arc<egui::ColorImage>, u32)>, String> {
-    use image::AnimationDecoder;
-    let decoder = image::codecs::gif::GifDecoder::new(Cursor::new(bytes)).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for frame in decoder.into_frames().take(MAX_FRAMES) {
-        let frame = frame.map_err(|e| e.to_string())?;
-        let (n, d) = frame.delay().numer_denom_ms();
-        let delay = n.checked_div(d).map_or(100, |ms| ms.max(20));
-        let buf = frame.into_buffer();
-        let image =
-            egui::ColorImage::from_rgba_unmultiplied([buf.width() as usize, buf.height() as usize], buf.as_raw());
-        out.push((Arc::new(image), delay));
-    }
-    if out.is_empty() {
-        return Err("no frames".into());
-    }
-    Ok(out)
 }
 
 /// "1.5 MB" style size.

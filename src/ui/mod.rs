@@ -161,20 +161,28 @@ impl ChatState {
     }
 }
 
-/// The picture viewer: a still image or the frames of a GIF.
+/// The picture viewer: a still image or a GIF playing.
 pub struct ViewerState {
     /// What the backend decoded.
     pub viewed: media::Viewed,
-    /// Its textures, made on first draw.
-    pub textures: Vec<egui::TextureHandle>,
+    /// The texture on screen (one, updated frame by frame for a GIF).
+    pub texture: Option<egui::TextureHandle>,
+    /// When the frame on screen has had its time (seconds of egui's clock).
+    pub next_due: f64,
+    /// Why the animation stopped, if it did.
+    pub error: Option<String>,
+}
+
+impl ViewerState {
+    /// The viewer for what the backend decoded.
+    pub fn new(viewed: media::Viewed) -> Self {
+        Self { viewed, texture: None, next_due: 0.0, error: None }
+    }
 }
 
 impl std::fmt::Debug for ViewerState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ViewerState")
-            .field("file", &self.viewed.file)
-            .field("frames", &self.viewed.frames.len())
-            .finish()
+        f.debug_struct("ViewerState").field("file", &self.viewed.file).field("content", &self.viewed.content).finish()
     }
 }
 
@@ -456,7 +464,7 @@ impl ChatState {
                 }
             }
             UiMsg::Connection(state, broker) => self.connection = (state, broker),
-            UiMsg::Viewer(viewed) => self.viewer = Some(ViewerState { viewed, textures: Vec::new() }),
+            UiMsg::Viewer(viewed) => self.viewer = Some(ViewerState::new(viewed)),
             UiMsg::OpenPath(path) => self.open_path = Some(path),
             UiMsg::Notice(n) => self.notice = Some(n),
             UiMsg::FriendAdded(_) => self.add_friend = None,

@@ -100,7 +100,8 @@ impl Engine {
         let maintenance = store::Maintenance::start(&account.chat, account.reader()?)?;
         let mut transfers = Transfers::new(account.objects.clone(), options.limits, options.need_first);
         transfers.load_outgoing(&account.chat)?;
-        let startup = transfers.load_incoming(&account.chat)?;
+        let clean = account.chat.begin_run()?;
+        let startup = transfers.load_incoming(&account.chat, !clean)?;
         Ok(Self {
             sessions: match options.protocol {
                 super::Protocol::V1 => Arc::new(V1Sessions::new(account.keys.clone())),
@@ -193,6 +194,9 @@ impl Engine {
             }
         };
         self.apply(Vec::new()); // saves transfer progress
+        if let Err(e) = self.account.chat.end_run() {
+            self.fail(e.into());
+        }
         self.link.shutdown().await;
         let _ = self.events.send(Event::Connection { state: ConnState::Offline, broker: String::new(), detail: None });
         let Engine { account, link, .. } = self;
@@ -234,7 +238,29 @@ impl Engine {
                 }
                 Err(e) => answer::<()>(reply, Err(e)),
             },
-            Command::AddFriend { address, name, reply } => answer(reply, chat.upsert_friend(&address, &name)),
+            Command::Retry { file, reply } => {
+                let r = self
+                    .account
+                    .chat
+                    .failed_incoming(&file)
+                    .map_err(ClientError::from)
+                    .and_then(|failed| self.transfers.retry(&file, failed, now_ms()));
+                match r {
+                    Ok(effects) => {
+                        self.apply(effects);
+                        answer(reply, ClientResult::Ok(()));
+                    }
+                    Err(e) => answer::<()>(reply, Err(e)),
+                }
+            }
+            Command::AddFriend { address, name, reply } => {
+                let r = chat.upsert_friend(&address, &name);
+                if r.is_ok() {
+                    let effects = self.transfers.accept_from(&address, now_ms());
+                    self.apply(effects);
+                }
+                answer(reply, r);
+            }
             Command::SetBlocked { address, blocked, reply } => {
                 let r = if blocked { chat.block(&address) } else { chat.unblock(&address).map(|_| ()) };
                 answer(reply, r);

@@ -43,6 +43,8 @@ struct Received {
     learned: Vec<Address>,
     /// Peers with a new session after a reset: what they have not confirmed goes again.
     resend: Vec<Address>,
+    /// Stranger messages dropped to keep requests within their limits.
+    requests_dropped: u64,
 }
 
 /// A delivery: the topic it came on and its payload.
@@ -130,6 +132,12 @@ fn receive(
                     Body::Attachment { obj, .. } => Some(obj),
                     _ => None,
                 };
+                // A stranger's message makes room for itself within the request limits first.
+                let stranger = !store::is_friend(tx, &from).map_err(ClientError::Receive)?;
+                if stranger && !store::is_stored(tx, &hash).map_err(ClientError::Receive)? {
+                    out.requests_dropped +=
+                        store::make_room_for_request(tx, &from, cbor.len() as i64).map_err(ClientError::Receive)?;
+                }
                 let m = NewMessage {
                     chat: None,
                     from,
@@ -152,7 +160,7 @@ fn receive(
                     // A message is receipted once stored; a file once it is verified and kept.
                     None => receipts.entry(from).or_default().push(hash.0),
                     Some(obj) => {
-                        let t = register_incoming(tx, &from, &hash, obj, batch.limits, now)
+                        let t = register_incoming(tx, &from, &hash, obj, batch.limits, stranger, now)
                             .map_err(ClientError::Receive)?;
                         if t.state == TransferState::Complete {
                             receipts.entry(from).or_default().push(hash.0);
@@ -265,6 +273,9 @@ impl Engine {
                 Ok((r, _)) => {
                     for reason in r.drops {
                         self.count_drop(reason);
+                    }
+                    for _ in 0..r.requests_dropped {
+                        self.count_drop("request_over_limit");
                     }
                     for (chat, hash) in r.stored {
                         self.emit(Event::Message { chat, hash });

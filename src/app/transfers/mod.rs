@@ -16,11 +16,11 @@ mod prepare;
 mod tests;
 mod verify;
 
-pub use incoming::register_incoming;
+pub use incoming::{MAX_ACTIVE_INCOMING, register_incoming};
 pub use prepare::{PreparedFile, prepare_file};
 pub use verify::{Verified, VerifyJob};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -103,6 +103,8 @@ pub struct Transfers {
     need_first: Duration,
     outgoing: HashMap<Key, OutTransfer>,
     incoming: HashMap<Key, InTransfer>,
+    /// Active incoming transfers waiting for a place, first come first served.
+    queue: VecDeque<Key>,
     /// Chunk publishes awaiting their PUBACK: which transfer and which chunk.
     chunk_tags: HashMap<Tag, (Key, u64)>,
     /// Numbers the chunk publishes (their tags must differ from each other and from hashes).
@@ -121,6 +123,7 @@ impl Transfers {
             need_first,
             outgoing: HashMap::new(),
             incoming: HashMap::new(),
+            queue: VecDeque::new(),
             chunk_tags: HashMap::new(),
             next_tag: 0,
             finished: Vec::new(),

@@ -147,7 +147,8 @@ fn receiving(f: &Fixture, data: &[u8], now: i64) -> (Transfers, ObjectId) {
         thumb: None,
     };
     let tx = db.transaction().unwrap();
-    let row = register_incoming(&tx, &f.peer, &MessageHash([9; 32]), &meta, MediaLimits::default(), now).unwrap();
+    let row =
+        register_incoming(&tx, &f.peer, &MessageHash([9; 32]), &meta, MediaLimits::default(), false, now).unwrap();
     let mut t = Transfers::new(f.objects.clone(), MediaLimits::default(), super::NEED_FIRST);
     let started = t.start_incoming(row, ChatId(1), AttachKind::File);
     assert!(matches!(started[..], [Effect::Emit(Event::Transfer { state: TransferState::Active, .. })]));
@@ -207,13 +208,73 @@ fn a_file_received_out_of_order_is_verified_kept_and_receipted() {
 }
 
 #[test]
-fn a_wrong_chunk_rejects_the_file_and_removes_the_partial_object() {
+fn a_wrong_chunk_starts_the_file_over_a_few_times_then_fails_until_retried() {
     let f = fixture();
     let data = random(2 * CHUNK);
     let (mut t, id) = receiving(&f, &data, 0);
+    for round in 0..3 {
+        let out = t.on_chunk(&f.peer, id, 0, &data[..100], 1);
+        assert!(out.iter().any(|e| matches!(e, Effect::Drop("file_started_again"))), "round {round}");
+        assert!(!out.iter().any(|e| matches!(e, Effect::Fail(_))), "not failed yet");
+    }
     let out = t.on_chunk(&f.peer, id, 0, &data[..100], 1);
     assert!(out.iter().any(|e| matches!(e, Effect::Fail(crate::app::ClientError::FileRejected { .. }))));
     assert!(out.iter().any(|e| matches!(e, Effect::Emit(Event::Transfer { state: TransferState::Failed, .. }))));
     assert!(!f.objects.contains(&id));
     assert!(matches!(t.on_chunk(&f.peer, id, 1, &data[CHUNK..], 2)[..], [Effect::Drop(_)]), "gone");
+    // The user retries: the failed row starts over and asks for every chunk at once.
+    let failed = t.take_dirty().into_iter().filter(|r| r.state == TransferState::Failed).collect::<Vec<_>>();
+    assert_eq!(failed.len(), 1);
+    let rows = failed.into_iter().map(|r| (r, ChatId(1), AttachKind::File)).collect();
+    let out = t.retry(&id, rows, 3).unwrap();
+    assert_eq!(needs(&out), vec![vec![0, 1]]);
+    for (i, c) in data.chunks(CHUNK).enumerate() {
+        t.on_chunk(&f.peer, id, i as u64, c, 4);
+    }
+    assert!(matches!(t.retry(&ObjectId([7; 32]), Vec::new(), 5), Err(crate::app::ClientError::NothingToRetry(_))));
+}
+
+#[test]
+fn at_most_sixteen_incoming_transfers_hold_a_place_and_the_rest_wait_their_turn() {
+    let f = fixture();
+    let mut db = rusqlite::Connection::open_in_memory().unwrap();
+    crate::store::migrations::migrate(&mut db, crate::store::migrations::CHAT_DB).unwrap();
+    let tx = db.transaction().unwrap();
+    let mut t = Transfers::new(f.objects.clone(), MediaLimits::default(), super::NEED_FIRST);
+    let files: Vec<Vec<u8>> = (0..20).map(|_| random(100)).collect();
+    for (n, data) in files.iter().enumerate() {
+        let meta = crate::wire::ObjectMeta {
+            hash: crate::crypto::sha256(data),
+            size: data.len() as u64,
+            name: "x.bin".into(),
+            mime: "application/octet-stream".into(),
+            chunks: 1,
+            w: None,
+            h: None,
+            thumb: None,
+        };
+        let row = register_incoming(&tx, &f.peer, &MessageHash([n as u8; 32]), &meta, MediaLimits::default(), false, 0)
+            .unwrap();
+        t.start_incoming(row, ChatId(1), AttachKind::File);
+    }
+    assert_eq!(t.incoming.values().filter(|x| x.admitted).count(), super::MAX_ACTIVE_INCOMING);
+    assert_eq!(t.incoming.values().filter(|x| x.partial.is_some()).count(), super::MAX_ACTIVE_INCOMING);
+    // A chunk of a queued transfer is not written.
+    let last = ObjectId(crate::crypto::sha256(&files[19]));
+    assert!(matches!(t.on_chunk(&f.peer, last, 0, &files[19], 1)[..], [Effect::Drop("queued_transfer")]));
+    // One finishes: the first in the queue takes its place and asks for its chunks at once.
+    let first = ObjectId(crate::crypto::sha256(&files[0]));
+    let job = t
+        .on_chunk(&f.peer, first, 0, &files[0], 1)
+        .into_iter()
+        .find_map(|e| match e {
+            Effect::Verify(job) => Some(job),
+            _ => None,
+        })
+        .unwrap();
+    t.on_verified(job.run());
+    let next = ObjectId(crate::crypto::sha256(&files[16]));
+    assert!(t.incoming[&(next, f.peer)].admitted);
+    let asks = t.ask_for_missing(2);
+    assert_eq!(needs(&asks).len(), 1, "only the newcomer asks now");
 }

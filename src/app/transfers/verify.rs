@@ -6,14 +6,15 @@ use std::sync::Arc;
 
 use super::Key;
 use crate::app::errors::FileProblem;
-use crate::media::{ThumbError, make_thumbs};
+use crate::media::{ThumbError, decode_slot, make_thumbs_in};
 use crate::objects::{ObjectId, ObjectStore, PartialObject};
 
 /// A complete partial object to verify and keep.
 pub struct VerifyJob {
     pub(super) objects: Arc<ObjectStore>,
     pub(super) key: Key,
-    pub(super) partial: PartialObject,
+    /// The received file; `None` when the object was stored already (nothing to write).
+    pub(super) partial: Option<PartialObject>,
     /// A picture: make its display version and avatar crop too.
     pub(super) image: bool,
 }
@@ -43,10 +44,16 @@ impl VerifyJob {
     /// Verifies and keeps the file (blocking).
     pub fn run(self) -> Verified {
         let Self { objects, key, partial, image } = self;
-        let result = objects.finish_partial(partial).map_err(FileProblem::Store).map(|()| {
+        let finished = match partial {
+            Some(partial) => objects.finish_partial(partial),
+            None => Ok(()),
+        };
+        let result = finished.map_err(FileProblem::Store).map(|()| {
             if !image {
                 return Kept { display: None, avatar: None, thumb_error: None };
             }
+            // The slot first: a flood of pictures waits here without their bytes in memory.
+            let slot = decode_slot();
             let mut bytes = Vec::new();
             let read = objects
                 .open_reader(&key.0)
@@ -55,7 +62,7 @@ impl VerifyJob {
             if let Err(e) = read {
                 return Kept { display: None, avatar: None, thumb_error: Some(ThumbError::Decode(e)) };
             }
-            match make_thumbs(&bytes) {
+            match make_thumbs_in(&slot, &bytes) {
                 Ok(t) => Kept {
                     display: objects.put_reader(&t.display[..]).ok().map(|r| r.0),
                     avatar: objects.put_reader(&t.avatar[..]).ok().map(|r| r.0),
