@@ -17,6 +17,62 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Makes everything below `root` private to the user (Unix: directories 0700, files 0600),
+/// fixing whatever was found wider (a database created under a permissive umask, a home
+/// copied from elsewhere). Symbolic links are left alone. Elsewhere a no-op: Windows and macOS
+/// homes inherit the user profile's access rights.
+pub fn make_private_tree(root: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(path) = stack.pop() {
+            let meta = match fs::symlink_metadata(&path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let want = if meta.is_dir() {
+                0o700
+            } else if meta.is_file() {
+                0o600
+            } else {
+                continue;
+            };
+            if meta.permissions().mode() & 0o777 != want {
+                fs::set_permissions(&path, fs::Permissions::from_mode(want))?;
+            }
+            if meta.is_dir() {
+                for entry in fs::read_dir(&path)? {
+                    stack.push(entry?.path());
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = root;
+    Ok(())
+}
+
+/// Makes one file private to the user (Unix: 0600) if it exists.
+pub fn make_private_file(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        match fs::metadata(path) {
+            Ok(m) if m.permissions().mode() & 0o777 != 0o600 => {
+                fs::set_permissions(path, fs::Permissions::from_mode(0o600))?
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename,
 /// then fsync of the directory. A crash leaves either the old file or the new one, never half.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {

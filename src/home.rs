@@ -25,6 +25,8 @@ impl Home {
     pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
         let root = root.into();
         create_private_dir(&root)?;
+        // Whatever is found wider than the user's own is fixed at every start.
+        crate::fsutil::make_private_tree(&root)?;
         Ok(Self { root })
     }
 

@@ -179,3 +179,41 @@ fn concurrent_writers_on_one_key_database_do_not_fail() {
     }
     assert_eq!(t.keys().list().unwrap().len(), 100);
 }
+
+/// Stored Argon2 parameters of an account.
+fn kdf_of(home: &wochat::home::Home, name: &str) -> KdfParams {
+    let conn = Connection::open(home.keys_db_path()).unwrap();
+    conn.query_row("SELECT kdf_m, kdf_t, kdf_p FROM keys WHERE name = ?1", [name], |r| {
+        Ok(KdfParams { m_kib: r.get(0)?, t: r.get(1)?, p: r.get(2)? })
+    })
+    .unwrap()
+}
+
+/// A key sealed under weaker Argon2 parameters than the store's (an older default, an
+/// imported file) is sealed again under the store's at the next login or at import.
+#[test]
+fn keys_under_weak_parameters_are_sealed_again_under_the_stores() {
+    let stronger = KdfParams { m_kib: 1024, t: 2, p: 1 };
+    let t = TestHome::new();
+    let weak = t.keys();
+    let a = weak.create("alice", b"pw").unwrap();
+    assert_eq!(kdf_of(&t.home, "alice"), KdfParams::INSECURE_FAST);
+    let file = t.dir.path().join("alice.wochat-account");
+    weak.export("alice", b"pw", &file).unwrap();
+
+    let strong = KeyStore::open(&t.home.keys_db_path()).unwrap().with_kdf(stronger);
+    assert!(matches!(strong.login("alice", b"bad"), Err(KeysError::WrongPassword)));
+    assert_eq!(kdf_of(&t.home, "alice"), KdfParams::INSECURE_FAST, "a wrong password changes nothing");
+    assert_eq!(strong.login("alice", b"pw").unwrap().address(), a);
+    assert_eq!(kdf_of(&t.home, "alice"), stronger);
+    assert_eq!(strong.login("alice", b"pw").unwrap().address(), a, "the new seal opens");
+    // A store whose own parameters are weaker never lowers a stronger seal.
+    weak.login("alice", b"pw").unwrap();
+    assert_eq!(kdf_of(&t.home, "alice"), stronger);
+
+    let dst = TestHome::new();
+    let strong2 = KeyStore::open(&dst.home.keys_db_path()).unwrap().with_kdf(stronger);
+    strong2.import(&file, b"pw", None).unwrap();
+    assert_eq!(kdf_of(&dst.home, "alice"), stronger, "an imported weak file is sealed again");
+    assert_eq!(strong2.login("alice", b"pw").unwrap().address(), a);
+}

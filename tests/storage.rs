@@ -77,11 +77,38 @@ fn databases_use_wal_busy_timeout_and_foreign_keys() {
     let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     let fk: i64 = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
     let busy: i64 = c.query_row("PRAGMA busy_timeout", [], |r| r.get(0)).unwrap();
-    assert_eq!((mode.as_str(), fk), ("wal", 1));
+    let sync: i64 = c.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+    assert_eq!((mode.as_str(), fk, sync), ("wal", 1, 2), "WAL, foreign keys, synchronous = FULL");
     assert!(busy >= 5000);
     let plain = Connection::open(t.home.keys_db_path()).unwrap();
     let mode: String = plain.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
+}
+
+#[cfg(unix)]
+#[test]
+fn files_of_a_home_are_the_users_alone_and_wider_ones_are_fixed_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let t = TestHome::new();
+    let keys = t.keys();
+    keys.create("alice", b"pw").unwrap();
+    let acc = Account::open(&t.home, &keys, "alice", b"pw").unwrap();
+    let chat_db = t.home.chat_db_path(&acc.address());
+    drop(acc);
+    for f in common::files_below(t.home.root()) {
+        assert_eq!(mode(&f), 0o600, "{}", f.display());
+    }
+    // Found wider (a permissive umask, a copied home): fixed when the home is opened.
+    let set = |p: &std::path::Path, m| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    set(&t.home.keys_db_path(), 0o644);
+    set(&chat_db, 0o666);
+    set(chat_db.parent().unwrap(), 0o755);
+    let home = wochat::home::Home::open(t.home.root()).unwrap();
+    assert_eq!(mode(&home.keys_db_path()), 0o600);
+    assert_eq!(mode(&chat_db), 0o600);
+    assert_eq!(mode(chat_db.parent().unwrap()), 0o700);
+    assert_eq!(mode(home.root()), 0o700);
 }
 
 #[test]

@@ -5,6 +5,42 @@ use zeroize::Zeroizing;
 
 use super::{CryptoError, Identity, Key32, random_bytes};
 
+/// A password being typed or carried to the key store: wiped from memory when dropped, never
+/// shown by `Debug`. Derefs to the `String` a text field edits.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Password(Zeroizing<String>);
+
+impl Password {
+    /// Takes `s` in (it is wiped with the password).
+    pub fn new(s: String) -> Self {
+        Self(Zeroizing::new(s))
+    }
+
+    /// Takes the password out, leaving an empty one.
+    pub fn take(&mut self) -> Self {
+        std::mem::take(self)
+    }
+}
+
+impl std::ops::Deref for Password {
+    type Target = String;
+    fn deref(&self) -> &String {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Password {
+    fn deref_mut(&mut self) -> &mut String {
+        &mut self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
 /// Argon2id cost parameters, stored next to each encrypted key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KdfParams {

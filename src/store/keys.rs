@@ -172,10 +172,33 @@ impl KeyStore {
     }
 
     /// Decrypts the account's key with `password` and checks it against the stored public key.
+    /// A key sealed under weaker Argon2 parameters than this store's (an older default, an
+    /// imported file) is sealed again under this store's on the way.
     pub fn login(&self, name: &str, password: &[u8]) -> Result<Identity, KeysError> {
         let name = name.trim();
         let (pk, sealed) = self.load_row(name)?;
-        unseal(name, &pk, &sealed, password)
+        let id = unseal(name, &pk, &sealed, password)?;
+        if self.weaker_than_mine(&sealed.kdf) {
+            let stronger = password::seal_identity(&id, password, self.kdf)?;
+            self.conn.execute(
+                "UPDATE keys SET sk = ?1, salt = ?2, kdf_m = ?3, kdf_t = ?4, kdf_p = ?5 WHERE pk = ?6 AND sk = ?7",
+                params![
+                    stronger.blob,
+                    stronger.salt,
+                    stronger.kdf.m_kib,
+                    stronger.kdf.t,
+                    stronger.kdf.p,
+                    id.address().to_hex(),
+                    sealed.blob
+                ],
+            )?;
+        }
+        Ok(id)
+    }
+
+    /// Whether `kdf` costs an attacker less than this store's parameters.
+    fn weaker_than_mine(&self, kdf: &KdfParams) -> bool {
+        kdf.m_kib < self.kdf.m_kib || kdf.t < self.kdf.t
     }
 
     /// Re-seals the key under a new password (the old one is required).
@@ -246,6 +269,9 @@ impl KeyStore {
             return Err(KeysError::AlreadyPresent(existing));
         }
         self.ensure_name_free(&name)?;
+        // A file sealed under weaker parameters than this store's is sealed again under them.
+        let sealed =
+            if self.weaker_than_mine(&sealed.kdf) { password::seal_identity(&id, password, self.kdf)? } else { sealed };
         self.insert(&name, &address, &sealed, now_ms())?;
         Ok(AccountEntry { name, address })
     }

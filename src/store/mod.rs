@@ -65,6 +65,10 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
 }
 
+/// Size the WAL file is cut back to after a checkpoint, and past which the writer checkpoints
+/// itself (the upkeep does it in quiet moments, [`maintenance`]).
+pub const WAL_SIZE_LIMIT: u64 = 8 << 20;
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -83,7 +87,13 @@ pub fn open_database(path: &Path, key: Option<&Key32>, list: &[Migration]) -> Re
         // SQLCipher would print its own diagnostics (a wrong key) to stderr; errors are
         // reported through the result instead.
         conn.execute_batch("PRAGMA cipher_log_level = NONE;").map_err(|e| unreadable(e.to_string()))?;
-        let pragma = Zeroizing::new(format!("PRAGMA key = \"x'{}'\";", hex::encode(key.as_ref())));
+        // Every copy of the key is wiped: the hex digits and the statement holding them.
+        let mut digits = Zeroizing::new([0u8; 64]);
+        hex::encode_to_slice(key.as_ref(), &mut digits[..]).map_err(|e| unreadable(e.to_string()))?;
+        let mut pragma = Zeroizing::new(String::with_capacity(80));
+        pragma.push_str("PRAGMA key = \"x'");
+        pragma.push_str(std::str::from_utf8(&digits[..]).map_err(|e| unreadable(e.to_string()))?);
+        pragma.push_str("'\";");
         conn.execute_batch(&pragma).map_err(|e| unreadable(e.to_string()))?;
     }
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -106,9 +116,17 @@ pub fn open_database(path: &Path, key: Option<&Key32>, list: &[Migration]) -> Re
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(unreadable(format!("could not switch to WAL mode (got {mode})")));
     }
+    // SQLite creates its files under the process's umask: they are the user's alone.
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        crate::fsutil::make_private_file(Path::new(&p)).map_err(|e| unreadable(e.to_string()))?;
+    }
     // FULL: a commit is on disk when it returns (in WAL mode NORMAL may lose the last
     // commits on power loss), and receipts leave only after the commit of what they confirm.
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    // After a checkpoint, the WAL file is cut back to this size (else it keeps its largest).
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT as i64)?;
     migrations::migrate(&mut conn, list).map_err(|e| match e {
         StoreError::Sqlite(e) if matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseCorrupt)) => {
             unreadable("the file is damaged".into())

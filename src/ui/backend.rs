@@ -5,6 +5,7 @@
 //! changed (one message, one talk row, a transfer's progress) instead of reloading. Native
 //! dialogs and file imports run as tasks that report back, so events keep flowing meanwhile.
 
+use crate::crypto::password::Password;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
@@ -36,14 +37,14 @@ pub enum UiCmd {
         /// Account name.
         name: String,
         /// Password.
-        password: String,
+        password: Password,
     },
     /// Create an account (and log in).
     Create {
         /// Name.
         name: String,
         /// Password.
-        password: String,
+        password: Password,
     },
     /// Open a conversation (loads its newest page and marks it read).
     OpenTalk(ChatId),
@@ -91,7 +92,7 @@ pub enum UiCmd {
         /// The export file.
         path: PathBuf,
         /// Its password.
-        password: String,
+        password: Password,
     },
     /// Pick a file with the native dialog and send it.
     AttachFile(ChatId),
@@ -439,7 +440,12 @@ impl Worker {
         Ok(())
     }
 
-    async fn login(&mut self, name: String, password: String, create: bool) -> Option<mpsc::UnboundedReceiver<Event>> {
+    async fn login(
+        &mut self,
+        name: String,
+        password: Password,
+        create: bool,
+    ) -> Option<mpsc::UnboundedReceiver<Event>> {
         let home = self.home.clone();
         let result = tokio::task::spawn_blocking(move || -> Result<Account, String> {
             let keys = KeyStore::open(&home.keys_db_path()).map_err(|e| e.to_string())?;

@@ -38,11 +38,20 @@ pub(super) fn main_ui(app: &mut WoChatApp, ui: &mut egui::Ui) {
         cmds.push(UiCmd::SendFiles { chat, paths: dropped });
     }
     if let Some(path) = chat.open_path.take() {
-        ui.ctx().open_url(egui::OpenUrl::new_tab(format!("file://{}", path.display())));
+        // Percent-escaped: a received file's name may hold spaces, '#', '?' or '%'. The
+        // path is absolute (a directory of the data home), which is all from_file_path needs.
+        if let Some(url) = file_url(&path) {
+            ui.ctx().open_url(egui::OpenUrl::new_tab(url));
+        }
     }
     for c in cmds {
         app.send(c);
     }
+}
+
+/// The `file://` URL of an absolute path, percent-escaped.
+fn file_url(path: &std::path::Path) -> Option<String> {
+    url::Url::from_file_path(path).ok().map(String::from)
 }
 
 fn shortcuts(chat: &mut ChatState, ui: &egui::Ui) {
@@ -816,6 +825,14 @@ fn add_friend_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>)
 
 #[cfg(test)]
 mod tests {
+    #[cfg(unix)]
+    #[test]
+    fn file_urls_are_percent_escaped() {
+        let url = super::file_url(std::path::Path::new("/tmp/a b#1?%.txt")).unwrap();
+        assert_eq!(url, "file:///tmp/a%20b%231%3F%25.txt");
+        assert!(super::file_url(std::path::Path::new("relative")).is_none());
+    }
+
     #[test]
     fn links_are_found_without_trailing_punctuation() {
         let found: Vec<&str> =

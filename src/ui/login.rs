@@ -62,7 +62,7 @@ fn login_form(app: &mut WoChatApp, ui: &mut egui::Ui) {
         .labelled_by(label.id);
     let label = ui.label(tr("Password"));
     let pw =
-        ui.add(egui::TextEdit::singleline(&mut st.password).password(true).desired_width(300.0)).labelled_by(label.id);
+        ui.add(egui::TextEdit::singleline(&mut *st.password).password(true).desired_width(300.0)).labelled_by(label.id);
     let enter = pw.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
     // Type the password at once (and again after a wrong one), unless another field has focus.
     if !st.busy && st.import.is_none() && ui.memory(|m| m.focused().is_none()) {
@@ -80,7 +80,7 @@ fn login_form(app: &mut WoChatApp, ui: &mut egui::Ui) {
     if go && !st.busy && !st.selected.is_empty() {
         st.busy = true;
         st.error = None;
-        let cmd = UiCmd::Login { name: st.selected.clone(), password: std::mem::take(&mut st.password) };
+        let cmd = UiCmd::Login { name: st.selected.clone(), password: st.password.take() };
         app.send(cmd);
         return;
     }
@@ -103,12 +103,12 @@ fn import_form(st: &mut super::LoginState, backend: &super::backend::Backend, ui
     ui.label(format!("{} {}", tr("Import"), path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
     let label = ui.label(tr("Password of the exported account"));
     let pw = ui
-        .add(egui::TextEdit::singleline(&mut st.import_password).password(true).desired_width(300.0))
+        .add(egui::TextEdit::singleline(&mut *st.import_password).password(true).desired_width(300.0))
         .labelled_by(label.id);
     let enter = pw.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
     if (ui.add_enabled(!st.busy, egui::Button::new(tr("Import"))).clicked() || enter) && !st.busy {
         st.busy = true;
-        backend.send(UiCmd::Import { path, password: std::mem::take(&mut st.import_password) });
+        backend.send(UiCmd::Import { path, password: st.import_password.take() });
     }
 }
 
@@ -117,14 +117,14 @@ fn create_form(app: &mut WoChatApp, ui: &mut egui::Ui) {
     let label = ui.label(tr("Name"));
     ui.add(egui::TextEdit::singleline(&mut st.new_name).desired_width(300.0)).labelled_by(label.id);
     let label = ui.label(tr("New password"));
-    ui.add(egui::TextEdit::singleline(&mut st.new_password).password(true).desired_width(300.0)).labelled_by(label.id);
+    ui.add(egui::TextEdit::singleline(&mut *st.new_password).password(true).desired_width(300.0)).labelled_by(label.id);
     let hint = strength_hint(&st.new_password);
     if !hint.is_empty() {
         ui.small(hint);
     }
     let label = ui.label(tr("Repeat the password"));
     let again = ui
-        .add(egui::TextEdit::singleline(&mut st.new_password2).password(true).desired_width(300.0))
+        .add(egui::TextEdit::singleline(&mut *st.new_password2).password(true).desired_width(300.0))
         .labelled_by(label.id);
     let enter = again.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
     let problem = if st.new_name.trim().is_empty() {
@@ -153,8 +153,7 @@ fn create_form(app: &mut WoChatApp, ui: &mut egui::Ui) {
     if go && problem.is_none() && !st.busy {
         st.busy = true;
         st.error = None;
-        let cmd =
-            UiCmd::Create { name: st.new_name.trim().to_string(), password: std::mem::take(&mut st.new_password) };
+        let cmd = UiCmd::Create { name: st.new_name.trim().to_string(), password: st.new_password.take() };
         st.new_password2.clear();
         app.send(cmd);
     }

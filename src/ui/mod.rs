@@ -7,13 +7,15 @@ mod fonts;
 pub mod i18n;
 mod identicon;
 mod login;
-mod media;
+pub mod media;
 mod profile;
 mod settings;
 
 use std::sync::Arc;
 
 use eframe::egui;
+
+use crate::crypto::password::Password;
 
 use crate::app::ConnState;
 use crate::crypto::Address;
@@ -69,7 +71,7 @@ pub struct LoginState {
     /// The chosen name.
     pub selected: String,
     /// Typed password.
-    pub password: String,
+    pub password: Password,
     /// Argon2 running.
     pub busy: bool,
     /// Inline error.
@@ -79,13 +81,13 @@ pub struct LoginState {
     /// New account's name.
     pub new_name: String,
     /// New password.
-    pub new_password: String,
+    pub new_password: Password,
     /// Repeated.
-    pub new_password2: String,
+    pub new_password2: Password,
     /// An export file picked for import.
     pub import: Option<std::path::PathBuf>,
     /// Its password.
-    pub import_password: String,
+    pub import_password: Password,
 }
 
 /// Main screen state.
