@@ -160,7 +160,16 @@ CREATE TABLE transfer
     need_tries INTEGER NOT NULL DEFAULT 0,        -- N packets sent since the last chunk
     display    CHAR(64),                          -- object id of the 1080 px display version
     avatar     CHAR(64),                          -- object id of the square crop
+    root       BLOB,                              -- (v9) Merkle root the message named, 32 bytes
     PRIMARY KEY (obj, peer, dir)
+);
+
+-- added (v9): the Merkle leaf hash of each chunk of a file we send (32 bytes each, in order),
+-- to prove every chunk (docs/PROTOCOL.md section 9). Written once per file.
+CREATE TABLE object_tree
+(
+    obj    TEXT PRIMARY KEY,                      -- SHA-256 of the file (hex)
+    leaves BLOB NOT NULL
 );
 
 -- added (v7): protocol v2 (docs/PROTOCOL.md). This account's Olm account (its "device"), as a

@@ -51,6 +51,48 @@ pub fn packet_decode(data: &[u8]) {
     }
 }
 
+/// The whole decoding of what a peer's envelope carries, after authentication: mode 0, a
+/// padded v1 payload (unpadding, then the packet); mode 1, a v2 inner packet; mode 2, a signed
+/// key bundle. Never panics, and whatever is accepted is within every field limit and
+/// re-encodes to itself.
+pub fn message_decode(data: &[u8]) {
+    use wochat::wire::{
+        AttachKind, Body, Inner, KeyBundle, MAX_ACKS, MAX_DIMENSION, MAX_FILE_NAME, MAX_MIME, MAX_NEEDS, MAX_TEXT,
+        MAX_THUMB,
+    };
+    let Some((&mode, rest)) = data.split_first() else { return };
+    match mode % 3 {
+        0 => {
+            let Ok(cbor) = wochat::wire::unpad(rest) else { return };
+            let Ok(p) = Packet::decode(cbor) else { return };
+            match &p.body {
+                Body::Text { text } => assert!(text.len() <= MAX_TEXT),
+                Body::Attachment { kind, text, obj } => {
+                    let _: AttachKind = *kind;
+                    assert!(text.as_ref().is_none_or(|t| t.len() <= MAX_TEXT));
+                    assert!(obj.name.len() <= MAX_FILE_NAME && obj.mime.len() <= MAX_MIME);
+                    assert!(obj.thumb.as_ref().is_none_or(|t| t.len() <= MAX_THUMB));
+                    assert!(obj.w.is_none_or(|w| w <= MAX_DIMENSION) && obj.h.is_none_or(|h| h <= MAX_DIMENSION));
+                    assert_eq!(obj.chunks, obj.size.div_ceil(65536));
+                }
+                Body::Receipt { ack } => assert!(ack.len() <= MAX_ACKS),
+                Body::Need { i, .. } => assert!(i.len() <= MAX_NEEDS),
+                Body::Chunk { data, .. } => assert!(data.len() <= 65536),
+                Body::Keys { .. } => {}
+            }
+            assert_eq!(Packet::decode(&p.encode()).expect("our own encoding decodes"), p);
+        }
+        1 => {
+            if let Ok(inner) = Inner::decode(rest) {
+                assert_eq!(Inner::decode(&inner.encode()).expect("our own encoding decodes"), inner);
+            }
+        }
+        _ => {
+            let _ = KeyBundle::open(rest);
+        }
+    }
+}
+
 /// The receiver's reassembly of a file from chunks in any order, of any length, repeated or
 /// tampered with: never panics; wrong lengths are refused; `missing` tells exactly what is
 /// absent; finishing succeeds exactly when every chunk is right and the id is the file's hash,

@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod fault;
 pub mod fsutil;
 pub mod home;
 pub mod link;

@@ -99,3 +99,54 @@ async fn a_long_write_transaction_elsewhere_is_waited_out() {
     // The other connection's write is kept too.
     assert!(bob.read.db().friend(&someone).unwrap().is_some());
 }
+
+/// A delivery whose storing fails is rolled back alone and left unacknowledged; the rest of
+/// its batch is stored and receipted. The broker delivers it again after a reconnect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failing_delivery_does_not_hold_back_the_rest_of_its_batch() {
+    let net = TestNet::new();
+    let mut alice = net.peer("alice").await;
+    let bob = net.peer("bob").await;
+    // Storing any message whose packet holds "POISON" fails inside bob's transaction.
+    let poison = "CREATE TRIGGER poison BEFORE INSERT ON message WHEN instr(NEW.val, CAST('POISON' AS BLOB)) > 0
+                  BEGIN SELECT RAISE(ABORT, 'poisoned'); END;";
+    bob.read.db().connection().execute_batch(poison).unwrap();
+    let hub = net.hub().unwrap().clone();
+    // Bob is offline while alice sends, so that the three arrive in one batch.
+    let bob_cid = bob.client_id.clone();
+    bob.stop().await;
+    let mut sent = Vec::new();
+    for text in ["before", "POISON", "after"] {
+        sent.push(alice.client.send_text(net.account("bob"), text.to_string()).await.unwrap());
+    }
+    alice.until_history(&net.account("bob"), |h| h.iter().all(|m| m.stat == MessageStatus::Sent)).await;
+    assert_eq!(hub.pending(&bob_cid), 3);
+    let mut bob = net.start("bob");
+    let error = bob.wait_for(|e| matches!(e, Event::Error(_))).await;
+    assert!(format!("{error:?}").contains("poisoned"), "{error:?}");
+    bob.until("the two good messages", |b| b.texts(&net.account("alice")).len() == 2).await;
+    assert_eq!(bob.texts(&alice.address), ["before", "after"]);
+    let confirmed = |h: &[wochat::app::read::MessageView], i: usize| {
+        h.iter().any(|m| m.hash == sent[i] && m.stat == MessageStatus::Confirmed)
+    };
+    alice.until_history(&net.account("bob"), |h| confirmed(h, 0) && confirmed(h, 2)).await;
+    assert!(!confirmed(&alice.history(&net.account("bob")), 1), "no receipt for what is not stored");
+    // Deliveries are acknowledged just after their commit.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while hub.pending(&bob.client_id) != 1 {
+        assert!(std::time::Instant::now() < deadline, "{} left with the broker", hub.pending(&bob.client_id));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Fixed, and after a reconnect the broker's copy is stored too.
+    bob.read.db().connection().execute_batch("DROP TRIGGER poison").unwrap();
+    bob.stop().await;
+    let mut bob = net.peer("bob").await;
+    bob.until("the third message", |b| b.texts(&net.account("alice")).len() == 3).await;
+    alice.until_history(&net.account("bob"), |h| confirmed(h, 1)).await;
+    let mut texts = bob.texts(&alice.address);
+    texts.sort();
+    assert_eq!(texts, ["POISON", "after", "before"], "each once");
+    bob.stop().await;
+    alice.stop().await;
+}

@@ -33,6 +33,11 @@ fn packet_inputs() {
 }
 
 #[test]
+fn message_inputs() {
+    assert!(replay("message_decode", checks::message_decode) > 0);
+}
+
+#[test]
 fn chunk_inputs() {
     replay("chunk_reassembler", checks::chunk_reassembler);
     // A whole honest file in order, and the same with one chunk tampered with.

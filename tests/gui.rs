@@ -296,6 +296,13 @@ fn a_conversation_of_10000_messages_renders_and_scrolls() {
     until(&mut h, 10, "the talk", |a| a.chat.as_ref().unwrap().talks.iter().any(|t| t.view.name == "Many"));
     h.get_by_label("Many").click();
     until(&mut h, 10, "the newest page", |a| a.chat.as_ref().unwrap().messages.len() == wochat::ui::backend::PAGE);
+    // The scroll to the newest message animates for a number of frames that depends on when
+    // the page arrived; once it is over, the window is idle.
+    for _ in 0..20 {
+        if h.try_run().is_ok() {
+            break;
+        }
+    }
     // Idle, with the composer focused for typing: nothing schedules another frame (a blinking
     // cursor would, twice a second for as long as the talk is open).
     h.run();

@@ -7,14 +7,13 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::broker::Mosquitto;
+use common::forge::Forger;
 use image::ImageEncoder;
 use wochat::app::Event;
-use wochat::crypto::Identity;
-use wochat::crypto::envelope::Keyring;
 use wochat::objects::ObjectId;
 use wochat::store::TransferState;
 use wochat::testkit::{Network, TestNet, TestPeer};
-use wochat::wire::{AttachKind, Body, MessageHash, ObjectMeta, Packet};
+use wochat::wire::{AttachKind, Body, MessageHash, ObjectMeta};
 
 fn random(n: usize) -> Vec<u8> {
     let mut v = vec![0u8; n];
@@ -160,45 +159,29 @@ async fn a_corrupted_object_is_reported_by_verify_and_when_opened() {
     let _ = bob_address;
 }
 
-/// A hostile sender: a valid attachment message, then bad chunks.
-/// A friend turned hostile: sends `data`'s attachment message to `to`, then chunks made by `bad`.
+/// A friend turned hostile: sends `data`'s attachment message, then chunks made by `bad`.
 struct Hostile {
-    keys: Keyring,
+    forger: Forger,
     id: ObjectId,
     data: Vec<u8>,
 }
 
 impl Hostile {
     async fn befriended_by(to: &TestPeer, data: &[u8]) -> Self {
-        let keys = Keyring::new(Identity::generate().unwrap());
-        to.client.add_friend(keys.address(), "Mallory".into()).await.unwrap();
-        Self { keys, id: ObjectId(wochat::crypto::sha256(data)), data: data.to_vec() }
+        let forger = Forger::befriended_by(to).await;
+        Self { forger, id: ObjectId(wochat::crypto::sha256(data)), data: data.to_vec() }
     }
 
     fn send_message(&self, net: &TestNet, to: &TestPeer) {
-        let meta = ObjectMeta {
-            hash: self.id.0,
-            size: self.data.len() as u64,
-            name: "gift.bin".into(),
-            mime: "application/octet-stream".into(),
-            chunks: (self.data.len() as u64).div_ceil(65536),
-            w: None,
-            h: None,
-            thumb: None,
-        };
-        let msg = Packet::new(Body::Attachment { kind: AttachKind::File, text: None, obj: meta });
-        let hub = net.hub().expect("a net in memory");
-        hub.inject(&to.address.to_hex(), wochat::wire::seal_packet(&self.keys, &to.address, &msg).unwrap().envelope);
+        let env =
+            self.forger.attachment(&to.address, AttachKind::File, "gift.bin", "application/octet-stream", &self.data);
+        net.hub().expect("a net in memory").inject(&to.address.to_hex(), env);
     }
 
     fn send_chunks(&self, net: &TestNet, to: &TestPeer, bad: impl Fn(u64, &[u8]) -> Vec<u8>) {
         let hub = net.hub().expect("a net in memory");
-        for (i, c) in self.data.chunks(65536).enumerate() {
-            let chunk = Packet::new(Body::Chunk { hash: self.id.0, i: i as u64, data: bad(i as u64, c) });
-            hub.inject(
-                &to.address.to_hex(),
-                wochat::wire::seal_packet(&self.keys, &to.address, &chunk).unwrap().envelope,
-            );
+        for c in self.forger.chunks(&to.address, self.id, &self.data, bad) {
+            hub.inject(&to.address.to_hex(), c);
         }
     }
 }

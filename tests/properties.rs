@@ -22,8 +22,9 @@ fn object() -> impl Strategy<Value = ObjectMeta> {
         proptest::option::of(1u64..100_000),
         proptest::option::of(1u64..100_000),
         proptest::option::of(proptest::collection::vec(any::<u8>(), 0..256)),
+        proptest::option::of(hash()),
     )
-        .prop_map(|(hash, size, name, mime, w, h, thumb)| ObjectMeta {
+        .prop_map(|(hash, size, name, mime, w, h, thumb, root)| ObjectMeta {
             hash,
             size,
             name,
@@ -32,6 +33,7 @@ fn object() -> impl Strategy<Value = ObjectMeta> {
             w,
             h,
             thumb,
+            root,
         })
 }
 
@@ -46,8 +48,13 @@ fn body() -> impl Strategy<Value = Body> {
             obj
         }),
         proptest::collection::vec(hash(), 0..40).prop_map(|ack| Body::Receipt { ack }),
-        (hash(), any::<u64>(), proptest::collection::vec(any::<u8>(), 0..2048))
-            .prop_map(|(hash, i, data)| Body::Chunk { hash, i, data }),
+        (
+            hash(),
+            any::<u64>(),
+            proptest::collection::vec(any::<u8>(), 0..2048),
+            proptest::collection::vec(hash(), 0..20)
+        )
+            .prop_map(|(hash, i, data, proof)| Body::Chunk { hash, i, data, proof }),
         (hash(), proptest::collection::vec(any::<u64>(), 0..100)).prop_map(|(hash, i)| Body::Need { hash, i }),
     ]
 }

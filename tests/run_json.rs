@@ -4,115 +4,16 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use common::TestHome;
 use common::broker::Mosquitto;
+use common::runner::{Runner, alice_and_bob, create, event};
 use serde_json::{Value, json};
 use wochat::crypto::Address;
 use wochat::store::{ChatDb, MessageStatus};
 use wochat::wire::MessageHash;
-
-/// A `wochat run --json` child with its stdout as a stream of JSON values.
-struct Runner {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<Value>,
-}
-
-impl Runner {
-    fn start(home: &TestHome, account: &str, url: &str) -> Self {
-        let mut child = home
-            .cli()
-            .env("WOCHAT_PASSWORD", "pw")
-            // Unconfirmed messages go again after 1 s and silent files ask after 1 s (not 30 s
-            // and 10 s): what a SIGKILL loses comes back sooner.
-            .env(wochat::app::TEST_TIMERS_ENV, "fast")
-            .args(["--account", account, "--broker", url, "run", "--json"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"));
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        });
-        let stdin = child.stdin.take();
-        Self { child, stdin, lines: rx }
-    }
-
-    fn send(&mut self, v: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{v}").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    fn wait(&self, secs: u64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(v) if pred(&v) => return v,
-                Ok(v) => seen.push(event(&v).to_string()),
-                Err(_) => panic!("timed out waiting for {what}; saw {seen:?}"),
-            }
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        Command::new("kill").args([sig, &self.child.id().to_string()]).status().unwrap();
-    }
-
-    fn wait_exit(&mut self, secs: u64) -> i32 {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
-            }
-            assert!(Instant::now() < deadline, "the client did not exit");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Runner {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn event(v: &Value) -> &str {
-    v["event"].as_str().unwrap_or("")
-}
-
-fn create(home: &TestHome, name: &str) -> String {
-    let o = home.run(Some("pw"), &["account", "create", name]);
-    assert!(o.status.success());
-    common::stdout(&o).trim().to_string()
-}
-
-/// Creates alice and bob, friends of each other; returns their addresses.
-fn alice_and_bob(home: &TestHome) -> (String, String) {
-    let (alice, bob) = (create(home, "alice"), create(home, "bob"));
-    for (who, other, name) in [("alice", &bob, "Bob"), ("bob", &alice, "Alice")] {
-        let o = home.run(Some("pw"), &["--account", who, "friend", "add", other, "--name", name]);
-        assert!(o.status.success(), "{}", common::stderr(&o));
-    }
-    (alice, bob)
-}
 
 #[test]
 fn run_json_drives_a_full_exchange() {
@@ -249,8 +150,10 @@ fn two_processes_chat_through_the_embedded_broker_of_the_first() {
     alice.wait(20, "status C", |v| event(v) == "status" && v["hash"] == hash.as_str() && v["stat"] == "C");
 }
 
-/// The receiver is killed with SIGKILL half-way through a 24 MiB file; started again, it
-/// resumes the transfer and keeps a byte-identical file.
+/// The receiver is killed with SIGKILL half-way through a 24 MiB file, and a chunk it had
+/// marked as written is damaged on disk (as a power loss can leave it); started again, it
+/// re-checks the partial file, asks for what is bad, resumes the transfer and keeps a
+/// byte-identical file.
 #[test]
 fn a_transfer_resumes_after_the_receiver_is_killed() {
     let broker = Mosquitto::start();
@@ -276,8 +179,17 @@ fn a_transfer_resumes_after_the_receiver_is_killed() {
     let hash = part["hash"].as_str().unwrap().to_string();
     bob.signal("-KILL");
     bob.wait_exit(10);
+    let partial_dir = home.root().join("accounts").join(&bob_addr).join("objects").join("partial");
+    let parts: Vec<_> = std::fs::read_dir(&partial_dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(parts.len(), 1, "one partial file: {parts:?}");
+    let mut bytes = std::fs::read(&parts[0]).unwrap();
+    // The second chunk's ciphertext (after the header) is overwritten.
+    let at = 124 + (65536 + 16) + 1000;
+    bytes[at..at + 64].fill(0x5A);
+    std::fs::write(&parts[0], &bytes).unwrap();
 
     let bob = Runner::start(&home, "bob", &broker.url());
+    bob.wait(60, "the damaged chunk is found", |v| event(v) == "dropped" && v["reason"] == "chunk_lost_in_crash");
     bob.wait(120, "the transfer completes", |v| {
         event(v) == "transfer" && v["hash"] == hash.as_str() && v["state"] == "C"
     });
@@ -369,4 +281,45 @@ fn recipient_killed_halfway_through_a_backlog_gets_everything_once() {
     alice.send(r#"{"cmd":"quit"}"#);
     alice.wait_exit(10);
     drop(bob);
+}
+
+/// The receiver stops dead inside the transaction that stores a message (a power loss before
+/// the commit): no receipt left for it, and it arrives once after the restart. Then it stops
+/// dead between the commit and the receipt: the message is on disk and the receipt leaves
+/// after the restart, once.
+#[test]
+fn no_receipt_leaves_for_a_message_not_on_disk() {
+    let broker = Mosquitto::start();
+    let home = TestHome::new();
+    let (alice_addr, bob_addr) = alice_and_bob(&home);
+    let alice_address: Address = alice_addr.parse().unwrap();
+    let mut alice = Runner::start(&home, "alice", &broker.url());
+    alice.wait(20, "alice ready", |v| event(v) == "ready");
+    for (round, fault) in ["exit-before-commit", "exit-after-commit"].into_iter().enumerate() {
+        let mut bob = Runner::start_with(&home, "bob", &broker.url(), &[("WOCHAT_FAULT", fault)]);
+        bob.wait(20, "bob ready", |v| event(v) == "ready");
+        let text = format!("message {round}");
+        alice.send(&json!({"cmd": "send", "to": bob_addr, "text": text}).to_string());
+        let hash = alice.wait(10, "own message", |v| event(v) == "message")["hash"].as_str().unwrap().to_string();
+        assert_eq!(bob.wait_exit(30), 86, "bob stopped at {fault}");
+        // Nothing confirmed: alice's copy is not C.
+        let (alice_db, _) = open_db(&home, "alice");
+        let bob_address: Address = bob_addr.parse().unwrap();
+        let stat = |db: &ChatDb| {
+            db.history_with(&bob_address, 1000).unwrap().into_iter().find(|m| m.hash.to_hex() == hash).unwrap().stat
+        };
+        assert_ne!(stat(&alice_db), MessageStatus::Confirmed, "{fault}: a receipt left");
+        let (bob_db, _) = open_db(&home, "bob");
+        let on_disk = stored_hashes(&bob_db, &alice_address).get(&hash).copied().unwrap_or(0);
+        assert_eq!(on_disk, if fault == "exit-before-commit" { 0 } else { 1 }, "{fault}");
+        drop((alice_db, bob_db));
+
+        // Started again, bob has it once and alice gets the receipt.
+        let mut bob = Runner::start(&home, "bob", &broker.url());
+        alice.wait(60, "the receipt", |v| event(v) == "status" && v["hash"] == hash.as_str() && v["stat"] == "C");
+        bob.send(r#"{"cmd":"quit"}"#);
+        bob.wait_exit(10);
+        let (bob_db, _) = open_db(&home, "bob");
+        assert_eq!(stored_hashes(&bob_db, &alice_address).get(&hash), Some(&1), "{fault}: stored once");
+    }
 }

@@ -82,7 +82,50 @@ fn compute() -> Value {
             "ephemeral_sk": h(&ephemeral),
             "padded": h(&padded),
             "envelope": h(&envelope)
-        }
+        },
+        "merkle": merkle_vectors()
+    })
+}
+
+/// Section 9: a file of 2 x 65536 + 10 bytes (byte `i` is `i mod 251`): its chunks' leaf
+/// hashes, root and proofs, the attachment packet naming the root and the last chunk's packet.
+fn merkle_vectors() -> Value {
+    use wochat::crypto::merkle::{MerkleTree, leaf_hash};
+    use wochat::wire::{AttachKind, Body, ObjectMeta, Packet};
+    let file: Vec<u8> = (0..2 * 65536 + 10).map(|i| (i % 251) as u8).collect();
+    let leaves: Vec<[u8; 32]> = file.chunks(65536).map(leaf_hash).collect();
+    let tree = MerkleTree::new(leaves.clone());
+    let hash = wochat::crypto::sha256(&file);
+    let meta = ObjectMeta {
+        hash,
+        size: file.len() as u64,
+        name: "f.bin".into(),
+        mime: "application/octet-stream".into(),
+        chunks: 3,
+        w: None,
+        h: None,
+        thumb: None,
+        root: Some(tree.root()),
+    };
+    let attachment = Packet {
+        id: [0x11; 16],
+        ts: 1_767_225_600_000,
+        body: Body::Attachment { kind: AttachKind::File, text: None, obj: meta },
+    };
+    let proof = tree.proof(2).unwrap();
+    let chunk = Packet {
+        id: [0x22; 16],
+        ts: 1_767_225_600_001,
+        body: Body::Chunk { hash, i: 2, data: file[2 * 65536..].to_vec(), proof },
+    };
+    json!({
+        "file": "byte i = i mod 251, 131082 bytes",
+        "sha256": h(&hash),
+        "leaves": leaves.iter().map(|l| h(l)).collect::<Vec<_>>(),
+        "root": h(&tree.root()),
+        "proofs": (0..3).map(|i| tree.proof(i).unwrap().iter().map(|p| h(p)).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        "attachment_cbor": h(&attachment.encode()),
+        "chunk2_cbor": h(&chunk.encode())
     })
 }
 
@@ -108,4 +151,13 @@ fn v2_vectors_match_byte_for_byte() {
     let last = forged.len() - 1;
     forged[last] ^= 1;
     assert!(KeyBundle::open(&forged).is_err());
+    // Every chunk's proof verifies against the root, and not as another chunk.
+    let m = &v["merkle"];
+    let root: [u8; 32] = unh(&m["root"]);
+    for i in 0..3 {
+        let leaf: [u8; 32] = unh(&m["leaves"][i]);
+        let proof: Vec<[u8; 32]> = m["proofs"][i].as_array().unwrap().iter().map(unh).collect();
+        assert!(wochat::crypto::merkle::verify(&root, 3, i as u64, &leaf, &proof));
+        assert!(!wochat::crypto::merkle::verify(&root, 3, (i as u64 + 1) % 3, &leaf, &proof));
+    }
 }

@@ -7,6 +7,7 @@ mod address;
 mod aead;
 pub mod envelope;
 mod identity;
+pub mod merkle;
 pub mod outer;
 pub mod password;
 

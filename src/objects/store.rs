@@ -150,20 +150,32 @@ impl ObjectStore {
     /// Stores the content of `path` (streamed); returns its id and size. Stored once however
     /// often it is put.
     pub fn put_file(&self, path: &Path) -> Result<(ObjectId, u64), ObjectError> {
+        self.put_file_with_leaves(path).map(|(id, size, _)| (id, size))
+    }
+
+    /// [`Self::put_file`], also returning the Merkle leaf hash of each 64 KiB chunk (what the
+    /// sender proves its chunks with; computed in the same pass).
+    pub fn put_file_with_leaves(&self, path: &Path) -> Result<(ObjectId, u64, Vec<[u8; 32]>), ObjectError> {
         let size = fs::metadata(path)?.len();
         self.check_quota(size + size / 1024 + HEADER as u64)?;
-        self.put_reader(File::open(path)?)
+        self.put_stream(File::open(path)?)
     }
 
     /// Stores everything `reader` yields; returns its id and size.
-    pub fn put_reader(&self, mut reader: impl Read) -> Result<(ObjectId, u64), ObjectError> {
+    pub fn put_reader(&self, reader: impl Read) -> Result<(ObjectId, u64), ObjectError> {
+        self.put_stream(reader).map(|(id, size, _)| (id, size))
+    }
+
+    /// Stores everything `reader` yields; returns its id, size and chunk leaf hashes.
+    fn put_stream(&self, mut reader: impl Read) -> Result<(ObjectId, u64, Vec<[u8; 32]>), ObjectError> {
         let mut object_key = Zeroizing::new([0u8; 32]);
         crate::crypto::random_bytes(object_key.as_mut()).map_err(io::Error::other)?;
         let (tmp_path, mut tmp) = self.temp_file()?;
-        let result = (|| -> Result<(ObjectId, u64), ObjectError> {
+        let result = (|| -> Result<(ObjectId, u64, Vec<[u8; 32]>), ObjectError> {
             // The header's id is written last, once known; reserve its place.
             tmp.write_all(&[0u8; HEADER])?;
             let mut hasher = Sha256::new();
+            let mut leaves = Vec::new();
             let mut size = 0u64;
             let mut buf = vec![0u8; SEGMENT];
             let mut filled = read_full(&mut reader, &mut buf)?;
@@ -174,6 +186,9 @@ impl ObjectStore {
                 let next_filled = if filled == SEGMENT { read_full(&mut reader, &mut next)? } else { 0 };
                 let last = next_filled == 0;
                 hasher.update(&buf[..filled]);
+                if filled > 0 {
+                    leaves.push(crate::crypto::merkle::leaf_hash(&buf[..filled]));
+                }
                 size += filled as u64;
                 tmp.write_all(&seal(&object_key, &segment_nonce(i, last), b"", &buf[..filled]))?;
                 if last {
@@ -187,12 +202,12 @@ impl ObjectStore {
             let header = format::make_header(&self.wrap_key, &object_key, &id.0)?;
             crate::fsutil::write_all_at(&tmp, &header, 0)?;
             tmp.sync_all()?;
-            Ok((id, size))
+            Ok((id, size, leaves))
         })();
         match result {
-            Ok((id, size)) => {
+            Ok((id, size, leaves)) => {
                 self.install(&tmp_path, &id)?;
-                Ok((id, size))
+                Ok((id, size, leaves))
             }
             Err(e) => {
                 let _ = fs::remove_file(&tmp_path);

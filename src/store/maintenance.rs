@@ -3,7 +3,9 @@
 //!   every engine commit made those commits merge index segments: stalls of tens of ms);
 //! - WAL checkpoints: SQLite checkpoints on the committing connection by default, and a
 //!   checkpoint syncs the database file. The engine's connection turns that off; this thread
-//!   checkpoints passively (it never blocks the writer or readers).
+//!   checkpoints passively (it never blocks the writer or readers) in quiet moments. The
+//!   writer still checkpoints when the WAL grows past [`super::WAL_SIZE_LIMIT`]: a flood of
+//!   writes leaves no quiet moment, and the WAL would grow without bound.
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -28,8 +30,10 @@ impl Maintenance {
     /// Takes over indexing and checkpoints of `writer`'s database, using `own` (a second
     /// connection).
     pub fn start(writer: &ChatDb, own: ChatDb) -> Result<Self, StoreError> {
-        writer.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // In pages (SQLCipher's are 4 KiB).
+        writer.conn.pragma_update(None, "wal_autocheckpoint", super::WAL_SIZE_LIMIT as i64 / 4096)?;
         let last_write = writer.last_write.clone();
+
         let (stop, stopped) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("wochat-upkeep".into())

@@ -27,7 +27,7 @@ pub(crate) use messages::{
 pub use requests::{MAX_REQUEST_BYTES, MAX_REQUEST_MESSAGES, MAX_REQUESTERS, MAX_REQUESTS_BYTES};
 pub(crate) use requests::{is_friend, make_room as make_room_for_request};
 pub use transfers::{Direction, Transfer, TransferState};
-pub(crate) use transfers::{get_transfer, put_transfer};
+pub(crate) use transfers::{get_transfer, put_object_tree, put_transfer};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -103,6 +103,9 @@ pub struct Transfer {
     pub display: Option<ObjectId>,
     /// Object id of the avatar crop.
     pub avatar: Option<ObjectId>,
+    /// Merkle root of the file's chunks, when its message named one: each chunk must prove
+    /// itself against it before it is written.
+    pub root: Option<[u8; 32]>,
 }
 
 impl Transfer {
@@ -151,7 +154,7 @@ impl Transfer {
 }
 
 const COLUMNS: &str =
-    "obj, peer, dir, msg, size, chunks, have, done, state, error, activity, need_tries, display, avatar";
+    "obj, peer, dir, msg, size, chunks, have, done, state, error, activity, need_tries, display, avatar, root";
 
 fn row_to_transfer(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Transfer>> {
     let obj = ObjectId::from_hex(&r.get::<_, String>(0)?);
@@ -175,13 +178,14 @@ fn row_to_transfer(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Transfer>> 
         need_tries: r.get::<_, i64>(11)?.clamp(0, 64) as u32,
         display: oid(r.get(12)?),
         avatar: oid(r.get(13)?),
+        root: r.get::<_, Option<Vec<u8>>>(14)?.and_then(|b| b.try_into().ok()),
     }))
 }
 
 /// Inserts or replaces a transfer row.
 pub(crate) fn put_transfer(tx: &Transaction<'_>, t: &Transfer) -> Result<(), StoreError> {
     tx.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO transfer ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+        "INSERT OR REPLACE INTO transfer ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
     ))?
     .execute(params![
         t.obj.to_hex(),
@@ -198,7 +202,15 @@ pub(crate) fn put_transfer(tx: &Transaction<'_>, t: &Transfer) -> Result<(), Sto
         i64::from(t.need_tries),
         t.display.map(|d| d.to_hex()),
         t.avatar.map(|a| a.to_hex()),
+        t.root.map(|r| r.to_vec()),
     ])?;
+    Ok(())
+}
+
+/// Keeps the leaf hashes of a file we send (once; a file sent again has the same ones).
+pub(crate) fn put_object_tree(tx: &Transaction<'_>, obj: &ObjectId, leaves: &[[u8; 32]]) -> Result<(), StoreError> {
+    tx.prepare_cached("INSERT OR IGNORE INTO object_tree (obj, leaves) VALUES (?1, ?2)")?
+        .execute(params![obj.to_hex(), leaves.concat()])?;
     Ok(())
 }
 
@@ -226,6 +238,16 @@ impl ChatDb {
             }
             Ok(())
         })
+    }
+
+    /// The leaf hashes of a file we send, if they were kept (files sent before version 9 have
+    /// none: their messages named no root, and their chunks carry no proof).
+    pub fn object_tree(&self, obj: &ObjectId) -> Result<Option<Vec<[u8; 32]>>, StoreError> {
+        let blob: Option<Vec<u8>> = self
+            .connection()
+            .query_row("SELECT leaves FROM object_tree WHERE obj = ?1", [obj.to_hex()], |r| r.get(0))
+            .optional()?;
+        Ok(blob.map(|b| b.chunks_exact(32).filter_map(|c| c.try_into().ok()).collect()))
     }
 
     /// One transfer.

@@ -17,6 +17,8 @@ pub const MAX_ACKS: usize = 1000;
 pub const MAX_NEEDS: usize = 4096;
 /// Largest width or height (`obj.w`, `obj.h`) taken at its word.
 pub const MAX_DIMENSION: u64 = 1_000_000;
+/// Most hashes in a chunk's inclusion proof.
+pub const MAX_PROOF: usize = crate::crypto::merkle::MAX_PROOF;
 
 /// The kind of an attachment message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +74,9 @@ pub struct ObjectMeta {
     pub h: Option<u64>,
     /// Preview image (at most 320 px, 48 KiB).
     pub thumb: Option<Vec<u8>>,
+    /// Merkle root of the chunks (`root`, `docs/PROTOCOL.md` section 9): each chunk is checked
+    /// against it before it is written. Absent from v1-only senders.
+    pub root: Option<[u8; 32]>,
 }
 
 /// What a packet carries, by type.
@@ -104,6 +109,9 @@ pub enum Body {
         i: u64,
         /// The bytes.
         data: Vec<u8>,
+        /// Its inclusion proof in the file's Merkle tree (`proof`, `docs/PROTOCOL.md` section
+        /// 9), from the leaf up; empty when the file has no root or one chunk.
+        proof: Vec<[u8; 32]>,
     },
     /// `N`: chunks still missing.
     Need {
@@ -256,11 +264,17 @@ impl Packet {
                     e.bytes(h)?;
                 }
             }
-            Body::Chunk { hash, i, data } => {
-                e.str("chunk")?.map(3)?;
+            Body::Chunk { hash, i, data, proof } => {
+                e.str("chunk")?.map(3 + u64::from(!proof.is_empty()))?;
                 e.str("hash")?.bytes(hash)?;
                 e.str("i")?.u64(*i)?;
                 e.str("data")?.bytes(data)?;
+                if !proof.is_empty() {
+                    e.str("proof")?.array(proof.len() as u64)?;
+                    for h in proof {
+                        e.bytes(h)?;
+                    }
+                }
             }
             Body::Keys { bundle, want, reset } => {
                 e.str("keys")?.map(3)?;
@@ -322,8 +336,8 @@ impl Packet {
             "T" => Body::Text { text: text.ok_or(PacketError::Missing("text"))? },
             "R" => Body::Receipt { ack: ack.ok_or(PacketError::Missing("ack"))? },
             "C" => {
-                let (hash, i, data) = chunk.ok_or(PacketError::Missing("chunk"))?;
-                Body::Chunk { hash, i, data }
+                let (hash, i, data, proof) = chunk.ok_or(PacketError::Missing("chunk"))?;
+                Body::Chunk { hash, i, data, proof }
             }
             "N" => {
                 let (hash, i) = need.ok_or(PacketError::Missing("need"))?;
@@ -343,7 +357,11 @@ impl Packet {
 }
 
 fn encode_obj(e: &mut Enc, o: &ObjectMeta) -> Result<(), minicbor::encode::Error<std::convert::Infallible>> {
-    let n = 5 + u64::from(o.w.is_some()) + u64::from(o.h.is_some()) + u64::from(o.thumb.is_some());
+    let n = 5
+        + u64::from(o.w.is_some())
+        + u64::from(o.h.is_some())
+        + u64::from(o.thumb.is_some())
+        + u64::from(o.root.is_some());
     e.map(n)?;
     e.str("hash")?.bytes(&o.hash)?;
     e.str("size")?.u64(o.size)?;
@@ -358,6 +376,9 @@ fn encode_obj(e: &mut Enc, o: &ObjectMeta) -> Result<(), minicbor::encode::Error
     }
     if let Some(thumb) = &o.thumb {
         e.str("thumb")?.bytes(thumb)?;
+    }
+    if let Some(root) = &o.root {
+        e.str("root")?.bytes(root)?;
     }
     Ok(())
 }
@@ -432,7 +453,7 @@ fn dimension(d: &mut Decoder<'_>, what: &'static str) -> Result<u64, PacketError
 
 fn decode_obj(d: &mut Decoder<'_>) -> Result<ObjectMeta, PacketError> {
     let (mut hash, mut size, mut name, mut mime, mut chunks) = (None, None, None, None, None);
-    let (mut w, mut h, mut thumb) = (None, None, None);
+    let (mut w, mut h, mut thumb, mut root) = (None, None, None, None);
     for_each_entry(d, |d, key| {
         match key {
             "hash" => hash = Some(fixed::<32>(d.bytes()?, "obj.hash")?),
@@ -449,6 +470,7 @@ fn decode_obj(d: &mut Decoder<'_>) -> Result<ObjectMeta, PacketError> {
                 }
                 thumb = Some(b.to_vec());
             }
+            "root" => root = Some(fixed::<32>(d.bytes()?, "obj.root")?),
             _ => d.skip()?,
         }
         Ok(())
@@ -467,6 +489,7 @@ fn decode_obj(d: &mut Decoder<'_>) -> Result<ObjectMeta, PacketError> {
         w,
         h,
         thumb,
+        root,
     })
 }
 
@@ -482,8 +505,11 @@ fn decode_ack(d: &mut Decoder<'_>) -> Result<Vec<[u8; 32]>, PacketError> {
     Ok(out)
 }
 
-fn decode_chunk(d: &mut Decoder<'_>) -> Result<([u8; 32], u64, Vec<u8>), PacketError> {
-    let (mut hash, mut i, mut data) = (None, None, None);
+/// A chunk's fields: hash, index, bytes, proof.
+type ChunkFields = ([u8; 32], u64, Vec<u8>, Vec<[u8; 32]>);
+
+fn decode_chunk(d: &mut Decoder<'_>) -> Result<ChunkFields, PacketError> {
+    let (mut hash, mut i, mut data, mut proof) = (None, None, None, Vec::new());
     for_each_entry(d, |d, key| {
         match key {
             "hash" => hash = Some(fixed::<32>(d.bytes()?, "chunk.hash")?),
@@ -495,6 +521,13 @@ fn decode_chunk(d: &mut Decoder<'_>) -> Result<([u8; 32], u64, Vec<u8>), PacketE
                 }
                 data = Some(b.to_vec());
             }
+            "proof" => for_each_item(d, |d| {
+                if proof.len() >= MAX_PROOF {
+                    return Err(PacketError::OverLimit("chunk.proof"));
+                }
+                proof.push(fixed::<32>(d.bytes()?, "chunk.proof")?);
+                Ok(())
+            })?,
             _ => d.skip()?,
         }
         Ok(())
@@ -503,6 +536,7 @@ fn decode_chunk(d: &mut Decoder<'_>) -> Result<([u8; 32], u64, Vec<u8>), PacketE
         hash.ok_or(PacketError::Missing("chunk.hash"))?,
         i.ok_or(PacketError::Missing("chunk.i"))?,
         data.ok_or(PacketError::Missing("chunk.data"))?,
+        proof,
     ))
 }
 
@@ -567,13 +601,15 @@ mod tests {
             w: Some(3),
             h: None,
             thumb: Some(vec![1, 2]),
+            root: Some([8; 32]),
         };
         for body in [
             Body::Text { text: "hi 你好".into() },
             Body::Attachment { kind: AttachKind::Gif, text: None, obj: obj.clone() },
             Body::Attachment { kind: AttachKind::File, text: Some("cap".into()), obj },
             Body::Receipt { ack: vec![[1; 32], [2; 32]] },
-            Body::Chunk { hash: [3; 32], i: 7, data: vec![0; 100] },
+            Body::Chunk { hash: [3; 32], i: 7, data: vec![0; 100], proof: Vec::new() },
+            Body::Chunk { hash: [3; 32], i: 7, data: vec![0; 100], proof: vec![[4; 32], [5; 32]] },
             Body::Need { hash: [4; 32], i: vec![0, 5, 9] },
             Body::Keys { bundle: vec![1, 2, 3], want: true, reset: false },
         ] {
@@ -593,6 +629,7 @@ mod tests {
             w: None,
             h: None,
             thumb: Some(vec![0; thumb]),
+            root: None,
         };
         let file = |o| Packet::new(Body::Attachment { kind: AttachKind::File, text: None, obj: o }).encode();
         assert!(Packet::decode(&file(obj(&"n".repeat(255), &"m".repeat(127), MAX_THUMB))).is_ok());
@@ -603,6 +640,9 @@ mod tests {
         assert_eq!(Packet::decode(&acks.encode()), Err(PacketError::OverLimit("ack")));
         let needs = Packet::new(Body::Need { hash: [0; 32], i: vec![0; MAX_NEEDS + 1] });
         assert_eq!(Packet::decode(&needs.encode()), Err(PacketError::OverLimit("need.i")));
+        let proof =
+            Packet::new(Body::Chunk { hash: [0; 32], i: 0, data: vec![1], proof: vec![[0; 32]; MAX_PROOF + 1] });
+        assert_eq!(Packet::decode(&proof.encode()), Err(PacketError::OverLimit("chunk.proof")));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod forge;
 pub mod images;
+pub mod runner;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

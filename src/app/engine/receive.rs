@@ -22,6 +22,9 @@ use crate::wire::{AttachKind, Body, MessageHash, Packet};
 /// Most hashes in one receipt packet.
 const MAX_ACKS_PER_RECEIPT: usize = 1000;
 
+/// A chunk that arrived: sender, file, index, bytes, proof.
+type ChunkIn = (Address, ObjectId, u64, Vec<u8>, Vec<[u8; 32]>);
+
 /// What a batch did.
 #[derive(Default)]
 struct Received {
@@ -33,8 +36,8 @@ struct Received {
     incoming: Vec<(Transfer, ChatId, AttachKind)>,
     /// Receipts that arrived, by sender.
     confirmed: Vec<(Address, Vec<MessageHash>)>,
-    /// File chunks, to write after the commit.
-    chunks: Vec<(Address, ObjectId, u64, Vec<u8>)>,
+    /// File chunks with their proofs, to write after the commit.
+    chunks: Vec<ChunkIn>,
     /// Requests for missing chunks.
     needs: Vec<(Address, ObjectId, Vec<u64>)>,
     /// Deliveries dropped, by reason.
@@ -45,6 +48,25 @@ struct Received {
     resend: Vec<Address>,
     /// Stranger messages dropped to keep requests within their limits.
     requests_dropped: u64,
+    /// Deliveries that failed (by index in the batch) and were rolled back: not acknowledged.
+    failed: Vec<(usize, ClientError)>,
+}
+
+impl Received {
+    /// Adds what one delivery did.
+    fn merge(&mut self, one: Received) {
+        self.stored.extend(one.stored);
+        self.status.extend(one.status);
+        self.incoming.extend(one.incoming);
+        self.confirmed.extend(one.confirmed);
+        self.chunks.extend(one.chunks);
+        self.needs.extend(one.needs);
+        self.drops.extend(one.drops);
+        self.learned.extend(one.learned);
+        self.resend.extend(one.resend);
+        self.requests_dropped += one.requests_dropped;
+        self.failed.extend(one.failed);
+    }
 }
 
 /// A delivery: the topic it came on and its payload.
@@ -60,7 +82,9 @@ struct Batch<'a> {
     now: i64,
 }
 
-/// Runs a batch inside `tx`; what to publish goes into `sealed`.
+/// Runs a batch inside `tx`; what to publish goes into `sealed`. Each delivery runs in its own
+/// savepoint: one that fails is rolled back alone (with what it sealed and reported) and left
+/// unacknowledged for the broker to deliver again; the others go on.
 fn receive(
     tx: &Transaction<'_>,
     me: &Address,
@@ -77,98 +101,25 @@ fn receive(
         }
     }
     let mut receipts: HashMap<Address, Vec<[u8; 32]>> = HashMap::new();
-    let own_topic = me.to_hex();
-    for (topic, payload) in &batch.deliveries {
-        if *topic != own_topic {
-            // A key bundle published on a peer's key topic.
-            if let Some(owner) = sessions.key_topic_owner(topic) {
-                let r = sessions.on_keys(tx, KeySource::Published { owner }, payload);
-                keys_outcome(r, &mut out, sealed)?;
-            }
-            continue;
-        }
-        let o = match sessions.open(tx, payload) {
-            Ok(o) => o,
-            Err(OpenError::Store(e)) => return Err(ClientError::Receive(e)),
-            Err(OpenError::Broken { replies, .. }) => {
-                sealed.add(replies, None);
-                out.drops.push("undecryptable");
-                continue;
+    for (index, delivery) in batch.deliveries.iter().enumerate() {
+        let mut one = Received::default();
+        let mut one_receipts = Vec::new();
+        let mut one_sealed = Sealed::default();
+        tx.execute_batch("SAVEPOINT delivery").map_err(|e| ClientError::Receive(e.into()))?;
+        let r = receive_one(tx, me, sessions, batch, *delivery, &mut one, &mut one_receipts, &mut one_sealed);
+        match r {
+            Ok(()) => {
+                tx.execute_batch("RELEASE delivery").map_err(|e| ClientError::Receive(e.into()))?;
+                out.merge(one);
+                for (to, hash) in one_receipts {
+                    receipts.entry(to).or_default().push(hash);
+                }
+                sealed.merge(one_sealed);
             }
             Err(e) => {
-                out.drops.push(e.drop_code().unwrap_or("dropped"));
-                continue;
-            }
-        };
-        if o.from == *me {
-            out.drops.push("from_self");
-            continue;
-        }
-        if store::is_blocked_in(tx, &o.from).map_err(ClientError::Receive)? {
-            out.drops.push("blocked");
-            continue;
-        }
-        let Opened { from, cbor, packet, .. } = o;
-        let kind = packet.body.kind();
-        let ts = packet.ts;
-        match packet.body {
-            Body::Receipt { ack } => {
-                let hashes: Vec<MessageHash> = ack.into_iter().map(MessageHash).collect();
-                for h in store::mark_confirmed(tx, me, &from, &hashes, now).map_err(ClientError::Receive)? {
-                    out.status.push((h, MessageStatus::Confirmed));
-                }
-                out.confirmed.push((from, hashes));
-            }
-            Body::Chunk { hash, i, data } => out.chunks.push((from, ObjectId(hash), i, data)),
-            Body::Need { hash, i } => out.needs.push((from, ObjectId(hash), i)),
-            Body::Keys { bundle, want, reset } => {
-                let r = sessions.on_keys(tx, KeySource::InBand { from, want, reset }, &bundle);
-                keys_outcome(r, &mut out, sealed)?;
-            }
-            Body::Text { .. } | Body::Attachment { .. } => {
-                let Some(kind) = kind else { continue };
-                let hash = MessageHash::of(&cbor);
-                let obj = match &packet.body {
-                    Body::Attachment { obj, .. } => Some(obj),
-                    _ => None,
-                };
-                // A stranger's message makes room for itself within the request limits first.
-                let stranger = !store::is_friend(tx, &from).map_err(ClientError::Receive)?;
-                if stranger && !store::is_stored(tx, &hash).map_err(ClientError::Receive)? {
-                    out.requests_dropped +=
-                        store::make_room_for_request(tx, &from, cbor.len() as i64).map_err(ClientError::Receive)?;
-                }
-                let m = NewMessage {
-                    chat: None,
-                    from,
-                    to: *me,
-                    hash,
-                    kind,
-                    ts: ts as i64,
-                    cbor: &cbor,
-                    obj: obj.map(|ob| ob.hash),
-                };
-                let stored = store::insert_message(tx, me, &m, now).map_err(ClientError::Receive)?;
-                let chat = match stored {
-                    Some(chat) => {
-                        out.stored.push((chat, hash));
-                        chat
-                    }
-                    None => store::chat_of_message(tx, &hash).map_err(ClientError::Receive)?.unwrap_or(ChatId(0)),
-                };
-                match obj {
-                    // A message is receipted once stored; a file once it is verified and kept.
-                    None => receipts.entry(from).or_default().push(hash.0),
-                    Some(obj) => {
-                        let t = register_incoming(tx, &from, &hash, obj, batch.limits, stranger, now)
-                            .map_err(ClientError::Receive)?;
-                        if t.state == TransferState::Complete {
-                            receipts.entry(from).or_default().push(hash.0);
-                        }
-                        let attach = kind.attachment().unwrap_or(AttachKind::File);
-                        out.incoming.push((t, chat, attach));
-                    }
-                }
+                tx.execute_batch("ROLLBACK TO delivery; RELEASE delivery")
+                    .map_err(|e| ClientError::Receive(e.into()))?;
+                out.failed.push((index, e));
             }
         }
     }
@@ -182,6 +133,114 @@ fn receive(
         store::due_now(tx, me, peer).map_err(ClientError::Receive)?;
     }
     Ok(out)
+}
+
+/// Takes in one delivery: what it did goes into `out`, the receipts it owes into `receipts`.
+#[allow(clippy::too_many_arguments)]
+fn receive_one(
+    tx: &Transaction<'_>,
+    me: &Address,
+    sessions: &dyn Sessions,
+    batch: &Batch<'_>,
+    (topic, payload): Delivery<'_>,
+    out: &mut Received,
+    receipts: &mut Vec<(Address, [u8; 32])>,
+    sealed: &mut Sealed,
+) -> Result<(), ClientError> {
+    let now = batch.now;
+    if topic != me.to_hex() {
+        // A key bundle published on a peer's key topic.
+        if let Some(owner) = sessions.key_topic_owner(topic) {
+            let r = sessions.on_keys(tx, KeySource::Published { owner }, payload);
+            keys_outcome(r, out, sealed)?;
+        }
+        return Ok(());
+    }
+    let o = match sessions.open(tx, payload) {
+        Ok(o) => o,
+        Err(OpenError::Store(e)) => return Err(ClientError::Receive(e)),
+        Err(OpenError::Broken { replies, .. }) => {
+            sealed.add(replies, None);
+            out.drops.push("undecryptable");
+            return Ok(());
+        }
+        Err(e) => {
+            out.drops.push(e.drop_code().unwrap_or("dropped"));
+            return Ok(());
+        }
+    };
+    if o.from == *me {
+        out.drops.push("from_self");
+        return Ok(());
+    }
+    if store::is_blocked_in(tx, &o.from).map_err(ClientError::Receive)? {
+        out.drops.push("blocked");
+        return Ok(());
+    }
+    let Opened { from, cbor, packet, .. } = o;
+    let kind = packet.body.kind();
+    let ts = packet.ts;
+    match packet.body {
+        Body::Receipt { ack } => {
+            let hashes: Vec<MessageHash> = ack.into_iter().map(MessageHash).collect();
+            for h in store::mark_confirmed(tx, me, &from, &hashes, now).map_err(ClientError::Receive)? {
+                out.status.push((h, MessageStatus::Confirmed));
+            }
+            out.confirmed.push((from, hashes));
+        }
+        Body::Chunk { hash, i, data, proof } => out.chunks.push((from, ObjectId(hash), i, data, proof)),
+        Body::Need { hash, i } => out.needs.push((from, ObjectId(hash), i)),
+        Body::Keys { bundle, want, reset } => {
+            let r = sessions.on_keys(tx, KeySource::InBand { from, want, reset }, &bundle);
+            keys_outcome(r, out, sealed)?;
+        }
+        Body::Text { .. } | Body::Attachment { .. } => {
+            let Some(kind) = kind else { return Ok(()) };
+            let hash = MessageHash::of(&cbor);
+            let obj = match &packet.body {
+                Body::Attachment { obj, .. } => Some(obj),
+                _ => None,
+            };
+            // A stranger's message makes room for itself within the request limits first.
+            let stranger = !store::is_friend(tx, &from).map_err(ClientError::Receive)?;
+            if stranger && !store::is_stored(tx, &hash).map_err(ClientError::Receive)? {
+                out.requests_dropped +=
+                    store::make_room_for_request(tx, &from, cbor.len() as i64).map_err(ClientError::Receive)?;
+            }
+            let m = NewMessage {
+                chat: None,
+                from,
+                to: *me,
+                hash,
+                kind,
+                ts: ts as i64,
+                cbor: &cbor,
+                obj: obj.map(|ob| ob.hash),
+            };
+            let stored = store::insert_message(tx, me, &m, now).map_err(ClientError::Receive)?;
+            let chat = match stored {
+                Some(chat) => {
+                    out.stored.push((chat, hash));
+                    chat
+                }
+                None => store::chat_of_message(tx, &hash).map_err(ClientError::Receive)?.unwrap_or(ChatId(0)),
+            };
+            match obj {
+                // A message is receipted once stored; a file once it is verified and kept.
+                None => receipts.push((from, hash.0)),
+                Some(obj) => {
+                    let t = register_incoming(tx, &from, &hash, obj, batch.limits, stranger, now)
+                        .map_err(ClientError::Receive)?;
+                    if t.state == TransferState::Complete {
+                        receipts.push((from, hash.0));
+                    }
+                    let attach = kind.attachment().unwrap_or(AttachKind::File);
+                    out.incoming.push((t, chat, attach));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Takes in what a key bundle led to.
@@ -265,7 +324,13 @@ impl Engine {
             };
             let sessions = self.sessions.clone();
             let r = super::sealing::transact(&mut self.account.chat, &*self.link, |tx, me, sealed| {
-                receive(tx, me, &*sessions, &batch, sealed)
+                let r = receive(tx, me, &*sessions, &batch, sealed)?;
+                if !r.stored.is_empty() {
+                    // Crash tests: a power loss before the commit, or between it and the receipts.
+                    crate::fault::crash_if("exit-before-commit");
+                    sealed.fault_point = Some("exit-after-commit");
+                }
+                Ok(r)
             });
             match r {
                 // Nothing is acknowledged: the broker delivers these again after a reconnect.
@@ -290,15 +355,23 @@ impl Engine {
                     for (from, hashes) in r.confirmed {
                         effects.extend(self.transfers.on_receipt(&from, &hashes));
                     }
-                    for (from, obj, i, data) in r.chunks {
-                        effects.extend(self.transfers.on_chunk(&from, obj, i, &data, now));
+                    for (from, obj, i, data, proof) in r.chunks {
+                        effects.extend(self.transfers.on_chunk(&from, obj, i, &data, &proof, now));
                     }
                     for (from, obj, idx) in r.needs {
                         effects.extend(self.transfers.on_need(&from, obj, idx));
                     }
                     // Chunks are written and progress saved: the broker may forget these.
                     self.apply(std::mem::take(&mut effects));
-                    for d in deliveries {
+                    let failed: std::collections::HashSet<usize> = r.failed.iter().map(|(i, _)| *i).collect();
+                    if let Some((_, e)) = r.failed.into_iter().next() {
+                        self.fail(e);
+                    }
+                    for (i, d) in deliveries.into_iter().enumerate() {
+                        // A failed delivery stays unacknowledged: the broker delivers it again.
+                        if failed.contains(&i) {
+                            continue;
+                        }
                         match (&self.legacy, legacy) {
                             (Some(l), true) => crate::transport::Link::ack(&l.link, d),
                             _ => self.link.ack(d),

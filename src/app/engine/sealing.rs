@@ -16,6 +16,8 @@ pub(super) struct Sealed {
     out: Vec<(Option<Tag>, Envelope)>,
     /// Peers whose keys are being fetched (their messages stay unsent meanwhile).
     pub(super) waiting: Vec<Address>,
+    /// A fault point between the commit and the publishing (crash tests, see [`crate::fault`]).
+    pub(super) fault_point: Option<&'static str>,
 }
 
 impl Sealed {
@@ -43,6 +45,13 @@ impl Sealed {
         }
     }
 
+    /// Takes what another `Sealed` holds (a delivery that succeeded).
+    pub(super) fn merge(&mut self, other: Sealed) {
+        self.out.extend(other.out);
+        self.waiting.extend(other.waiting);
+        self.fault_point = self.fault_point.or(other.fault_point);
+    }
+
     /// Envelopes to publish after the commit; the packet's carry `tag`.
     pub(super) fn add(&mut self, envelopes: Vec<Envelope>, tag: Option<Tag>) {
         for env in envelopes {
@@ -61,6 +70,9 @@ pub(super) fn transact<T>(
 ) -> ClientResult<(T, Vec<Address>)> {
     let mut sealed = Sealed::default();
     let out = chat.batch(|tx, me| f(tx, me, &mut sealed))?;
+    if let Some(point) = sealed.fault_point {
+        crate::fault::crash_if(point);
+    }
     for (tag, env) in sealed.out {
         link.publish(tag, env.to.to_hex(), env.payload);
     }

@@ -121,13 +121,15 @@ impl Engine {
         let stored = self.store_and_publish_with(&[(peer, packet)], |tx, stored| {
             let t = Transfers::outgoing_row(&file, peer, stored[0].1, now);
             store::put_transfer(tx, &t)?;
+            store::put_object_tree(tx, &file.id, &file.leaves)?;
             row = Some(t);
             Ok(())
         })?;
         let (chat, hash) = stored[0];
         self.emit(Event::Message { chat, hash });
         if let Some(row) = row {
-            let effects = self.transfers.start_outgoing(row);
+            let tree = std::sync::Arc::new(crate::crypto::merkle::MerkleTree::new(file.leaves));
+            let effects = self.transfers.start_outgoing(row, Some(tree));
             self.apply(effects);
         }
         self.pump();

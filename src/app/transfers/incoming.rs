@@ -7,7 +7,7 @@ use super::{Effect, Key, MAX_THUMB_SOURCE, MediaLimits, NEED_BATCH, NEED_MAX, Tr
 use super::{VerifyJob, bytes_of, percent, progress};
 use crate::app::errors::FileProblem;
 use crate::app::{ClientError, Event};
-use crate::crypto::Address;
+use crate::crypto::{Address, merkle};
 use crate::objects::{ObjectError, ObjectId, PartialObject};
 use crate::store::{self, ChatDb, ChatId, Direction, StoreError, Transfer, TransferState};
 use crate::wire::{AttachKind, Body, MessageHash, ObjectMeta};
@@ -95,6 +95,7 @@ pub fn register_incoming(
         need_tries: 0,
         display: None,
         avatar: None,
+        root: obj.root,
     };
     store::put_transfer(tx, &t)?;
     Ok(t)
@@ -322,8 +323,18 @@ impl Transfers {
     }
 
     /// A chunk from `from`: written into the partial object if it belongs to a transfer that
-    /// holds a place (the sender's own transfer: nobody else's chunks are ever written).
-    pub fn on_chunk(&mut self, from: &Address, obj: ObjectId, i: u64, data: &[u8], now: i64) -> Vec<Effect> {
+    /// holds a place (the sender's own transfer: nobody else's chunks are ever written) and,
+    /// when the message named a Merkle root, if `proof` shows it is chunk `i` of that tree (a
+    /// chunk that does not is dropped unwritten and asked for again later).
+    pub fn on_chunk(
+        &mut self,
+        from: &Address,
+        obj: ObjectId,
+        i: u64,
+        data: &[u8],
+        proof: &[[u8; 32]],
+        now: i64,
+    ) -> Vec<Effect> {
         let key = (obj, *from);
         let Some(t) = self.incoming.get_mut(&key) else { return vec![Effect::Drop("unexpected_chunk")] };
         if t.row.state != TransferState::Active || t.finishing {
@@ -334,6 +345,11 @@ impl Transfers {
         }
         if t.row.has(i) {
             return Vec::new(); // a duplicate
+        }
+        if let Some(root) = &t.row.root
+            && !merkle::verify(root, t.row.chunks, i, &merkle::leaf_hash(data), proof)
+        {
+            return vec![Effect::Drop("bad_chunk_proof")];
         }
         let Some(partial) = t.partial.as_mut() else { return vec![Effect::Drop("unexpected_chunk")] };
         if let Err(e) = partial.write_chunk(i, data) {

@@ -1,10 +1,12 @@
 //! The sending side: a window of chunks in flight, chunks asked for again, the receipt.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::{Effect, Key, Transfers, WINDOW, bytes_of, progress};
 use crate::app::ClientError;
 use crate::crypto::Address;
+use crate::crypto::merkle::MerkleTree;
 use crate::objects::ObjectId;
 use crate::store::{ChatDb, Direction, StoreError, Transfer, TransferState};
 use crate::wire::{Body, MessageHash};
@@ -21,12 +23,14 @@ pub(super) struct OutTransfer {
     pub(super) acked: u64,
     pub(super) last_pct: u64,
     pub(super) dirty: bool,
+    /// The file's Merkle tree, when its message named the root: every chunk carries its proof.
+    tree: Option<Arc<MerkleTree>>,
 }
 
 impl OutTransfer {
-    fn new(row: Transfer) -> Self {
+    fn new(row: Transfer, tree: Option<Arc<MerkleTree>>) -> Self {
         let next = row.done.min(row.chunks);
-        Self { next, resend: VecDeque::new(), outstanding: 0, acked: next, last_pct: 0, dirty: false, row }
+        Self { next, resend: VecDeque::new(), outstanding: 0, acked: next, last_pct: 0, dirty: false, row, tree }
     }
 }
 
@@ -34,7 +38,8 @@ impl Transfers {
     /// Resumes the outgoing transfers stored in `db` (after a start).
     pub fn load_outgoing(&mut self, db: &ChatDb) -> Result<(), StoreError> {
         for row in db.transfers(Direction::Outgoing, TransferState::Active)? {
-            self.outgoing.insert((row.obj, row.peer), OutTransfer::new(row));
+            let tree = db.object_tree(&row.obj)?.map(|leaves| Arc::new(MerkleTree::new(leaves)));
+            self.outgoing.insert((row.obj, row.peer), OutTransfer::new(row, tree));
         }
         Ok(())
     }
@@ -56,13 +61,15 @@ impl Transfers {
             need_tries: 0,
             display: file.display,
             avatar: file.avatar,
+            root: file.meta.root,
         }
     }
 
-    /// Starts sending the file of a stored [`Self::outgoing_row`].
-    pub fn start_outgoing(&mut self, row: Transfer) -> Vec<Effect> {
+    /// Starts sending the file of a stored [`Self::outgoing_row`], its chunks proved by `tree`
+    /// (the tree of the root its message named, if it named one).
+    pub fn start_outgoing(&mut self, row: Transfer, tree: Option<Arc<MerkleTree>>) -> Vec<Effect> {
         let event = progress(&row.obj, 0, row.size, TransferState::Active);
-        self.outgoing.insert((row.obj, row.peer), OutTransfer::new(row));
+        self.outgoing.insert((row.obj, row.peer), OutTransfer::new(row, tree));
         vec![event]
     }
 
@@ -94,11 +101,14 @@ impl Transfers {
                 };
                 let tag = self.tag_for(&key, i);
                 self.chunk_tags.insert(tag, (key, i));
+                let mut proof = Vec::new();
                 if let Some(t) = self.outgoing.get_mut(&key) {
                     t.outstanding += 1;
+                    proof = t.tree.as_ref().and_then(|tree| tree.proof(i)).unwrap_or_default();
                 }
                 outstanding += 1;
-                out.push(Effect::Publish { to: key.1, body: Body::Chunk { hash: key.0.0, i, data }, tag: Some(tag) });
+                let body = Body::Chunk { hash: key.0.0, i, data, proof };
+                out.push(Effect::Publish { to: key.1, body, tag: Some(tag) });
             }
         }
         out

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::MAX_THUMB_SOURCE;
 use crate::app::{ClientError, ClientResult};
+use crate::crypto::merkle::MerkleTree;
 use crate::media::{ThumbError, make_thumbs};
 use crate::objects::{ObjectId, ObjectStore, SEGMENT, sniff};
 use crate::wire::{AttachKind, ObjectMeta};
@@ -27,6 +28,8 @@ pub struct PreparedFile {
     pub avatar: Option<ObjectId>,
     /// Why an image has no preview (too large to decode safely, damaged), if so.
     pub preview_error: Option<ThumbError>,
+    /// The Merkle leaf hash of each chunk (its root is in `meta`).
+    pub leaves: Vec<[u8; 32]>,
 }
 
 /// Imports `path` into the store (quota checked) and makes the previews of an image; `name`
@@ -46,7 +49,7 @@ pub fn prepare_file(
     let mut head = [0u8; 64];
     let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).map_err(read_error)?;
     let (kind, mime) = sniff(&head[..n]);
-    let (id, size) = objects.put_file(path)?;
+    let (id, size, leaves) = objects.put_file_with_leaves(path)?;
     let name =
         name.or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_else(|| "file".into());
     let name = crate::objects::truncate_keeping_extension(&name, crate::wire::MAX_FILE_NAME);
@@ -73,6 +76,7 @@ pub fn prepare_file(
         w,
         h,
         thumb,
+        root: Some(MerkleTree::new(leaves.clone()).root()),
     };
-    Ok(PreparedFile { id, meta, kind, caption, display, avatar, preview_error })
+    Ok(PreparedFile { id, meta, kind, caption, display, avatar, preview_error, leaves })
 }

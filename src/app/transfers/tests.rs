@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::{Effect, MediaLimits, PreparedFile, Transfers, WINDOW, prepare_file, register_incoming};
 use crate::app::Event;
+use crate::crypto::merkle::{self, MerkleTree};
 use crate::crypto::{Address, Identity};
 use crate::objects::{ObjectId, ObjectStore};
 use crate::store::{ChatId, TransferState};
@@ -68,7 +69,8 @@ fn sending(f: &Fixture, n: usize) -> (Transfers, PreparedFile, MessageHash) {
     let mut t = Transfers::new(f.objects.clone(), MediaLimits::default(), super::NEED_FIRST);
     let msg = MessageHash([7; 32]);
     let row = Transfers::outgoing_row(&file, f.peer, msg, 0);
-    let started = t.start_outgoing(row);
+    let tree = Arc::new(MerkleTree::new(file.leaves.clone()));
+    let started = t.start_outgoing(row, Some(tree));
     assert!(matches!(started[..], [Effect::Emit(Event::Transfer { state: TransferState::Active, .. })]));
     (t, file, msg)
 }
@@ -131,8 +133,13 @@ fn a_receipt_completes_the_transfer_and_its_row_is_saved() {
     assert!(t.on_need(&f.peer, file.id, vec![0]).iter().any(|e| matches!(e, Effect::Drop(_))));
 }
 
-/// An incoming transfer of a `chunks`-chunk file from the fixture's peer.
+/// An incoming transfer of `data` from the fixture's peer, its message naming no root.
 fn receiving(f: &Fixture, data: &[u8], now: i64) -> (Transfers, ObjectId) {
+    receiving_with(f, data, now, None)
+}
+
+/// An incoming transfer of `data` from the fixture's peer, its message naming `root`.
+fn receiving_with(f: &Fixture, data: &[u8], now: i64, root: Option<[u8; 32]>) -> (Transfers, ObjectId) {
     let mut db = rusqlite::Connection::open_in_memory().unwrap();
     crate::store::migrations::migrate(&mut db, crate::store::migrations::CHAT_DB).unwrap();
     let id = ObjectId(crate::crypto::sha256(data));
@@ -145,6 +152,7 @@ fn receiving(f: &Fixture, data: &[u8], now: i64) -> (Transfers, ObjectId) {
         w: None,
         h: None,
         thumb: None,
+        root,
     };
     let tx = db.transaction().unwrap();
     let row =
@@ -167,7 +175,7 @@ fn missing_chunks_are_asked_for_after_10_s_of_silence_then_less_often() {
     assert_eq!(needs(&t.ask_for_missing(30 * s)), vec![vec![0, 1, 2]]);
     assert!(needs(&t.ask_for_missing(69 * s)).is_empty(), "then 40 s");
     // A chunk arrives: the wait starts again at 10 s, and only what is missing is named.
-    t.on_chunk(&f.peer, id, 1, &data[CHUNK..2 * CHUNK], 70 * s);
+    t.on_chunk(&f.peer, id, 1, &data[CHUNK..2 * CHUNK], &[], 70 * s);
     assert!(needs(&t.ask_for_missing(79 * s)).is_empty());
     assert_eq!(needs(&t.ask_for_missing(80 * s)), vec![vec![0, 2]]);
     // The waits never exceed 5 minutes.
@@ -184,13 +192,15 @@ fn a_file_received_out_of_order_is_verified_kept_and_receipted() {
     let data = random(3 * CHUNK - 7);
     let (mut t, id) = receiving(&f, &data, 0);
     let stranger = Identity::generate().unwrap().address();
-    assert!(matches!(t.on_chunk(&stranger, id, 0, &data[..CHUNK], 1)[..], [Effect::Drop("unexpected_chunk")]));
+    assert!(matches!(t.on_chunk(&stranger, id, 0, &data[..CHUNK], &[], 1)[..], [Effect::Drop("unexpected_chunk")]));
     let mut effects = Vec::new();
     for i in [2usize, 0, 1] {
         let end = ((i + 1) * CHUNK).min(data.len());
-        effects.extend(t.on_chunk(&f.peer, id, i as u64, &data[i * CHUNK..end], 5));
+        effects.extend(t.on_chunk(&f.peer, id, i as u64, &data[i * CHUNK..end], &[], 5));
     }
-    assert!(t.on_chunk(&f.peer, id, 1, &data[CHUNK..2 * CHUNK], 6).iter().all(|e| !matches!(e, Effect::Verify(_))));
+    assert!(
+        t.on_chunk(&f.peer, id, 1, &data[CHUNK..2 * CHUNK], &[], 6).iter().all(|e| !matches!(e, Effect::Verify(_)))
+    );
     let job = effects
         .into_iter()
         .find_map(|e| match e {
@@ -213,15 +223,15 @@ fn a_wrong_chunk_starts_the_file_over_a_few_times_then_fails_until_retried() {
     let data = random(2 * CHUNK);
     let (mut t, id) = receiving(&f, &data, 0);
     for round in 0..3 {
-        let out = t.on_chunk(&f.peer, id, 0, &data[..100], 1);
+        let out = t.on_chunk(&f.peer, id, 0, &data[..100], &[], 1);
         assert!(out.iter().any(|e| matches!(e, Effect::Drop("file_started_again"))), "round {round}");
         assert!(!out.iter().any(|e| matches!(e, Effect::Fail(_))), "not failed yet");
     }
-    let out = t.on_chunk(&f.peer, id, 0, &data[..100], 1);
+    let out = t.on_chunk(&f.peer, id, 0, &data[..100], &[], 1);
     assert!(out.iter().any(|e| matches!(e, Effect::Fail(crate::app::ClientError::FileRejected { .. }))));
     assert!(out.iter().any(|e| matches!(e, Effect::Emit(Event::Transfer { state: TransferState::Failed, .. }))));
     assert!(!f.objects.contains(&id));
-    assert!(matches!(t.on_chunk(&f.peer, id, 1, &data[CHUNK..], 2)[..], [Effect::Drop(_)]), "gone");
+    assert!(matches!(t.on_chunk(&f.peer, id, 1, &data[CHUNK..], &[], 2)[..], [Effect::Drop(_)]), "gone");
     // The user retries: the failed row starts over and asks for every chunk at once.
     let failed = t.take_dirty().into_iter().filter(|r| r.state == TransferState::Failed).collect::<Vec<_>>();
     assert_eq!(failed.len(), 1);
@@ -229,7 +239,7 @@ fn a_wrong_chunk_starts_the_file_over_a_few_times_then_fails_until_retried() {
     let out = t.retry(&id, rows, 3).unwrap();
     assert_eq!(needs(&out), vec![vec![0, 1]]);
     for (i, c) in data.chunks(CHUNK).enumerate() {
-        t.on_chunk(&f.peer, id, i as u64, c, 4);
+        t.on_chunk(&f.peer, id, i as u64, c, &[], 4);
     }
     assert!(matches!(t.retry(&ObjectId([7; 32]), Vec::new(), 5), Err(crate::app::ClientError::NothingToRetry(_))));
 }
@@ -252,6 +262,7 @@ fn at_most_sixteen_incoming_transfers_hold_a_place_and_the_rest_wait_their_turn(
             w: None,
             h: None,
             thumb: None,
+            root: None,
         };
         let row = register_incoming(&tx, &f.peer, &MessageHash([n as u8; 32]), &meta, MediaLimits::default(), false, 0)
             .unwrap();
@@ -261,11 +272,11 @@ fn at_most_sixteen_incoming_transfers_hold_a_place_and_the_rest_wait_their_turn(
     assert_eq!(t.incoming.values().filter(|x| x.partial.is_some()).count(), super::MAX_ACTIVE_INCOMING);
     // A chunk of a queued transfer is not written.
     let last = ObjectId(crate::crypto::sha256(&files[19]));
-    assert!(matches!(t.on_chunk(&f.peer, last, 0, &files[19], 1)[..], [Effect::Drop("queued_transfer")]));
+    assert!(matches!(t.on_chunk(&f.peer, last, 0, &files[19], &[], 1)[..], [Effect::Drop("queued_transfer")]));
     // One finishes: the first in the queue takes its place and asks for its chunks at once.
     let first = ObjectId(crate::crypto::sha256(&files[0]));
     let job = t
-        .on_chunk(&f.peer, first, 0, &files[0], 1)
+        .on_chunk(&f.peer, first, 0, &files[0], &[], 1)
         .into_iter()
         .find_map(|e| match e {
             Effect::Verify(job) => Some(job),
@@ -277,4 +288,54 @@ fn at_most_sixteen_incoming_transfers_hold_a_place_and_the_rest_wait_their_turn(
     assert!(t.incoming[&(next, f.peer)].admitted);
     let asks = t.ask_for_missing(2);
     assert_eq!(needs(&asks).len(), 1, "only the newcomer asks now");
+}
+
+/// The chunks a sender publishes carry proofs that verify against the root of its message.
+#[test]
+fn every_chunk_sent_carries_its_proof() {
+    let f = fixture();
+    let (mut t, file, _) = sending(&f, 5);
+    let root = file.meta.root.expect("a root in the message");
+    let sent = t.pump(|_| true);
+    let mut n = 0;
+    for e in &sent {
+        if let Effect::Publish { body: Body::Chunk { i, data, proof, .. }, .. } = e {
+            assert!(merkle::verify(&root, 5, *i, &merkle::leaf_hash(data), proof), "chunk {i}");
+            n += 1;
+        }
+    }
+    assert_eq!(n, 5);
+}
+
+/// With a root in the message, a chunk is written only if its proof verifies: a wrong chunk,
+/// a right chunk under another index and a chunk without its proof are dropped unwritten, and
+/// the file completes from the right ones without starting over.
+#[test]
+fn chunks_are_checked_against_the_root_before_they_are_written() {
+    let f = fixture();
+    let data = random(3 * CHUNK - 7);
+    let tree = MerkleTree::new(data.chunks(CHUNK).map(merkle::leaf_hash).collect());
+    let (mut t, id) = receiving_with(&f, &data, 0, Some(tree.root()));
+    let chunk = |i: u64| &data[i as usize * CHUNK..((i as usize + 1) * CHUNK).min(data.len())];
+    let proof = |i: u64| tree.proof(i).unwrap();
+    let dropped = |e: Vec<Effect>| matches!(e[..], [Effect::Drop("bad_chunk_proof")]);
+    assert!(dropped(t.on_chunk(&f.peer, id, 0, &random(CHUNK), &proof(0), 1)), "wrong bytes");
+    assert!(dropped(t.on_chunk(&f.peer, id, 1, chunk(0), &proof(0), 1)), "another index");
+    assert!(dropped(t.on_chunk(&f.peer, id, 0, chunk(0), &[], 1)), "no proof");
+    assert!(dropped(t.on_chunk(&f.peer, id, 2, &chunk(2)[..10], &proof(2), 1)), "short");
+    let mut effects = Vec::new();
+    for i in [2, 0, 1] {
+        effects.extend(t.on_chunk(&f.peer, id, i, chunk(i), &proof(i), 2));
+    }
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Drop(_) | Effect::Fail(_))));
+    let job = effects
+        .into_iter()
+        .find_map(|e| match e {
+            Effect::Verify(job) => Some(job),
+            _ => None,
+        })
+        .expect("complete: verify");
+    let done = t.on_verified(job.run());
+    assert!(done.iter().any(|e| matches!(e, Effect::Emit(Event::Transfer { state: TransferState::Complete, .. }))));
+    assert!(f.objects.contains(&id));
 }
