@@ -78,7 +78,7 @@ fn damage_is_detected_and_reported() {
     let pa = s.path_of(&ida);
     let original = std::fs::read(&pa).unwrap();
     let seg = SEGMENT + 16;
-    let header = original.len() - (4 * seg + 116);
+    let header = wochat::objects::HEADER2;
 
     // A flipped byte.
     let mut bad = original.clone();
@@ -225,4 +225,42 @@ fn hostile_names_are_saved_safely_inside_the_chosen_directory() {
     assert!(out.join("a_b").exists() && out.join("a_b (1)").exists());
     assert!(!dir.path().join("x").exists());
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 6);
+}
+
+/// Object files are padded (Padmé) after their last segment: their length tells only a size
+/// class (at most 12 % more), whether the content was put at once or arrived chunk by chunk.
+#[test]
+fn object_files_are_padded_to_a_size_class() {
+    use wochat::objects::{HEADER2, padded_file_len};
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = store(dir.path(), 0);
+    let len_of = |id: &ObjectId| std::fs::metadata(s.path_of(id)).unwrap().len();
+    for size in [0usize, 1, 1000, SEGMENT, 200_000, 1_000_000] {
+        let data = random(size);
+        let (id, _) = s.put_reader(&data[..]).unwrap();
+        let exact = (HEADER2 + size + 16 * size.div_ceil(SEGMENT).max(1)) as u64;
+        assert_eq!(len_of(&id), padded_file_len(size as u64));
+        assert!(len_of(&id) >= exact && len_of(&id) <= exact + exact / 8, "{size}: {}", len_of(&id));
+        assert_eq!(read_all(&s, &id).unwrap(), data, "{size}");
+        if size > 0 {
+            let last = (size - 1) / SEGMENT;
+            assert_eq!(s.read_chunk(&id, last as u64).unwrap(), &data[last * SEGMENT..]);
+        }
+    }
+    // Sizes 123 bytes apart share a class.
+    let (a, _) = s.put_reader(&random(1_000_000)[..]).unwrap();
+    let (b, _) = s.put_reader(&random(1_000_123)[..]).unwrap();
+    assert_eq!(len_of(&a), len_of(&b));
+    // Received chunk by chunk: the same length as put at once.
+    let data = random(300_000);
+    let id = ObjectId(wochat::crypto::sha256(&data));
+    let sender = Identity::generate().unwrap().address();
+    let mut p = s.begin_partial(&id, &sender, data.len() as u64).unwrap();
+    for (i, c) in data.chunks(SEGMENT).enumerate() {
+        p.write_chunk(i as u64, c).unwrap();
+    }
+    s.finish_partial(p).unwrap();
+    assert_eq!(len_of(&id), padded_file_len(data.len() as u64));
+    assert_eq!(read_all(&s, &id).unwrap(), data);
+    assert!(s.verify_all().unwrap().is_empty());
 }

@@ -184,7 +184,7 @@ fn a_transfer_resumes_after_the_receiver_is_killed() {
     assert_eq!(parts.len(), 1, "one partial file: {parts:?}");
     let mut bytes = std::fs::read(&parts[0]).unwrap();
     // The second chunk's ciphertext (after the header) is overwritten.
-    let at = 124 + (65536 + 16) + 1000;
+    let at = wochat::objects::HEADER2 + (65536 + 16) + 1000;
     bytes[at..at + 64].fill(0x5A);
     std::fs::write(&parts[0], &bytes).unwrap();
 

@@ -12,10 +12,18 @@ use crate::crypto::{Key32, open, seal};
 pub const SEGMENT: usize = 65536;
 /// Bytes of a full segment on disk (ciphertext and tag).
 pub const SEALED_SEGMENT: usize = SEGMENT + 16;
-/// `"WOB1"`.
+/// `"WOB1"`: the first format, whose file length gives the content's exact size.
 pub const MAGIC: &[u8; 4] = b"WOB1";
-/// magic (4) || wrapped object key (12 + 32 + 16) || encrypted id (12 + 32 + 16).
+/// A `WOB1` header: magic (4) || wrapped object key (12 + 32 + 16) || encrypted id (12 + 32 + 16).
 pub const HEADER: usize = 4 + 60 + 60;
+/// `"WOB2"`: the size is sealed in the header and the file is padded (Padmé) after its last
+/// segment, so that a file's length tells only its size class.
+pub const MAGIC2: &[u8; 4] = b"WOB2";
+/// A `WOB2` header: magic (4) || wrapped object key (12 + 32 + 16) || encrypted id and size
+/// (12 + 32 + 8 + 16).
+pub const HEADER2: usize = 4 + 60 + 68;
+/// The longest header.
+pub const MAX_HEADER: usize = HEADER2;
 
 /// Number of segments of an object of `size` bytes (an empty object has one empty segment).
 pub fn segments_for(size: u64) -> u64 {
@@ -30,9 +38,52 @@ pub fn segment_nonce(i: u64, last: bool) -> [u8; 12] {
     n
 }
 
-/// Builds a header: the object key wrapped with the store key; the id sealed with the object
-/// key (so a header cannot be moved to another object's content unnoticed).
-pub fn make_header(wrap_key: &Key32, object_key: &Key32, id: &[u8; 32]) -> io::Result<Vec<u8>> {
+/// Padmé (Nikitin et al., "Reducing Metadata Leakage from Encrypted Files and Communication
+/// with PURBs", 2019): `len` rounded up so that only its top `log2(log2(len)) + 1` bits vary;
+/// at most 12 % larger.
+pub fn padme(len: u64) -> u64 {
+    if len < 2 {
+        return len;
+    }
+    let e = 63 - u64::from(len.leading_zeros()); // floor(log2 len)
+    let s = 64 - u64::from(e.leading_zeros()); // floor(log2 e) + 1
+    let mask = (1u64 << (e - s)) - 1;
+    len.saturating_add(mask) & !mask
+}
+
+/// Bytes of the sealed segments of `size` bytes of content.
+pub fn sealed_len(size: u64) -> u64 {
+    size + 16 * segments_for(size)
+}
+
+/// Length of the `WOB2` file of `size` bytes of content: header, segments, padding.
+pub fn padded_file_len(size: u64) -> u64 {
+    padme(HEADER2 as u64 + sealed_len(size))
+}
+
+/// Builds a `WOB2` header: the object key wrapped with the store key; the id and the size
+/// sealed with the object key (so a header cannot be moved to another object's content
+/// unnoticed).
+pub fn make_header(wrap_key: &Key32, object_key: &Key32, id: &[u8; 32], size: u64) -> io::Result<Vec<u8>> {
+    let mut h = Vec::with_capacity(HEADER2);
+    h.extend_from_slice(MAGIC2);
+    let mut n1 = [0u8; 12];
+    let mut n2 = [0u8; 12];
+    crate::crypto::random_bytes(&mut n1).map_err(io::Error::other)?;
+    crate::crypto::random_bytes(&mut n2).map_err(io::Error::other)?;
+    h.extend_from_slice(&n1);
+    h.extend_from_slice(&seal(wrap_key, &n1, MAGIC, object_key.as_ref()));
+    h.extend_from_slice(&n2);
+    let mut id_size = [0u8; 40];
+    id_size[..32].copy_from_slice(id);
+    id_size[32..].copy_from_slice(&size.to_le_bytes());
+    h.extend_from_slice(&seal(object_key, &n2, b"id+size", &id_size));
+    Ok(h)
+}
+
+/// Builds a `WOB1` header (tests of the older format only).
+#[cfg(test)]
+pub fn make_header_v1(wrap_key: &Key32, object_key: &Key32, id: &[u8; 32]) -> io::Result<Vec<u8>> {
     let mut h = Vec::with_capacity(HEADER);
     h.extend_from_slice(MAGIC);
     let mut n1 = [0u8; 12];
@@ -46,18 +97,104 @@ pub fn make_header(wrap_key: &Key32, object_key: &Key32, id: &[u8; 32]) -> io::R
     Ok(h)
 }
 
-/// Reads a header: the object key and the id.
-pub fn read_header(wrap_key: &Key32, h: &[u8]) -> io::Result<(Key32, [u8; 32])> {
-    if h.len() < HEADER || &h[..4] != MAGIC {
-        return Err(corrupt("not a WoChat object"));
+/// What a header says.
+pub struct Header {
+    /// The object key.
+    pub key: Key32,
+    /// The object's id.
+    pub id: [u8; 32],
+    /// The content's size (`WOB2`; a `WOB1` file's length gives it).
+    pub size: Option<u64>,
+    /// Bytes of the header.
+    pub len: usize,
+}
+
+/// Reads a header (`h`: the file's first bytes, at least [`MAX_HEADER`] when it has them).
+pub fn read_header(wrap_key: &Key32, h: &[u8]) -> io::Result<Header> {
+    let v2 = match h.get(..4) {
+        Some(m) if m == MAGIC => false,
+        Some(m) if m == MAGIC2 => true,
+        _ => return Err(corrupt("not a WoChat object")),
+    };
+    let len = if v2 { HEADER2 } else { HEADER };
+    if h.len() < len {
+        return Err(corrupt("shorter than its header"));
     }
-    let n1: [u8; 12] = h[4..16].try_into().expect("12 bytes");
+    let n1: [u8; 12] = h[4..16].try_into().map_err(|_| corrupt("header"))?;
     let key = open(wrap_key, &n1, MAGIC, &h[16..64]).map_err(|_| corrupt("the object key does not open"))?;
     let key: Key32 = Zeroizing::new(key.as_slice().try_into().map_err(|_| corrupt("bad object key"))?);
-    let n2: [u8; 12] = h[64..76].try_into().expect("12 bytes");
-    let id = open(&key, &n2, b"id", &h[76..124]).map_err(|_| corrupt("the object id does not open"))?;
-    let id: [u8; 32] = id.as_slice().try_into().map_err(|_| corrupt("bad object id"))?;
-    Ok((key, id))
+    let n2: [u8; 12] = h[64..76].try_into().map_err(|_| corrupt("header"))?;
+    let aad: &[u8] = if v2 { b"id+size" } else { b"id" };
+    let plain = open(&key, &n2, aad, &h[76..len]).map_err(|_| corrupt("the object id does not open"))?;
+    let id: [u8; 32] = plain.get(..32).and_then(|b| b.try_into().ok()).ok_or_else(|| corrupt("bad object id"))?;
+    let size = match plain.get(32..40) {
+        Some(b) if v2 => Some(u64::from_le_bytes(b.try_into().map_err(|_| corrupt("bad size"))?)),
+        _ => None,
+    };
+    Ok(Header { key, id, size, len })
+}
+
+/// Where the segments of an object file are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Bytes of the header (where segment 0 starts).
+    pub header: usize,
+    /// Content bytes.
+    pub size: u64,
+    /// Number of segments.
+    pub segments: u64,
+    /// Sealed bytes of the last segment.
+    pub last_len: usize,
+}
+
+impl Layout {
+    /// The layout of a file of `file_len` bytes with header `h`; a file too short for what its
+    /// header says is corrupt.
+    pub fn of(h: &Header, file_len: u64) -> io::Result<Self> {
+        let size = match h.size {
+            Some(size) => {
+                if file_len < h.len as u64 + sealed_len(size) {
+                    return Err(corrupt("truncated"));
+                }
+                size
+            }
+            None => {
+                let body = file_len.saturating_sub(h.len as u64);
+                if body < 16 {
+                    return Err(corrupt("no content"));
+                }
+                let segments = body.div_ceil(SEALED_SEGMENT as u64);
+                let last = body - (segments - 1) * SEALED_SEGMENT as u64;
+                if last < 16 {
+                    return Err(corrupt("truncated segment"));
+                }
+                (segments - 1) * SEGMENT as u64 + last - 16
+            }
+        };
+        let segments = segments_for(size);
+        let last_len = (size - (segments - 1) * SEGMENT as u64) as usize + 16;
+        Ok(Self { header: h.len, size, segments, last_len })
+    }
+
+    /// Offset and sealed length of segment `i`.
+    pub fn segment(&self, i: u64) -> (u64, usize) {
+        let len = if i + 1 == self.segments { self.last_len } else { SEALED_SEGMENT };
+        (self.header as u64 + i * SEALED_SEGMENT as u64, len)
+    }
+}
+
+/// Reads as much of `buf` as `r` has (a file shorter than the buffer is not an error here).
+pub fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 pub(crate) fn corrupt(what: &str) -> io::Error {
@@ -83,20 +220,14 @@ impl ObjectReader {
     /// Opens `file` (positioned anywhere) with the store's wrap key.
     pub fn new(mut file: File, wrap_key: &Key32) -> io::Result<Self> {
         let len = file.metadata()?.len();
-        let mut h = [0u8; HEADER];
+        let mut h = [0u8; MAX_HEADER];
         file.seek(SeekFrom::Start(0))?;
-        file.read_exact(&mut h).map_err(|_| corrupt("shorter than its header"))?;
-        let (key, id) = read_header(wrap_key, &h)?;
-        let body = len - HEADER as u64;
-        if body < 16 {
-            return Err(corrupt("no content"));
-        }
-        let segments = body.div_ceil(SEALED_SEGMENT as u64);
-        let last_len = (body - (segments - 1) * SEALED_SEGMENT as u64) as usize;
-        if last_len < 16 {
-            return Err(corrupt("truncated segment"));
-        }
-        let size = (segments - 1) * SEGMENT as u64 + (last_len - 16) as u64;
+        let n = read_up_to(&mut file, &mut h)?;
+        let header = read_header(wrap_key, &h[..n])?;
+        let layout = Layout::of(&header, len)?;
+        file.seek(SeekFrom::Start(layout.header as u64))?;
+        let Header { key, id, .. } = header;
+        let (segments, last_len, size) = (layout.segments, layout.last_len, layout.size);
         Ok(Self { file, key, id, segments, last_len, next: 0, buf: Vec::new(), pos: 0, hasher: Sha256::new(), size })
     }
 

@@ -19,7 +19,7 @@ mod partial;
 mod sniff;
 mod store;
 
-pub use format::{ObjectReader, SEGMENT};
+pub use format::{HEADER2, ObjectReader, SEGMENT, padded_file_len, padme};
 pub use names::{MAX_NAME_BYTES, create_unique, sanitize_file_name, truncate_keeping_extension};
 pub use partial::PartialObject;
 pub use sniff::sniff;

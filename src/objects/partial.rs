@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use zeroize::Zeroizing;
 
-use super::format::{self, HEADER, SEALED_SEGMENT, SEGMENT, segment_nonce, segments_for};
+use super::format::{self, HEADER2, MAX_HEADER, SEALED_SEGMENT, SEGMENT, segment_nonce, segments_for};
 use super::{ObjectError, ObjectId, ObjectStore};
 use crate::crypto::{Address, Key32, seal};
 use crate::fsutil::{create_private_dir, read_exact_at, write_all_at};
@@ -21,6 +21,9 @@ pub struct PartialObject {
     key: Key32,
     id: ObjectId,
     size: u64,
+    /// Bytes of its header (segment 0 starts there): `WOB2`, or `WOB1` in a file begun by an
+    /// older version.
+    header: usize,
     /// Slots known to hold a chunk (`Some(true)`), known empty (`Some(false)`), or not
     /// looked at yet in a file reopened after a restart (`None`).
     written: Vec<Option<bool>>,
@@ -42,22 +45,24 @@ impl ObjectStore {
         let path = self.partial_path(id, sender);
         create_private_dir(path.parent().expect("partial/"))?;
         if let Ok(file) = OpenOptions::new().read(true).write(true).open(&path) {
-            let mut h = [0u8; HEADER];
-            if read_exact_at(&file, &mut h, 0).is_ok()
-                && let Ok((key, hid)) = format::read_header(&self.wrap_key, &h)
-                && hid == id.0
+            let mut h = [0u8; MAX_HEADER];
+            let n = format::read_up_to(&mut &file, &mut h).unwrap_or(0);
+            if let Ok(header) = format::read_header(&self.wrap_key, &h[..n])
+                && header.id == id.0
+                && header.size.is_none_or(|s| s == size)
             {
                 let written = vec![None; segments_for(size) as usize];
-                return Ok(PartialObject { file, path, key, id: *id, size, written });
+                let (key, header) = (header.key, header.len);
+                return Ok(PartialObject { file, path, key, id: *id, size, header, written });
             }
             // A damaged partial file: start again.
             drop(file);
             fs::remove_file(&path)?;
         }
-        self.check_quota(size + HEADER as u64 + 16 * segments_for(size))?;
+        self.check_quota(format::padded_file_len(size))?;
         let mut key = Zeroizing::new([0u8; 32]);
         crate::crypto::random_bytes(key.as_mut()).map_err(io::Error::other)?;
-        let header = format::make_header(&self.wrap_key, &key, &id.0)?;
+        let header = format::make_header(&self.wrap_key, &key, &id.0, size)?;
         let mut o = OpenOptions::new();
         o.read(true).write(true).create_new(true);
         #[cfg(unix)]
@@ -69,7 +74,7 @@ impl ObjectStore {
         write_all_at(&file, &header, 0)?;
         file.sync_all()?;
         let written = vec![Some(false); segments_for(size) as usize];
-        Ok(PartialObject { file, path, key, id: *id, size, written })
+        Ok(PartialObject { file, path, key, id: *id, size, header: HEADER2, written })
     }
 
     /// Deletes every partial file but those of `keep` (object, sender): what transfers that
@@ -109,6 +114,14 @@ impl ObjectStore {
             drop(p.file);
             fs::remove_file(&p.path)?;
             return Ok(());
+        }
+        if p.header == HEADER2 {
+            // Padded like any stored object once complete (the padding is not chunk data).
+            let end = HEADER2 as u64 + format::sealed_len(p.size);
+            p.file.set_len(end)?;
+            let mut file = &p.file;
+            std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(end))?;
+            super::store::write_padding(&mut file, format::padded_file_len(p.size) - end)?;
         }
         p.file.sync_all()?;
         let check = File::open(&p.path).and_then(|f| {
@@ -165,7 +178,7 @@ impl PartialObject {
             return Ok(());
         }
         let sealed = seal(&self.key, &segment_nonce(i, last), b"", data);
-        write_all_at(&self.file, &sealed, HEADER as u64 + i * SEALED_SEGMENT as u64)?;
+        write_all_at(&self.file, &sealed, self.header as u64 + i * SEALED_SEGMENT as u64)?;
         self.written[slot] = Some(true);
         Ok(())
     }
@@ -176,7 +189,7 @@ impl PartialObject {
         let last = i + 1 == n;
         let len = if last { (self.size - (n - 1) * SEGMENT as u64) as usize + 16 } else { SEALED_SEGMENT };
         let mut buf = vec![0u8; len];
-        if read_exact_at(&self.file, &mut buf, HEADER as u64 + i * SEALED_SEGMENT as u64).is_err() {
+        if read_exact_at(&self.file, &mut buf, self.header as u64 + i * SEALED_SEGMENT as u64).is_err() {
             return false;
         }
         crate::crypto::open(&self.key, &segment_nonce(i, last), b"", &buf).is_ok()

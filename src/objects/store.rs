@@ -11,7 +11,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::format::{self, HEADER, ObjectReader, SEGMENT, segment_nonce};
+use super::format::{self, HEADER2, Layout, MAX_HEADER, ObjectReader, SEGMENT, segment_nonce};
 use crate::crypto::{Identity, Key32, seal};
 use crate::fsutil::{create_private_dir, sync_dir};
 
@@ -157,7 +157,7 @@ impl ObjectStore {
     /// sender proves its chunks with; computed in the same pass).
     pub fn put_file_with_leaves(&self, path: &Path) -> Result<(ObjectId, u64, Vec<[u8; 32]>), ObjectError> {
         let size = fs::metadata(path)?.len();
-        self.check_quota(size + size / 1024 + HEADER as u64)?;
+        self.check_quota(format::padded_file_len(size))?;
         self.put_stream(File::open(path)?)
     }
 
@@ -173,7 +173,7 @@ impl ObjectStore {
         let (tmp_path, mut tmp) = self.temp_file()?;
         let result = (|| -> Result<(ObjectId, u64, Vec<[u8; 32]>), ObjectError> {
             // The header's id is written last, once known; reserve its place.
-            tmp.write_all(&[0u8; HEADER])?;
+            tmp.write_all(&[0u8; HEADER2])?;
             let mut hasher = Sha256::new();
             let mut leaves = Vec::new();
             let mut size = 0u64;
@@ -199,7 +199,10 @@ impl ObjectStore {
                 i += 1;
             }
             let id = ObjectId(hasher.finalize().into());
-            let header = format::make_header(&self.wrap_key, &object_key, &id.0)?;
+            // Padding after the last segment: the file's length tells only its size class.
+            let written = HEADER2 as u64 + format::sealed_len(size);
+            write_padding(&mut tmp, format::padded_file_len(size) - written)?;
+            let header = format::make_header(&self.wrap_key, &object_key, &id.0, size)?;
             crate::fsutil::write_all_at(&tmp, &header, 0)?;
             tmp.sync_all()?;
             Ok((id, size, leaves))
@@ -266,22 +269,21 @@ impl ObjectStore {
             _ => ObjectError::Io(e),
         })?;
         let len = file.metadata()?.len();
-        let mut h = [0u8; HEADER];
-        crate::fsutil::read_exact_at(&file, &mut h, 0).map_err(|_| format::corrupt("shorter than its header"))?;
-        let (key, hid) = format::read_header(&self.wrap_key, &h)?;
-        if hid != id.0 {
+        let mut h = [0u8; MAX_HEADER];
+        let n = format::read_up_to(&mut &file, &mut h)?;
+        let header = format::read_header(&self.wrap_key, &h[..n])?;
+        if header.id != id.0 {
             return Err(format::corrupt("stored under another object's name").into());
         }
-        let body = len.saturating_sub(HEADER as u64);
-        let segments = body.div_ceil(format::SEALED_SEGMENT as u64);
-        if i >= segments {
+        let layout = Layout::of(&header, len)?;
+        if i >= layout.segments {
             return Err(format::corrupt("no such chunk").into());
         }
-        let last = i + 1 == segments;
-        let n = if last { body - i * format::SEALED_SEGMENT as u64 } else { format::SEALED_SEGMENT as u64 } as usize;
+        let last = i + 1 == layout.segments;
+        let (at, n) = layout.segment(i);
         let mut sealed = vec![0u8; n];
-        crate::fsutil::read_exact_at(&file, &mut sealed, HEADER as u64 + i * format::SEALED_SEGMENT as u64)?;
-        crate::crypto::open(&key, &segment_nonce(i, last), b"", &sealed)
+        crate::fsutil::read_exact_at(&file, &mut sealed, at)?;
+        crate::crypto::open(&header.key, &segment_nonce(i, last), b"", &sealed)
             .map_err(|_| format::corrupt(&format!("segment {i} does not authenticate")).into())
     }
 
@@ -317,9 +319,9 @@ impl ObjectStore {
         let mut out = Vec::new();
         for path in walk(&self.dir)? {
             let id = File::open(&path).ok().and_then(|mut f| {
-                let mut h = [0u8; HEADER];
-                f.read_exact(&mut h).ok()?;
-                format::read_header(&self.wrap_key, &h).ok().map(|(_, id)| ObjectId(id))
+                let mut h = [0u8; MAX_HEADER];
+                let n = format::read_up_to(&mut f, &mut h).ok()?;
+                format::read_header(&self.wrap_key, &h[..n]).ok().map(|h| ObjectId(h.id))
             });
             out.push((id, path));
         }
@@ -419,4 +421,48 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+/// Appends `n` random bytes (the padding of an object file: indistinguishable from its
+/// ciphertext, so the file does not show where the content ends).
+pub(super) fn write_padding(file: &mut impl Write, n: u64) -> io::Result<()> {
+    let mut left = n;
+    let mut buf = vec![0u8; SEGMENT];
+    while left > 0 {
+        let k = left.min(SEGMENT as u64) as usize;
+        crate::crypto::random_bytes(&mut buf[..k]).map_err(io::Error::other)?;
+        file.write_all(&buf[..k])?;
+        left -= k as u64;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An object stored by an older version (`WOB1`: no size in the header, no padding) still
+    /// reads, chunk by chunk and whole, and verifies.
+    #[test]
+    fn objects_of_the_older_format_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ObjectStore::open(dir.path(), &crate::crypto::Identity::generate().unwrap(), 0).unwrap();
+        let data: Vec<u8> = (0..150_000u32).map(|i| (i % 253) as u8).collect();
+        let id = ObjectId(crate::crypto::sha256(&data));
+        let key = Zeroizing::new([7u8; 32]);
+        let mut file = format::make_header_v1(&s.wrap_key, &key, &id.0).unwrap();
+        let chunks: Vec<&[u8]> = data.chunks(SEGMENT).collect();
+        for (i, c) in chunks.iter().enumerate() {
+            file.extend(seal(&key, &segment_nonce(i as u64, i + 1 == chunks.len()), b"", c));
+        }
+        let path = s.path_of(&id);
+        create_private_dir(path.parent().unwrap()).unwrap();
+        fs::write(&path, &file).unwrap();
+        let mut back = Vec::new();
+        s.open_reader(&id).unwrap().read_to_end(&mut back).unwrap();
+        assert_eq!(back, data);
+        assert_eq!(s.read_chunk(&id, 2).unwrap(), chunks[2]);
+        assert!(s.verify_all().unwrap().is_empty());
+        assert_eq!(s.list().unwrap()[0].0, Some(id));
+    }
 }
