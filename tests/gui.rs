@@ -414,3 +414,21 @@ fn a_pasted_picture_is_sent_and_no_clear_copy_stays_behind() {
     assert!(left.is_empty(), "the temporary PNG was removed: {left:?}");
     rt.block_on(bob.stop());
 }
+
+/// Messages from strangers dropped to keep requests within their limits are counted beside
+/// the requests.
+#[test]
+fn dropped_requests_are_counted_in_the_talk_list() {
+    let broker = Mosquitto::start();
+    let t = home_for(&broker);
+    let keys = t.keys();
+    keys.create("alice", b"pw").unwrap();
+    {
+        let acc = wochat::app::Account::open(&t.home, &keys, "alice", b"pw").unwrap();
+        acc.chat.connection().execute("INSERT INTO meta (key, value) VALUES ('requests_dropped', '7')", []).unwrap();
+    }
+    let mut h = logged_in(&t, "alice");
+    until(&mut h, 10, "the count", |a| a.chat.as_ref().unwrap().requests_dropped == 7);
+    h.run();
+    h.get_by_label("7 older messages from strangers were dropped (limits for requests)");
+}

@@ -165,6 +165,12 @@ impl ReadModel {
         &self.db
     }
 
+    /// How many messages from strangers were dropped to keep requests within their limits
+    /// (shown beside the requests).
+    pub fn requests_dropped(&self) -> Result<u64, StoreError> {
+        self.db.requests_dropped()
+    }
+
     /// The talk list, most recent first (one query).
     pub fn talks(&self) -> Result<Vec<TalkView>, StoreError> {
         Ok(self.db.talk_summaries()?.into_iter().map(|s| self.talk_view(s)).collect())

@@ -219,6 +219,8 @@ pub enum UiMsg {
     },
     /// The whole talk list, latest first.
     Talks(Vec<TalkItem>),
+    /// Messages from strangers dropped so far to keep requests within their limits.
+    RequestsDropped(u64),
     /// One line of the talk list changed (or is new).
     TalkChanged(TalkItem),
     /// Messages of a conversation (`older`: a page before what is shown).
@@ -495,6 +497,7 @@ impl Worker {
     async fn on_events(&mut self, batch: Vec<Event>) {
         let Some(s) = self.session.as_mut() else { return };
         let mut chats = Vec::new();
+        let mut requests_dropped = false;
         for e in batch {
             match e {
                 Event::Connection { state, broker, .. } => (self.out)(UiMsg::Connection(state, broker)),
@@ -514,8 +517,12 @@ impl Worker {
                 }
                 Event::Status { hash, stat } => (self.out)(UiMsg::Status { hash, stat }),
                 Event::Transfer { file, done, state, .. } => (self.out)(UiMsg::Transfer { file, done, state }),
+                Event::Dropped { reason: "request_over_limit" } => requests_dropped = true,
                 Event::Ready { .. } | Event::Dropped { .. } => {}
             }
+        }
+        if requests_dropped {
+            s.send_requests_dropped(&self.out);
         }
         for chat in chats {
             if Some(chat) == s.open {
@@ -702,6 +709,13 @@ impl Session {
         match self.read.talks() {
             Ok(talks) => out(UiMsg::Talks(talks.into_iter().map(talk_item).collect())),
             Err(e) => out(client_error(e.into())),
+        }
+        self.send_requests_dropped(out);
+    }
+
+    fn send_requests_dropped(&self, out: &Out) {
+        if let Ok(n) = self.read.requests_dropped() {
+            out(UiMsg::RequestsDropped(n));
         }
     }
 

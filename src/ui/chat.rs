@@ -137,11 +137,18 @@ fn talks_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
                 })
                 .cloned()
                 .collect();
-            if items.is_empty() {
+            let dropped = if requests { chat.requests_dropped } else { 0 };
+            if items.is_empty() && dropped == 0 {
                 continue;
             }
             if requests {
                 ui.strong(heading);
+            }
+            if dropped > 0 {
+                ui.weak(super::i18n::tr_count(
+                    "{} older messages from strangers were dropped (limits for requests)",
+                    dropped as usize,
+                ));
             }
             for t in items {
                 let selected = chat.open == Some(t.view.chat);

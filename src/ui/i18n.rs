@@ -82,6 +82,10 @@ const ZH_CN: &[(&str, &str)] = &[
     ("Add friend...", "添加好友…"),
     ("Add friend", "添加好友"),
     ("Message requests", "消息请求"),
+    (
+        "{} older messages from strangers were dropped (limits for requests)",
+        "已丢弃 {} 条较早的陌生人消息（消息请求的上限）",
+    ),
     ("Chats", "聊天"),
     ("Accept", "接受"),
     ("Block", "屏蔽"),

@@ -98,6 +98,8 @@ pub struct ChatState {
     pub talks: Vec<TalkItem>,
     /// The talk filter.
     pub filter: String,
+    /// Messages from strangers dropped to keep requests within their limits (shown with them).
+    pub requests_dropped: u64,
     /// The open conversation.
     pub open: Option<ChatId>,
     /// Loaded messages of the open talk, oldest first.
@@ -311,6 +313,7 @@ impl WoChatApp {
                     me: (name, address),
                     talks: Vec::new(),
                     filter: String::new(),
+                    requests_dropped: 0,
                     open: None,
                     messages: Vec::new(),
                     has_older: false,
@@ -403,6 +406,7 @@ impl ChatState {
     fn apply(&mut self, msg: UiMsg) {
         match msg {
             UiMsg::Talks(t) => self.talks = t,
+            UiMsg::RequestsDropped(n) => self.requests_dropped = n,
             UiMsg::TalkChanged(item) => {
                 self.talks.retain(|t| t.view.chat != item.view.chat);
                 // Newest activity first; friends without messages last.
