@@ -202,6 +202,17 @@ fn the_quota_refuses_a_file_that_does_not_fit() {
     let bob = Identity::generate().unwrap().address();
     assert!(matches!(s.begin_partial(&big, &bob, 2 << 20), Err(ObjectError::Quota { .. })));
     assert_eq!(files_below(dir.path()).len(), 1, "nothing else stored");
+
+    // A partial file counts at the size it will have: two transfers of 400 KB do not both
+    // begin in the 400 KB left, though nothing of either is written yet.
+    let (s, _) = store(&dir.path().join("other"), 1);
+    let first = ObjectId(sha256(b"first"));
+    let second = ObjectId(sha256(b"second"));
+    s.begin_partial(&first, &bob, 400_000).unwrap();
+    assert!(s.used_bytes().unwrap() >= 400_000);
+    assert!(matches!(s.begin_partial(&second, &bob, 700_000), Err(ObjectError::Quota { .. })));
+    s.discard_partial(&first, &bob).unwrap();
+    s.begin_partial(&second, &bob, 700_000).unwrap();
 }
 
 #[test]

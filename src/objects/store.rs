@@ -125,13 +125,32 @@ impl ObjectStore {
         self.path_of(id).is_file()
     }
 
-    /// Bytes used on disk by objects, partial ones included.
+    /// Bytes used on disk by objects, partial ones included at the size they will have when
+    /// complete (a transfer reserves its room when it begins, so that several at once cannot
+    /// overcommit the quota).
     pub fn used_bytes(&self) -> io::Result<u64> {
         let mut total = 0;
         for entry in walk(&self.dir)? {
             total += fs::metadata(&entry).map(|m| m.len()).unwrap_or(0);
         }
-        Ok(total)
+        Ok(total + self.reserved_by_partials())
+    }
+
+    /// The final size of every partial file (from its header; its length for an older one).
+    fn reserved_by_partials(&self) -> u64 {
+        let Ok(entries) = fs::read_dir(self.dir.join("partial")) else { return 0 };
+        let mut total = 0;
+        for entry in entries.flatten() {
+            let Ok(mut f) = File::open(entry.path()) else { continue };
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            let mut h = [0u8; MAX_HEADER];
+            let n = format::read_up_to(&mut f, &mut h).unwrap_or(0);
+            total += match format::read_header(&self.wrap_key, &h[..n]) {
+                Ok(format::Header { size: Some(size), .. }) => format::padded_file_len(size).max(len),
+                _ => len,
+            };
+        }
+        total
     }
 
     /// Refuses `needed` more bytes if they would exceed the quota.
