@@ -689,7 +689,7 @@ impl Session {
                     tokio::task::spawn_blocking(move || {
                         out(match super::media::load_for_viewer(&objects, source, gif, file) {
                             Ok(v) => UiMsg::Viewer(v),
-                            Err(e) => UiMsg::Error(UiError::Other(e)),
+                            Err(e) => UiMsg::Error(UiError::Other(e.to_string())),
                         });
                     });
                 }

@@ -10,6 +10,26 @@ use eframe::egui;
 use crate::media::{Frame, GifPlayer, MAX_ALLOC, MAX_SIDE, decode_slot};
 use crate::objects::{ObjectId, ObjectStore};
 
+/// Why a picture cannot be shown in the viewer.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    /// The original is larger than the viewer decodes.
+    #[error("too large to show")]
+    TooLarge,
+    /// The stored file cannot be read (missing, damaged).
+    #[error(transparent)]
+    Object(#[from] crate::objects::ObjectError),
+    /// Reading it failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The GIF player refused it or could not start.
+    #[error(transparent)]
+    Animation(#[from] crate::media::ThumbError),
+    /// The picture does not decode within the limits.
+    #[error(transparent)]
+    Image(#[from] image::ImageError),
+}
+
 /// Largest side of a picture shown in the viewer.
 const VIEWER_MAX: u32 = 1600;
 /// Largest original decoded for the viewer when there is no display version.
@@ -49,15 +69,20 @@ pub enum ViewedContent {
 }
 
 /// Reads and decodes `source` for the viewer within the decoder's limits; a GIF starts playing.
-pub fn load_for_viewer(objects: &ObjectStore, source: ObjectId, gif: bool, file: ObjectId) -> Result<Viewed, String> {
-    let mut reader = objects.open_reader(&source).map_err(|e| e.to_string())?;
+pub fn load_for_viewer(
+    objects: &ObjectStore,
+    source: ObjectId,
+    gif: bool,
+    file: ObjectId,
+) -> Result<Viewed, ViewError> {
+    let mut reader = objects.open_reader(&source)?;
     if reader.size() > MAX_VIEW_SOURCE {
-        return Err("too large to show".into());
+        return Err(ViewError::TooLarge);
     }
     let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut reader, &mut bytes).map_err(|e| e.to_string())?;
+    std::io::Read::read_to_end(&mut reader, &mut bytes)?;
     let content = if gif {
-        ViewedContent::Gif(Arc::new(GifPlayer::start(bytes.into(), VIEWER_MAX).map_err(|e| e.to_string())?))
+        ViewedContent::Gif(Arc::new(GifPlayer::start(bytes.into(), VIEWER_MAX)?))
     } else {
         ViewedContent::Still(Arc::new(still(&bytes)?))
     };
@@ -69,8 +94,8 @@ pub fn frame_image(frame: &Frame) -> egui::ColorImage {
     egui::ColorImage::from_rgba_unmultiplied([frame.width as usize, frame.height as usize], &frame.rgba)
 }
 
-fn still(bytes: &[u8]) -> Result<egui::ColorImage, String> {
-    let mut reader = image::ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
+fn still(bytes: &[u8]) -> Result<egui::ColorImage, ViewError> {
+    let mut reader = image::ImageReader::new(Cursor::new(bytes)).with_guessed_format()?;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
@@ -78,7 +103,7 @@ fn still(bytes: &[u8]) -> Result<egui::ColorImage, String> {
     reader.limits(limits);
     let img = {
         let _slot = decode_slot();
-        reader.decode().map_err(|e| e.to_string())?
+        reader.decode()?
     };
     let img = if img.width().max(img.height()) > VIEWER_MAX {
         img.resize(VIEWER_MAX, VIEWER_MAX, image::imageops::FilterType::Triangle)
