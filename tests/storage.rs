@@ -441,3 +441,21 @@ fn a_database_from_before_conversation_ids_migrates() {
     let receipts: i64 = db.connection().query_row("SELECT count(*) FROM receipt", [], |r| r.get(0)).unwrap();
     assert_eq!(receipts, 1);
 }
+
+/// `object gc` also forgets the chunk leaf hashes kept for files no message refers to.
+#[test]
+fn leaf_hashes_of_unreferenced_files_are_forgotten() {
+    let t = TestHome::new();
+    let keys = t.keys();
+    keys.create("alice", b"pw").unwrap();
+    let acc = Account::open(&t.home, &keys, "alice", b"pw").unwrap();
+    let conn = acc.chat.connection();
+    conn.execute(
+        "INSERT INTO object_tree (obj, leaves) VALUES (?1, ?2)",
+        rusqlite::params!["ab".repeat(32), vec![0u8; 64]],
+    )
+    .unwrap();
+    assert_eq!(acc.chat.forget_unreferenced_trees().unwrap(), 1);
+    let left: i64 = conn.query_row("SELECT count(*) FROM object_tree", [], |r| r.get(0)).unwrap();
+    assert_eq!(left, 0);
+}

@@ -72,6 +72,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: ObjectCmd) -> Result<()> {
         ObjectCmd::Gc => {
             let keep = account.chat.referenced_objects()?;
             let removed = objects.gc(&keep)?;
+            account.chat.forget_unreferenced_trees()?;
             println!("removed {removed} object(s)");
         }
     }

@@ -250,6 +250,14 @@ impl ChatDb {
         Ok(blob.map(|b| b.chunks_exact(32).filter_map(|c| c.try_into().ok()).collect()))
     }
 
+    /// Forgets the leaf hashes of files no message refers to any more (with `object gc`);
+    /// returns how many.
+    pub fn forget_unreferenced_trees(&self) -> Result<usize, StoreError> {
+        Ok(self
+            .connection()
+            .execute("DELETE FROM object_tree WHERE obj NOT IN (SELECT obj FROM message WHERE obj IS NOT NULL)", [])?)
+    }
+
     /// One transfer.
     pub fn transfer(&self, obj: &ObjectId, peer: &Address, dir: Direction) -> Result<Option<Transfer>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM transfer WHERE obj = ?1 AND peer = ?2 AND dir = ?3");
