@@ -257,6 +257,28 @@ fn send_a_message_and_see_it_reach_two_ticks() {
     rt.block_on(bob.stop());
 }
 
+/// Shift+Enter starts a new line in the composer; Enter sends the whole text.
+#[test]
+fn shift_enter_is_a_new_line_and_enter_sends() {
+    let Pair { rt, mut bob, mut h, _broker, _home, _net } = alice_talking_to_bob();
+    h.get_by_label("Message").click();
+    h.step();
+    h.get_by_label("Message").type_text("line one");
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::Enter);
+    h.step();
+    assert!(h.state().chat.as_ref().unwrap().messages.is_empty(), "Shift+Enter sent nothing");
+    h.get_by_label("Message").type_text("line two");
+    h.step();
+    assert_eq!(h.state().chat.as_ref().unwrap().composer, "line one\nline two");
+    h.key_press(egui::Key::Enter);
+    until(&mut h, 20, "the bubble", |a| !a.chat.as_ref().unwrap().messages.is_empty());
+    let alice = h.state().chat.as_ref().unwrap().me.1;
+    let got = rt.block_on(bob.until_history(&alice, |h| !h.is_empty()));
+    assert_eq!(got[0].text.as_deref(), Some("line one\nline two"));
+    rt.block_on(bob.stop());
+}
+
 /// Chinese text with CJK punctuation and full-width forms.
 const CHINESE: &str = "中文消息：你好，世界！WoChat 支持简体中文。（１２３）";
 

@@ -770,8 +770,19 @@ fn composer_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, o
             cmds.push(UiCmd::AttachFile(open));
         }
         let label = ui.label("Message");
-        // Enter sends, Shift+Enter is a new line.
-        let enter = ui.input_mut(|i| i.focused && i.consume_key(egui::Modifiers::NONE, egui::Key::Enter));
+        // Enter sends, Shift+Enter is a new line: only a plain Enter is taken from the text field
+        // (egui's consume_key ignores an extra Shift).
+        let enter = ui.input_mut(|i| {
+            if !i.focused {
+                return false;
+            }
+            let before = i.events.len();
+            i.events.retain(|e| {
+                !matches!(e, egui::Event::Key { key: egui::Key::Enter, pressed: true, modifiers, .. }
+                    if modifiers.matches_exact(egui::Modifiers::NONE))
+            });
+            i.events.len() < before
+        });
         let r = ui
             .add(
                 egui::TextEdit::multiline(&mut chat.composer)
