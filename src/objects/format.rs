@@ -183,8 +183,9 @@ impl Layout {
     }
 }
 
-/// Reads as much of `buf` as `r` has (a file shorter than the buffer is not an error here).
-pub fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+/// Reads until `buf` is full or the input ends; returns the bytes read (a file shorter than the
+/// buffer is not an error here).
+pub fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..]) {
@@ -222,7 +223,7 @@ impl ObjectReader {
         let len = file.metadata()?.len();
         let mut h = [0u8; MAX_HEADER];
         file.seek(SeekFrom::Start(0))?;
-        let n = read_up_to(&mut file, &mut h)?;
+        let n = read_full(&mut file, &mut h)?;
         let header = read_header(wrap_key, &h[..n])?;
         let layout = Layout::of(&header, len)?;
         file.seek(SeekFrom::Start(layout.header as u64))?;

@@ -46,7 +46,7 @@ impl ObjectStore {
         create_private_dir(path.parent().expect("partial/"))?;
         if let Ok(file) = OpenOptions::new().read(true).write(true).open(&path) {
             let mut h = [0u8; MAX_HEADER];
-            let n = format::read_up_to(&mut &file, &mut h).unwrap_or(0);
+            let n = format::read_full(&mut &file, &mut h).unwrap_or(0);
             if let Ok(header) = format::read_header(&self.wrap_key, &h[..n])
                 && header.id == id.0
                 && header.size.is_none_or(|s| s == size)

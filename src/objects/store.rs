@@ -144,7 +144,7 @@ impl ObjectStore {
             let Ok(mut f) = File::open(entry.path()) else { continue };
             let len = f.metadata().map(|m| m.len()).unwrap_or(0);
             let mut h = [0u8; MAX_HEADER];
-            let n = format::read_up_to(&mut f, &mut h).unwrap_or(0);
+            let n = format::read_full(&mut f, &mut h).unwrap_or(0);
             total += match format::read_header(&self.wrap_key, &h[..n]) {
                 Ok(format::Header { size: Some(size), .. }) => format::padded_file_len(size).max(len),
                 _ => len,
@@ -197,12 +197,12 @@ impl ObjectStore {
             let mut leaves = Vec::new();
             let mut size = 0u64;
             let mut buf = vec![0u8; SEGMENT];
-            let mut filled = read_full(&mut reader, &mut buf)?;
+            let mut filled = format::read_full(&mut reader, &mut buf)?;
             let mut i = 0u64;
             loop {
                 // Look ahead one segment to know whether this one is the last.
                 let mut next = vec![0u8; SEGMENT];
-                let next_filled = if filled == SEGMENT { read_full(&mut reader, &mut next)? } else { 0 };
+                let next_filled = if filled == SEGMENT { format::read_full(&mut reader, &mut next)? } else { 0 };
                 let last = next_filled == 0;
                 hasher.update(&buf[..filled]);
                 if filled > 0 {
@@ -289,7 +289,7 @@ impl ObjectStore {
         })?;
         let len = file.metadata()?.len();
         let mut h = [0u8; MAX_HEADER];
-        let n = format::read_up_to(&mut &file, &mut h)?;
+        let n = format::read_full(&mut &file, &mut h)?;
         let header = format::read_header(&self.wrap_key, &h[..n])?;
         if header.id != id.0 {
             return Err(format::corrupt("stored under another object's name").into());
@@ -339,7 +339,7 @@ impl ObjectStore {
         for path in walk(&self.dir)? {
             let id = File::open(&path).ok().and_then(|mut f| {
                 let mut h = [0u8; MAX_HEADER];
-                let n = format::read_up_to(&mut f, &mut h).ok()?;
+                let n = format::read_full(&mut f, &mut h).ok()?;
                 format::read_header(&self.wrap_key, &h[..n]).ok().map(|h| ObjectId(h.id))
             });
             out.push((id, path));
@@ -426,20 +426,6 @@ fn walk(dir: &Path) -> io::Result<Vec<PathBuf>> {
         }
     }
     Ok(out)
-}
-
-/// Reads until `buf` is full or the input ends; returns the bytes read.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// Appends `n` random bytes (the padding of an object file: indistinguishable from its
