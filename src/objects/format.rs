@@ -65,8 +65,16 @@ pub fn padded_file_len(size: u64) -> u64 {
 /// sealed with the object key (so a header cannot be moved to another object's content
 /// unnoticed).
 pub fn make_header(wrap_key: &Key32, object_key: &Key32, id: &[u8; 32], size: u64) -> io::Result<Vec<u8>> {
+    let mut id_size = [0u8; 40];
+    id_size[..32].copy_from_slice(id);
+    id_size[32..].copy_from_slice(&size.to_le_bytes());
+    header_with(MAGIC2, wrap_key, object_key, b"id+size", &id_size)
+}
+
+/// `magic || n1 || SEAL(wrap_key, n1, "WOB1", object key) || n2 || SEAL(object_key, n2, aad, body)`.
+fn header_with(magic: &[u8; 4], wrap_key: &Key32, object_key: &Key32, aad: &[u8], body: &[u8]) -> io::Result<Vec<u8>> {
     let mut h = Vec::with_capacity(HEADER2);
-    h.extend_from_slice(MAGIC2);
+    h.extend_from_slice(magic);
     let mut n1 = [0u8; 12];
     let mut n2 = [0u8; 12];
     crate::crypto::random_bytes(&mut n1).map_err(io::Error::other)?;
@@ -74,27 +82,14 @@ pub fn make_header(wrap_key: &Key32, object_key: &Key32, id: &[u8; 32], size: u6
     h.extend_from_slice(&n1);
     h.extend_from_slice(&seal(wrap_key, &n1, MAGIC, object_key.as_ref()));
     h.extend_from_slice(&n2);
-    let mut id_size = [0u8; 40];
-    id_size[..32].copy_from_slice(id);
-    id_size[32..].copy_from_slice(&size.to_le_bytes());
-    h.extend_from_slice(&seal(object_key, &n2, b"id+size", &id_size));
+    h.extend_from_slice(&seal(object_key, &n2, aad, body));
     Ok(h)
 }
 
 /// Builds a `WOB1` header (tests of the older format only).
 #[cfg(test)]
 pub fn make_header_v1(wrap_key: &Key32, object_key: &Key32, id: &[u8; 32]) -> io::Result<Vec<u8>> {
-    let mut h = Vec::with_capacity(HEADER);
-    h.extend_from_slice(MAGIC);
-    let mut n1 = [0u8; 12];
-    let mut n2 = [0u8; 12];
-    crate::crypto::random_bytes(&mut n1).map_err(io::Error::other)?;
-    crate::crypto::random_bytes(&mut n2).map_err(io::Error::other)?;
-    h.extend_from_slice(&n1);
-    h.extend_from_slice(&seal(wrap_key, &n1, MAGIC, object_key.as_ref()));
-    h.extend_from_slice(&n2);
-    h.extend_from_slice(&seal(object_key, &n2, b"id", id));
-    Ok(h)
+    header_with(MAGIC, wrap_key, object_key, b"id", id)
 }
 
 /// What a header says.

@@ -43,6 +43,17 @@ fn file(f: &Fixture, chunks: usize) -> (PreparedFile, Vec<u8>) {
     (prepare_file(&f.objects, &path, None, None, u64::MAX).unwrap(), data)
 }
 
+/// The verification a complete file asks for, among `effects`.
+fn verify_job(effects: Vec<Effect>) -> super::VerifyJob {
+    effects
+        .into_iter()
+        .find_map(|e| match e {
+            Effect::Verify(job) => Some(job),
+            _ => None,
+        })
+        .expect("complete: verify")
+}
+
 /// The chunk publishes among `effects`: (index, tag).
 fn chunks(effects: &[Effect]) -> Vec<(u64, Tag)> {
     effects
@@ -201,13 +212,7 @@ fn a_file_received_out_of_order_is_verified_kept_and_receipted() {
     assert!(
         t.on_chunk(&f.peer, id, 1, &data[CHUNK..2 * CHUNK], &[], 6).iter().all(|e| !matches!(e, Effect::Verify(_)))
     );
-    let job = effects
-        .into_iter()
-        .find_map(|e| match e {
-            Effect::Verify(job) => Some(job),
-            _ => None,
-        })
-        .expect("complete: verify");
+    let job = verify_job(effects);
     let done = t.on_verified(job.run());
     assert!(
         done.iter().any(|e| matches!(e, Effect::Publish { body: Body::Receipt { ack }, .. } if ack == &vec![[9; 32]]))
@@ -328,13 +333,7 @@ fn chunks_are_checked_against_the_root_before_they_are_written() {
         effects.extend(t.on_chunk(&f.peer, id, i, chunk(i), &proof(i), 2));
     }
     assert!(!effects.iter().any(|e| matches!(e, Effect::Drop(_) | Effect::Fail(_))));
-    let job = effects
-        .into_iter()
-        .find_map(|e| match e {
-            Effect::Verify(job) => Some(job),
-            _ => None,
-        })
-        .expect("complete: verify");
+    let job = verify_job(effects);
     let done = t.on_verified(job.run());
     assert!(done.iter().any(|e| matches!(e, Effect::Emit(Event::Transfer { state: TransferState::Complete, .. }))));
     assert!(f.objects.contains(&id));
