@@ -60,7 +60,10 @@ fn body() -> impl Strategy<Value = Body> {
 }
 
 fn packet() -> impl Strategy<Value = Packet> {
-    (any::<[u8; 16]>(), any::<u64>(), body()).prop_map(|(id, ts, body)| Packet { id, ts, body })
+    // A sender name, when there is one, is valid (an invalid one is dropped on decoding).
+    let name = proptest::option::of("[a-zA-Z0-9 一-龥]{1,64}")
+        .prop_filter("a name is not blank", |n| n.as_deref().is_none_or(wochat::wire::valid_sender_name));
+    (any::<[u8; 16]>(), any::<u64>(), body(), name).prop_map(|(id, ts, body, name)| Packet { id, ts, body, name })
 }
 
 proptest! {

@@ -111,12 +111,14 @@ fn merkle_vectors() -> Value {
         id: [0x11; 16],
         ts: 1_767_225_600_000,
         body: Body::Attachment { kind: AttachKind::File, text: None, obj: meta },
+        name: None,
     };
     let proof = tree.proof(2).unwrap();
     let chunk = Packet {
         id: [0x22; 16],
         ts: 1_767_225_600_001,
         body: Body::Chunk { hash, i: 2, data: file[2 * 65536..].to_vec(), proof },
+        name: None,
     };
     json!({
         "file": "byte i = i mod 251, 131082 bytes",

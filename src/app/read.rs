@@ -35,6 +35,8 @@ pub struct TalkView {
     pub unread: u64,
     /// A message request: an unknown sender wrote first.
     pub request: bool,
+    /// In a request: the name the stranger's newest message claims (unverified).
+    pub claimed_name: Option<String>,
     /// The peer is a friend (named by the user).
     pub friend: bool,
     /// The peer is blocked: their messages are dropped.
@@ -192,6 +194,15 @@ impl ReadModel {
             (ChatKind::Group, None) => String::new(),
         };
         let preview = s.last.as_deref().map(preview_of_packet).unwrap_or_default();
+        let claimed_name = match (&s.talk.kind, s.talk.request && status.is_none()) {
+            (ChatKind::Direct(peer), true) => s
+                .last
+                .as_deref()
+                .and_then(|cbor| Packet::decode(cbor).ok())
+                .and_then(|p| p.name)
+                .filter(|_| s.last_from.as_ref() == Some(peer)),
+            _ => None,
+        };
         TalkView {
             chat: s.talk.id,
             kind: s.talk.kind,
@@ -200,6 +211,7 @@ impl ReadModel {
             last_dt: s.talk.last_dt,
             unread: s.talk.unread,
             request: s.talk.request,
+            claimed_name,
             friend: status == Some(FriendStatus::Active),
             blocked: status == Some(FriendStatus::Blocked),
         }
@@ -209,6 +221,19 @@ impl ReadModel {
     /// `None`), oldest first.
     pub fn page(&self, chat: ChatId, before: Option<i64>, limit: usize) -> Result<Vec<MessageView>, StoreError> {
         Ok(self.db.history(chat, limit, before)?.iter().map(|r| self.view(r)).collect())
+    }
+
+    /// The oldest `limit` messages of a conversation after row id `after`, oldest first.
+    pub fn page_after(&self, chat: ChatId, after: i64, limit: usize) -> Result<Vec<MessageView>, StoreError> {
+        Ok(self.db.history_after(chat, limit, after)?.iter().map(|r| self.view(r)).collect())
+    }
+
+    /// About `limit` messages of a conversation around row id `id` (it included: half before,
+    /// half after), oldest first.
+    pub fn page_around(&self, chat: ChatId, id: i64, limit: usize) -> Result<Vec<MessageView>, StoreError> {
+        let mut rows = self.db.history(chat, limit / 2 + 1, Some(id.saturating_add(1)))?;
+        rows.extend(self.db.history_after(chat, limit / 2, id)?);
+        Ok(rows.iter().map(|r| self.view(r)).collect())
     }
 
     /// One message.

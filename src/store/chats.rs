@@ -138,6 +138,17 @@ impl ChatDb {
             .map(ChatId))
     }
 
+    /// Whether `peer` has ever written in the direct conversation with them (until then, own
+    /// messages to them introduce the sender by name).
+    pub fn has_written(&self, peer: &Address) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM talk t JOIN message m ON m.chat = t.id WHERE t.pk = ?1 AND m.pk = ?1)",
+            )?
+            .query_row([peer.to_hex()], |r| r.get(0))?)
+    }
+
     /// The direct conversation with `peer`, created if there is none.
     pub fn open_chat_with(&mut self, peer: &Address) -> Result<ChatId, StoreError> {
         let now = now_ms();

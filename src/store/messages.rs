@@ -339,6 +339,14 @@ impl ChatDb {
         Ok(out)
     }
 
+    /// The oldest `limit` messages of a conversation whose id is above `after`, oldest first.
+    pub fn history_after(&self, chat: ChatId, limit: usize, after: i64) -> Result<Vec<MessageRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM message m WHERE m.chat = ?1 AND m.id > ?2 ORDER BY m.id LIMIT ?3");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![chat.0, after, limit as i64], row_to_message)?;
+        collect(rows)
+    }
+
     /// The history of the direct conversation with `peer` (empty when there is none).
     pub fn history_with(&self, peer: &Address, limit: usize) -> Result<Vec<MessageRow>, StoreError> {
         match self.chat_with(peer)? {

@@ -11,6 +11,8 @@ pub const MAX_MIME: usize = 127;
 pub const MAX_FILE_NAME: usize = 255;
 /// Largest preview (`obj.thumb`), in bytes.
 pub const MAX_THUMB: usize = 48 * 1024;
+/// Longest sender name (`name`), in characters.
+pub const MAX_SENDER_NAME: usize = 64;
 /// Most hashes in one receipt (`ack`).
 pub const MAX_ACKS: usize = 1000;
 /// Most chunk indexes in one need (`need.i`).
@@ -180,6 +182,10 @@ pub struct Packet {
     pub ts: u64,
     /// Type-specific content.
     pub body: Body,
+    /// `name`: the sender's display name, carried by messages to someone who has not written
+    /// back yet (so that a message request says who claims to write). At most
+    /// [`MAX_SENDER_NAME`] characters, no control characters; a receiver ignores any other.
+    pub name: Option<String>,
 }
 
 /// A CBOR packet that does not follow the protocol.
@@ -227,7 +233,13 @@ impl Packet {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        Self { id, ts, body }
+        Self { id, ts, body, name: None }
+    }
+
+    /// This packet carrying the sender's display name (dropped when it is not a valid one).
+    pub fn with_name(mut self, name: Option<String>) -> Self {
+        self.name = name.filter(|n| valid_sender_name(n));
+        self
     }
 
     /// The CBOR bytes: keys `v`, `id`, `ts`, `t`, then the type's keys.
@@ -241,12 +253,15 @@ impl Packet {
             Body::Text { .. } | Body::Receipt { .. } | Body::Chunk { .. } | Body::Need { .. } | Body::Keys { .. } => 1,
             Body::Attachment { text, .. } => 1 + u64::from(text.is_some()),
         };
-        e.map(4 + extra)?;
+        e.map(4 + extra + u64::from(self.name.is_some()))?;
         e.str("v")?.u64(u64::from(VERSION))?;
         e.str("id")?.bytes(&self.id)?;
         e.str("ts")?.u64(self.ts)?;
         let mut letter = [0u8; 4];
         e.str("t")?.str(self.body.letter().encode_utf8(&mut letter))?;
+        if let Some(name) = &self.name {
+            e.str("name")?.str(name)?;
+        }
         match &self.body {
             Body::Text { text } => {
                 e.str("text")?.str(text)?;
@@ -299,7 +314,7 @@ impl Packet {
         let mut d = Decoder::new(cbor);
         let (mut v, mut id, mut ts, mut t) = (None, None, None, None);
         let (mut text, mut obj, mut ack, mut chunk, mut need) = (None, None, None, None, None);
-        let mut keys = None;
+        let (mut keys, mut name) = (None, None);
         for_each_entry(&mut d, |d, key| {
             match key {
                 "v" => v = Some(d.u64()?),
@@ -318,6 +333,8 @@ impl Packet {
                 "chunk" => chunk = Some(decode_chunk(d)?),
                 "need" => need = Some(decode_need(d)?),
                 "keys" => keys = Some(decode_keys(d)?),
+                // Only a claim, shown as one: an invalid name is ignored, not the message.
+                "name" => name = Some(d.str()?).filter(|n| valid_sender_name(n)).map(str::to_string),
                 _ => d.skip()?,
             }
             Ok(())
@@ -352,8 +369,14 @@ impl Packet {
                 None => return Err(PacketError::UnknownType(other.chars().take(16).collect())),
             },
         };
-        Ok(Self { id, ts, body })
+        Ok(Self { id, ts, body, name })
     }
+}
+
+/// A sender name a receiver shows: 1 to [`MAX_SENDER_NAME`] characters, not blank, no
+/// control characters.
+pub fn valid_sender_name(name: &str) -> bool {
+    !name.trim().is_empty() && name.chars().count() <= MAX_SENDER_NAME && !name.chars().any(char::is_control)
 }
 
 fn encode_obj(e: &mut Enc, o: &ObjectMeta) -> Result<(), minicbor::encode::Error<std::convert::Infallible>> {
@@ -656,5 +679,23 @@ mod tests {
         assert!(Packet::decode(&[0xff; 10]).is_err());
         let long = Packet::new(Body::Text { text: "x".repeat(MAX_TEXT + 1) }).encode();
         assert_eq!(Packet::decode(&long), Err(PacketError::OverLimit("text")));
+    }
+
+    #[test]
+    fn a_sender_name_travels_and_an_invalid_one_is_ignored_not_the_message() {
+        let named = Packet::new(Body::Text { text: "hi".into() }).with_name(Some("王小明 Wang".into()));
+        let back = Packet::decode(&named.encode()).unwrap();
+        assert_eq!(back.name.as_deref(), Some("王小明 Wang"));
+        assert_eq!(back, named);
+        for bad in ["x".repeat(MAX_SENDER_NAME + 1), "a\u{7}b".into(), "   ".into()] {
+            assert!(Packet::new(Body::Text { text: "hi".into() }).with_name(Some(bad.clone())).name.is_none());
+            // Forged by hand: the message still decodes, without the name.
+            let mut forged = named.clone();
+            forged.name = Some(bad);
+            let back = Packet::decode(&forged.encode()).unwrap();
+            assert_eq!((back.name, back.body), (None, named.body.clone()));
+        }
+        assert_eq!("x".repeat(MAX_SENDER_NAME).chars().count(), 64);
+        assert!(valid_sender_name(&"字".repeat(MAX_SENDER_NAME)), "characters, not bytes");
     }
 }

@@ -25,6 +25,15 @@ impl Engine {
         Ok(peer)
     }
 
+    /// The account's name, for a message to someone who has not written back yet (their
+    /// window shows it in the message request, as a claim); `None` once they have.
+    fn introduction_to(&self, peer: &Address) -> Option<String> {
+        match self.account.chat.has_written(peer) {
+            Ok(false) => Some(self.account.name.clone()),
+            _ => None,
+        }
+    }
+
     /// Stores texts (status N) and seals them in one transaction, answers each, publishes.
     pub(super) fn send_texts(&mut self, commands: Vec<Command>) {
         let mut ok = Vec::new();
@@ -41,7 +50,8 @@ impl Engine {
                     continue;
                 }
             };
-            ok.push((peer, Packet::new(Body::Text { text }), reply));
+            let packet = Packet::new(Body::Text { text }).with_name(self.introduction_to(&peer));
+            ok.push((peer, packet, reply));
         }
         if ok.len() > 1 {
             let packets: Vec<(Address, Packet)> = ok.iter().map(|(p, packet, _)| (*p, packet.clone())).collect();
@@ -115,7 +125,8 @@ impl Engine {
     pub(super) fn send_file(&mut self, to: To, file: PreparedFile) -> ClientResult<MessageHash> {
         let peer = self.peer_of(to)?;
         let packet =
-            Packet::new(Body::Attachment { kind: file.kind, text: file.caption.clone(), obj: file.meta.clone() });
+            Packet::new(Body::Attachment { kind: file.kind, text: file.caption.clone(), obj: file.meta.clone() })
+                .with_name(self.introduction_to(&peer));
         let now = now_ms();
         let mut row = None;
         let stored = self.store_and_publish_with(&[(peer, packet)], |tx, stored| {
