@@ -5,61 +5,17 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::TestHome;
 use common::broker::Mosquitto;
-use egui_kittest::Harness;
+use common::gui::{
+    Pair, add_friend, alice_talking_to_bob, harness, home_for, logged_in, login, seed_talk, settle, until,
+};
 use egui_kittest::kittest::Queryable;
-use wochat::home::Home;
 use wochat::store::{MessageStatus, TransferState};
-use wochat::testkit::{Network, TestNet, TestPeer};
-use wochat::ui::{Screen, WoChatApp};
+use wochat::ui::Screen;
 use wochat::wire::{AttachKind, MessageKind};
-
-/// A home whose config points at `broker` (no embedded broker).
-fn home_for(broker: &Mosquitto) -> TestHome {
-    let t = TestHome::new();
-    std::fs::write(
-        t.home.config_path(),
-        format!("[broker]\nurls = [\"{}\"]\nembedded = \"off\"\n[ui]\nlanguage = \"en\"\n", broker.url()),
-    )
-    .unwrap();
-    t
-}
-
-fn harness(home: &Home) -> Harness<'static, WoChatApp> {
-    let app = WoChatApp::new(home.clone(), std::sync::Arc::new(|| {})).unwrap();
-    let h = Harness::builder()
-        .with_size(egui::vec2(1000.0, 700.0))
-        .build_ui_state(|ui, app: &mut WoChatApp| app.ui(ui), app);
-    // Every glyph must be there (the bundled CJK font included): a box would be a bug.
-    h.ctx.set_missing_glyph_policy(egui::epaint::text::MissingGlyphPolicy::Panic);
-    h
-}
-
-/// Steps the UI until `cond` holds (the core answers on its own threads).
-fn until(h: &mut Harness<'_, WoChatApp>, secs: u64, what: &str, cond: impl Fn(&WoChatApp) -> bool) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if cond(h.state()) {
-            h.step();
-            return;
-        }
-        assert!(start.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn login(h: &mut Harness<'_, WoChatApp>, password: &str) {
-    h.get_by_label("Password").click();
-    h.step();
-    h.get_by_label("Password").type_text(password);
-    h.step();
-    h.get_by_label("Log in").click();
-    h.step();
-}
 
 #[test]
 fn login_with_the_dropdown_wrong_password_then_success() {
@@ -146,53 +102,6 @@ fn create_account_when_there_is_none() {
     assert_eq!(names, vec!["carol"]);
 }
 
-/// Runs frames until the window has been idle twice in a row, 100 ms apart (what the backend
-/// still had to send has arrived and been drawn).
-fn settle(h: &mut Harness<'static, WoChatApp>) {
-    let mut idle = 0;
-    for _ in 0..50 {
-        idle = if h.try_run().is_ok() { idle + 1 } else { 0 };
-        if idle == 2 {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("the window never became idle");
-}
-
-fn logged_in(t: &TestHome, name: &str) -> Harness<'static, WoChatApp> {
-    match t.keys().create(name, b"pw") {
-        Ok(_) | Err(wochat::store::KeysError::NameTaken(_)) => {}
-        Err(e) => panic!("{e}"),
-    }
-    let mut h = harness(&t.home);
-    until(&mut h, 10, "accounts", |a| !a.login.accounts.is_empty());
-    if h.state().login.selected != name {
-        h.get_by_label("Account").click();
-        h.run_ok();
-        h.get_by_label(name).click();
-        h.step();
-    }
-    login(&mut h, "pw");
-    until(&mut h, 20, "the main window", |a| a.screen == Screen::Main);
-    h
-}
-
-fn add_friend(h: &mut Harness<'_, WoChatApp>, input: &str, name: &str) {
-    h.get_by_label("Add friend...").click();
-    h.run_ok();
-    h.get_by_label("Address or wochat: link").click();
-    h.step();
-    h.get_by_label("Address or wochat: link").type_text(input);
-    h.step();
-    h.get_by_label("Name").click();
-    h.step();
-    h.get_by_label("Name").type_text(name);
-    h.step();
-    h.get_by_label("Add").click();
-    h.step();
-}
-
 #[test]
 fn add_friend_with_a_valid_and_an_invalid_address() {
     let broker = Mosquitto::start();
@@ -212,37 +121,6 @@ fn add_friend_with_a_valid_and_an_invalid_address() {
     until(&mut h, 10, "bob in the list", |a| a.chat.as_ref().unwrap().talks.iter().any(|t| t.view.name == "Bob"));
     assert!(h.state().chat.as_ref().unwrap().add_friend.is_none(), "the dialog closed");
     h.get_by_label("Bob");
-}
-
-/// Alice in the window, connected through `broker`, with Bob (a headless peer) added as a
-/// friend and his talk open.
-struct Pair {
-    /// Kept alive for the test (the struct is destructured with every field bound).
-    _broker: Mosquitto,
-    _home: TestHome,
-    rt: tokio::runtime::Runtime,
-    bob: TestPeer,
-    h: Harness<'static, WoChatApp>,
-    /// Bob's home (kept until the end).
-    _net: TestNet,
-}
-
-fn alice_talking_to_bob() -> Pair {
-    let broker = Mosquitto::start();
-    let t = home_for(&broker);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let net = TestNet::on(Network::Brokers(vec![broker.url()]));
-    let bob = rt.block_on(net.peer("bob"));
-    let mut h = logged_in(&t, "alice");
-    until(&mut h, 20, "connected", |a| a.chat.as_ref().unwrap().connection.0 == wochat::app::ConnState::Connected);
-    add_friend(&mut h, &bob.address.to_hex(), "Bob");
-    until(&mut h, 10, "bob in the list", |a| a.chat.as_ref().unwrap().talks.iter().any(|t| t.view.name == "Bob"));
-    h.get_by_label("Bob").click();
-    h.step();
-    // They know each other: what alice sends bob is no message request.
-    let alice = h.state().chat.as_ref().unwrap().me.1;
-    rt.block_on(bob.client.add_friend(alice, "Alice".into())).unwrap();
-    Pair { _broker: broker, _home: t, rt, bob, h, _net: net }
 }
 
 #[test]
@@ -300,34 +178,9 @@ const CHINESE: &str = "中文消息：你好，世界！WoChat 支持简体中�
 fn a_conversation_of_10000_messages_renders_and_scrolls() {
     let broker = Mosquitto::start();
     let t = home_for(&broker);
-    let keys = t.keys();
-    keys.create("alice", b"pw").unwrap();
-    let peer = wochat::crypto::Identity::generate().unwrap().address();
-    {
-        let mut acc = wochat::app::Account::open(&t.home, &keys, "alice", b"pw").unwrap();
-        acc.chat.upsert_friend(&peer, "Many").unwrap();
-        let me = acc.address();
-        let packets: Vec<Vec<u8>> = (0..10_000)
-            .map(|i| {
-                let text = if i == 9_999 { CHINESE.to_string() } else { format!("message number {i}") };
-                wochat::wire::Packet::new(wochat::wire::Body::Text { text }).encode()
-            })
-            .collect();
-        let rows: Vec<_> = packets
-            .iter()
-            .map(|cbor| wochat::store::NewMessage {
-                chat: None,
-                from: me,
-                to: peer,
-                hash: wochat::wire::MessageHash::of(cbor),
-                kind: wochat::wire::MessageKind::Text,
-                ts: 0,
-                cbor,
-                obj: None,
-            })
-            .collect();
-        acc.chat.store_many(&rows).unwrap();
-    }
+    let texts: Vec<String> =
+        (0..10_000).map(|i| if i == 9_999 { CHINESE.to_string() } else { format!("message number {i}") }).collect();
+    seed_talk(&t, "alice", "Many", &texts);
     let mut h = logged_in(&t, "alice");
     until(&mut h, 10, "the talk", |a| a.chat.as_ref().unwrap().talks.iter().any(|t| t.view.name == "Many"));
     h.get_by_label("Many").click();
@@ -371,13 +224,43 @@ fn a_conversation_of_10000_messages_renders_and_scrolls() {
     });
     let found = &h.state().chat.as_ref().unwrap().search.as_ref().unwrap().results;
     assert_eq!(found.iter().map(|m| m.view.text.as_deref().unwrap()).collect::<Vec<_>>(), ["message number 1234"]);
-    h.get_by_label("message number 1234");
+    let target = found[0].view.id;
     h.get_by_label("1 match");
-    // Esc closes the search; the conversation is back.
-    h.key_press(egui::Key::Escape);
-    h.step();
-    assert!(h.state().chat.as_ref().unwrap().search.is_none());
+    // A click on the result opens the talk at that message, highlighted; the search closes.
+    h.get_by_label("message number 1234").click();
+    until(&mut h, 20, "the page around the result", |a| {
+        let c = a.chat.as_ref().unwrap();
+        c.search.is_none() && c.messages.iter().any(|m| m.view.id == target)
+    });
+    settle(&mut h);
+    let chat = h.state().chat.as_ref().unwrap();
+    assert_eq!(chat.highlight, Some(target));
+    assert!(chat.has_newer, "newer messages are loaded as the user scrolls down");
     assert!(h.query_by_label("Search in this chat").is_none());
+    let shown = h.get_by_label("message number 1234").rect();
+    let window = h.ctx.content_rect();
+    assert!(window.contains_rect(shown), "the result is in view: {shown:?} in {window:?}");
+    // Scrolling down reaches the newest message again.
+    h.get_by_label("message number 1234").hover();
+    for _ in 0..200 {
+        h.event(egui::Event::MouseWheel {
+            source: egui::MouseWheelSource::Wheel,
+            unit: egui::MouseWheelUnit::Page,
+            delta: egui::vec2(0.0, -50.0),
+            modifiers: egui::Modifiers::NONE,
+            phase: egui::TouchPhase::Move,
+        });
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+        h.step();
+        if !h.state().chat.as_ref().unwrap().has_newer {
+            break;
+        }
+    }
+    until(&mut h, 20, "the newest page", |a| !a.chat.as_ref().unwrap().has_newer);
+    until(&mut h, 20, "the newest message", |a| {
+        a.chat.as_ref().unwrap().messages.last().is_some_and(|m| m.view.text.as_deref() == Some(CHINESE))
+    });
 }
 
 #[test]
@@ -428,7 +311,21 @@ fn a_pasted_picture_is_sent_and_no_clear_copy_stays_behind() {
     // What egui-winit hands over for Ctrl+V when the clipboard holds a picture and no text.
     let pixels = (0..200 * 120).map(|i| egui::Color32::from_rgb((i % 200) as u8, (i / 200) as u8, 90)).collect();
     let picture = egui::ColorImage::new([200, 120], pixels);
-    h.event(egui::Event::PasteImage(std::sync::Arc::new(picture)));
+    let picture = std::sync::Arc::new(picture);
+    // Pasting shows the picture first: Cancel sends nothing.
+    h.event(egui::Event::PasteImage(picture.clone()));
+    until(&mut h, 10, "the preview", |a| a.chat.as_ref().unwrap().paste.is_some());
+    h.get_by_label("Cancel").click();
+    h.run_ok();
+    assert!(h.state().chat.as_ref().unwrap().paste.is_none());
+    // Then with a caption, and Send.
+    h.event(egui::Event::PasteImage(picture));
+    until(&mut h, 10, "the preview", |a| a.chat.as_ref().unwrap().paste.is_some());
+    h.get_by_label("Caption").type_text("看这张图");
+    h.step();
+    h.get_by_label("Send a picture");
+    // Enter in the caption sends, like the dialog's Send button.
+    h.key_press(egui::Key::Enter);
     until(&mut h, 30, "the picture delivered", |a| {
         a.chat.as_ref().unwrap().messages.iter().any(|m| {
             m.view
@@ -439,7 +336,18 @@ fn a_pasted_picture_is_sent_and_no_clear_copy_stays_behind() {
         })
     });
     let got = rt.block_on(bob.until_history(&alice, |h| h.iter().any(|m| m.kind == MessageKind::Image)));
-    assert_eq!(got.iter().filter(|m| m.kind == MessageKind::Image).count(), 1);
+    let pictures: Vec<_> = got.iter().filter(|m| m.kind == MessageKind::Image).collect();
+    assert_eq!(pictures.len(), 1, "the cancelled paste sent nothing");
+    assert_eq!(pictures[0].text.as_deref(), Some("看这张图"));
+    assert!(
+        h.state()
+            .chat
+            .as_ref()
+            .unwrap()
+            .messages
+            .iter()
+            .all(|m| m.view.attachment.is_none() || m.view.text.as_deref() == Some("看这张图"))
+    );
     let leftovers = std::env::temp_dir().join(format!("wochat-paste-{}", std::process::id()));
     let left: Vec<_> =
         std::fs::read_dir(&leftovers).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();

@@ -394,7 +394,12 @@ fn copy_atomically(
     crate::crypto::random_bytes(&mut r).map_err(io::Error::other)?;
     let tmp = dir.join(format!(".wochat-save-{}.tmp", hex::encode(r)));
     let result = (|| {
-        let mut out = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        // A decrypted copy is the user's alone (0600 on Unix) wherever it goes.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut out = options.open(&tmp)?;
         io::copy(&mut reader, &mut out)?;
         out.sync_all()?;
         let dest = dest()?;

@@ -23,11 +23,61 @@ use crate::store::{ChatId, KeyStore, KeysError, LockError, MessageStatus, Transf
 use crate::util::LocalTime;
 use crate::wire::MessageHash;
 
+use super::opened::OpenedFiles;
+
 /// Messages loaded per page of a conversation.
 pub const PAGE: usize = 200;
 
 /// At most this many search results are shown (the newest).
 pub const SEARCH_LIMIT: usize = 200;
+
+/// A short note for the user about something done on their behalf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A file was saved here.
+    Saved(PathBuf),
+    /// No file dialog works here: a file was saved into the downloads folder.
+    SavedToDownloads(PathBuf),
+    /// No program opens files here (no `xdg-open`); the file waits at this path until the
+    /// window closes.
+    NoOpener(PathBuf),
+}
+
+/// Which part of a conversation a page holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageKind {
+    /// The newest messages (replace what is shown).
+    Newest,
+    /// Messages before what is shown (prepend).
+    Older,
+    /// Messages after what is shown (append).
+    Newer,
+    /// Messages around this one, which is to be shown (replace what is shown).
+    Around(i64),
+}
+
+/// What the window may use of the desktop.
+#[derive(Debug, Clone)]
+pub struct Desktop {
+    /// Brokers from `--broker` or `WOCHAT_BROKER`, used instead of the configured ones.
+    pub broker_urls: Vec<String>,
+    /// Native file dialogs may be tried (off: files are picked by path, saved to Downloads).
+    pub file_dialogs: bool,
+    /// Received files may be handed to the system's program for their type ("Open").
+    pub open_files: bool,
+    /// Where files go when no dialog asks (`None`: the user's downloads folder).
+    pub downloads: Option<PathBuf>,
+}
+
+impl Default for Desktop {
+    fn default() -> Self {
+        Self { broker_urls: Vec::new(), file_dialogs: true, open_files: true, downloads: None }
+    }
+}
+
+/// A dialog that comes back empty sooner than this after it was asked for did not open (no
+/// portal, no zenity): a person takes longer to cancel one.
+const DIALOG_FAILED_WITHIN: std::time::Duration = std::time::Duration::from_millis(400);
 
 /// A request from the UI.
 #[derive(Debug, Clone)]
@@ -48,6 +98,24 @@ pub enum UiCmd {
     },
     /// Open a conversation (loads its newest page and marks it read).
     OpenTalk(ChatId),
+    /// Open a conversation at one of its messages (a search result): the page around it.
+    OpenAt {
+        /// The conversation.
+        chat: ChatId,
+        /// The message's row id.
+        id: i64,
+    },
+    /// Load the page after message id `after` (the view is not at the newest).
+    LoadNewer {
+        /// The conversation.
+        chat: ChatId,
+        /// Newest loaded id.
+        after: i64,
+    },
+    /// The window closes: the client stops and the session ends (sent by [`Backend`]'s drop).
+    Quit,
+    /// The conversation is no longer shown (its new messages count as unread again).
+    CloseTalk,
     /// Load the page before message id `before`.
     LoadOlder {
         /// The conversation.
@@ -109,6 +177,8 @@ pub enum UiCmd {
         chat: ChatId,
         /// The pixels, as the window system handed them over.
         image: Arc<egui::ColorImage>,
+        /// Text shown under it.
+        caption: Option<String>,
     },
     /// Download a file that waits for acceptance.
     Accept(ObjectId),
@@ -193,10 +263,10 @@ pub enum UiMsg {
     Imported(String),
     /// Pictures for the viewer.
     Viewer(super::media::Viewed),
-    /// A file was exported for opening: open this path.
-    OpenPath(PathBuf),
+    /// No file dialog works here: ask for the path of a file to send to this conversation.
+    AskPath(ChatId),
     /// Something worth a short note (a file saved).
-    Notice(String),
+    Notice(Notice),
     /// The settings in force (at start, and after a save).
     Settings(Box<Config>),
     /// Settings were not saved.
@@ -223,14 +293,14 @@ pub enum UiMsg {
     RequestsDropped(u64),
     /// One line of the talk list changed (or is new).
     TalkChanged(TalkItem),
-    /// Messages of a conversation (`older`: a page before what is shown).
+    /// Messages of a conversation.
     Page {
         /// The conversation.
         chat: ChatId,
         /// Oldest first.
         rows: Vec<MessageItem>,
-        /// Prepend instead of replace.
-        older: bool,
+        /// Where they go.
+        kind: PageKind,
     },
     /// A message of the open conversation is new or changed.
     Upsert(Box<MessageItem>),
@@ -273,39 +343,59 @@ type Out = Arc<dyn Fn(UiMsg) + Send + Sync>;
 
 /// A handle to the backend thread.
 pub struct Backend {
-    commands: mpsc::UnboundedSender<UiCmd>,
+    /// `None` once closing (the worker sees the channel close and stops).
+    commands: Option<mpsc::UnboundedSender<UiCmd>>,
     /// Messages for the UI.
     pub messages: std_mpsc::Receiver<UiMsg>,
+    /// Says when the worker has stopped.
+    done: std_mpsc::Receiver<()>,
 }
 
 impl Backend {
-    /// Starts the backend for `home`; `repaint` is called after every message. `broker_urls`
-    /// (from `--broker` or `WOCHAT_BROKER`) replace the configured brokers, as for the CLI.
-    pub fn start(
-        home: Home,
-        broker_urls: Vec<String>,
-        repaint: impl Fn() + Send + Sync + 'static,
-    ) -> std::io::Result<Self> {
+    /// Starts the backend for `home`; `repaint` is called after every message. The desktop's
+    /// brokers (from `--broker` or `WOCHAT_BROKER`) replace the configured ones, as for the CLI.
+    pub fn start(home: Home, desktop: Desktop, repaint: impl Fn() + Send + Sync + 'static) -> std::io::Result<Self> {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (msg_tx, msg_rx) = std_mpsc::channel();
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
         let commands = cmd_tx.clone();
+        let (done_tx, done) = std_mpsc::channel();
         std::thread::Builder::new().name("wochat-core".into()).spawn(move || {
             let out: Out = Arc::new(move |m| {
                 let _ = msg_tx.send(m);
                 repaint();
             });
-            let worker = Worker { focused: true, home, broker_urls, out, commands, session: None };
+            let dialogs = Arc::new(std::sync::atomic::AtomicBool::new(desktop.file_dialogs));
+            let worker = Worker { focused: true, home, desktop, dialogs, out, commands, session: None };
             runtime.block_on(worker.run(cmd_rx));
+            // Tasks still running (a file dialog) are dropped with the runtime, not awaited.
+            runtime.shutdown_background();
+            let _ = done_tx.send(());
         })?;
-        Ok(Self { commands: cmd_tx, messages: msg_rx })
+        Ok(Self { commands: Some(cmd_tx), messages: msg_rx, done })
     }
 
     /// Sends a command (never blocks).
     pub fn send(&self, cmd: UiCmd) {
-        let _ = self.commands.send(cmd);
+        if let Some(c) = &self.commands {
+            let _ = c.send(cmd);
+        }
     }
 }
+
+impl Drop for Backend {
+    /// The window closes: the client stops (its last writes committed, the clear copies of
+    /// opened files removed) before the process may exit.
+    fn drop(&mut self) {
+        if let Some(c) = self.commands.take() {
+            let _ = c.send(UiCmd::Quit);
+        }
+        let _ = self.done.recv_timeout(SHUTDOWN_WAIT);
+    }
+}
+
+/// How long a closing window waits for the core to stop.
+const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The logged-in account.
 struct Session {
@@ -314,13 +404,18 @@ struct Session {
     me: Address,
     /// The conversation the window shows.
     open: Option<ChatId>,
+    /// Where files are decrypted for the system to open (`None`: the temporary folder failed).
+    opened: Option<Arc<OpenedFiles>>,
 }
 
 struct Worker {
     /// The window has the focus (no notifications then).
     focused: bool,
     home: Home,
-    broker_urls: Vec<String>,
+    /// What the window may use of the desktop.
+    desktop: Desktop,
+    /// Native file dialogs are worth trying (cleared when one fails to open).
+    dialogs: Arc<std::sync::atomic::AtomicBool>,
     out: Out,
     /// Tasks hand their results back as commands.
     commands: mpsc::UnboundedSender<UiCmd>,
@@ -353,12 +448,12 @@ impl Worker {
         loop {
             tokio::select! {
                 cmd = commands.recv() => match cmd {
+                    Some(UiCmd::Quit) | None => break,
                     Some(cmd) => {
                         if let Some(ev) = self.handle(cmd).await {
                             events = Some(ev);
                         }
                     }
-                    None => break,
                 },
                 Some(e) = async { match events.as_mut() { Some(rx) => rx.recv().await, None => None } } => {
                     let mut batch = vec![e];
@@ -414,8 +509,12 @@ impl Worker {
             }
             other => {
                 if let Some(s) = self.session.as_mut() {
-                    let tasks =
-                        Tasks { out: self.out.clone(), commands: self.commands.clone(), home: self.home.clone() };
+                    let tasks = Tasks {
+                        out: self.out.clone(),
+                        commands: self.commands.clone(),
+                        dialogs: self.dialogs.clone(),
+                        desktop: self.desktop.clone(),
+                    };
                     s.handle(other, &tasks).await;
                 }
             }
@@ -428,7 +527,7 @@ impl Worker {
     async fn save_settings(&self, config: &Config) -> Result<(), String> {
         config.validate().map_err(|e| e.to_string())?;
         if let Some(s) = &self.session {
-            let tcfg = crate::app::transport_config(config, &s.me, s.client.client_id(), &self.broker_urls)
+            let tcfg = crate::app::transport_config(config, &s.me, s.client.client_id(), &self.desktop.broker_urls)
                 .map_err(|e| e.to_string())?;
             crate::transport::Transport::validate(&tcfg).map_err(|e| e.to_string())?;
             config.save(&self.home.config_path()).map_err(|e| e.to_string())?;
@@ -477,11 +576,18 @@ impl Worker {
                 return None;
             }
         };
-        match Client::start_from_config(account, &config, &self.broker_urls) {
+        match Client::start_from_config(account, &config, &self.desktop.broker_urls) {
             Ok(Started { client, events, .. }) => {
-                // Files exported for opening last time are plaintext copies: remove them.
-                let _ = std::fs::remove_dir_all(opened_dir(&self.home, &me));
-                let session = Session { client, read, me, open: None };
+                // Where earlier versions left clear copies of opened files: remove them.
+                let _ = std::fs::remove_dir_all(super::opened::legacy_dir(&self.home, &me));
+                let opened = match OpenedFiles::create_in(&std::env::temp_dir(), &me) {
+                    Ok(o) => Some(Arc::new(o)),
+                    Err(_) => {
+                        self.send(UiMsg::Error(UiError::Other("no private temporary folder".into())));
+                        None
+                    }
+                };
+                let session = Session { client, read, me, open: None, opened };
                 self.send(UiMsg::LoggedIn { name, address: me });
                 session.send_talks(&self.out);
                 self.session = Some(session);
@@ -556,7 +662,10 @@ fn talk_item(view: TalkView) -> TalkItem {
 struct Tasks {
     out: Out,
     commands: mpsc::UnboundedSender<UiCmd>,
-    home: Home,
+    /// Native file dialogs are worth trying.
+    dialogs: Arc<std::sync::atomic::AtomicBool>,
+    /// What the window may use of the desktop.
+    desktop: Desktop,
 }
 
 impl Session {
@@ -573,7 +682,21 @@ impl Session {
                     out(UiMsg::TalkChanged(talk_item(view)));
                 }
             }
+            UiCmd::OpenAt { chat, id } => {
+                self.open = Some(chat);
+                if let Err(e) = self.client.mark_read(chat).await {
+                    out(client_error(e));
+                }
+                self.send_rows(out, chat, PageKind::Around(id), self.read.page_around(chat, id, PAGE));
+                if let Ok(Some(view)) = self.read.talk(chat) {
+                    out(UiMsg::TalkChanged(talk_item(view)));
+                }
+            }
+            UiCmd::CloseTalk => self.open = None,
             UiCmd::LoadOlder { chat, before } => self.send_page(out, chat, Some(before)),
+            UiCmd::LoadNewer { chat, after } => {
+                self.send_rows(out, chat, PageKind::Newer, self.read.page_after(chat, after, PAGE))
+            }
             UiCmd::Search { chat, query } => match self.read.search(Some(chat), &query, SEARCH_LIMIT) {
                 Ok(rows) => {
                     let rows = rows.into_iter().map(MessageItem::of).collect();
@@ -631,10 +754,14 @@ impl Session {
                 }
             }
             UiCmd::AttachFile(chat) => {
-                let commands = tasks.commands.clone();
+                let (commands, out, dialogs) = (tasks.commands.clone(), out.clone(), tasks.dialogs.clone());
                 tokio::spawn(async move {
-                    if let Some(file) = rfd::AsyncFileDialog::new().pick_file().await {
-                        let _ = commands.send(UiCmd::SendFiles { chat, paths: vec![file.path().to_path_buf()] });
+                    match pick(&dialogs, rfd::AsyncFileDialog::new().pick_file()).await {
+                        Picked::File(file) => {
+                            let _ = commands.send(UiCmd::SendFiles { chat, paths: vec![file] });
+                        }
+                        Picked::Unavailable => out(UiMsg::AskPath(chat)),
+                        Picked::Cancelled => {}
                     }
                 });
             }
@@ -642,12 +769,14 @@ impl Session {
                 let (client, out) = (self.client.clone(), out.clone());
                 tokio::spawn(async move { send_files(&client, &out, chat, paths).await });
             }
-            UiCmd::PasteImage { chat, image } => {
+            UiCmd::PasteImage { chat, image, caption } => {
                 let (client, out) = (self.client.clone(), out.clone());
                 tokio::spawn(async move {
                     match tokio::task::spawn_blocking(move || pasted_to_file(&image)).await {
                         Ok(Ok(path)) => {
-                            send_files(&client, &out, chat, vec![path.clone()]).await;
+                            if let Err(e) = client.send_file(chat, path.clone(), caption, None).await {
+                                out(client_error(e));
+                            }
                             // The object store holds it (encrypted) now; leave no clear copy behind.
                             let _ = std::fs::remove_file(&path);
                         }
@@ -657,30 +786,51 @@ impl Session {
                 });
             }
             UiCmd::SaveFile { file, name } => {
-                let (objects, out) = (self.client.objects().clone(), out.clone());
+                let (objects, out, dialogs) = (self.client.objects().clone(), out.clone(), tasks.dialogs.clone());
+                let downloads = tasks.desktop.downloads.clone().unwrap_or_else(downloads_dir);
                 tokio::spawn(async move {
                     let dialog = rfd::AsyncFileDialog::new().set_file_name(crate::objects::sanitize_file_name(&name));
-                    let Some(dest) = dialog.save_file().await else { return };
-                    let dest = dest.path().to_path_buf();
-                    let r = tokio::task::spawn_blocking(move || objects.export_to(&file, &dest).map(|()| dest)).await;
+                    let r = match pick(&dialogs, dialog.save_file()).await {
+                        Picked::Cancelled => return,
+                        Picked::File(dest) => {
+                            tokio::task::spawn_blocking(move || {
+                                objects.export_to(&file, &dest).map(|()| Notice::Saved(dest))
+                            })
+                            .await
+                        }
+                        // Saved where people look for what they downloaded, and said where.
+                        Picked::Unavailable => {
+                            tokio::task::spawn_blocking(move || {
+                                let dir = downloads;
+                                crate::fsutil::create_private_dir(&dir)
+                                    .map_err(crate::objects::ObjectError::from)
+                                    .and_then(|()| objects.save_as(&file, &dir, &name))
+                                    .map(Notice::SavedToDownloads)
+                            })
+                            .await
+                        }
+                    };
                     out(match r {
-                        Ok(Ok(dest)) => UiMsg::Notice(format!("saved {}", dest.display())),
+                        Ok(Ok(notice)) => UiMsg::Notice(notice),
                         Ok(Err(e)) => client_error(e.into()),
                         Err(e) => UiMsg::Error(UiError::Other(e.to_string())),
                     });
                 });
             }
             UiCmd::OpenFile { file, name } => {
-                let (objects, out) = (self.client.objects().clone(), out.clone());
-                let dir = opened_dir(&tasks.home, &self.me);
-                tokio::task::spawn_blocking(move || {
-                    let r = crate::fsutil::create_private_dir(&dir)
-                        .map_err(crate::objects::ObjectError::from)
-                        .and_then(|()| objects.save_as(&file, &dir, &name));
-                    out(match r {
-                        Ok(path) => UiMsg::OpenPath(path),
-                        Err(e) => client_error(e.into()),
-                    });
+                let Some(opened) = self.opened.clone() else {
+                    out(UiMsg::Error(UiError::Other("no private temporary folder".into())));
+                    return;
+                };
+                let (objects, out, may_open) = (self.client.objects().clone(), out.clone(), tasks.desktop.open_files);
+                tokio::task::spawn_blocking(move || match objects.save_as(&file, opened.dir(), &name) {
+                    // The system's handler for the file type (ShellExecute, `open`, xdg-open...).
+                    Ok(path) => {
+                        if !may_open || open::that_detached(&path).is_err() {
+                            out(UiMsg::Notice(Notice::NoOpener(path)));
+                        }
+                    }
+                    Err(e) => out(client_error(e.into())),
                 });
             }
             UiCmd::View(file) => match self.read.viewer_source(&file) {
@@ -701,6 +851,7 @@ impl Session {
             | UiCmd::PickImport
             | UiCmd::Import { .. }
             | UiCmd::Focused(_)
+            | UiCmd::Quit
             | UiCmd::SaveSettings(_) => {}
         }
     }
@@ -720,10 +871,21 @@ impl Session {
     }
 
     fn send_page(&self, out: &Out, chat: ChatId, before: Option<i64>) {
-        match self.read.page(chat, before, PAGE) {
+        let kind = if before.is_some() { PageKind::Older } else { PageKind::Newest };
+        self.send_rows(out, chat, kind, self.read.page(chat, before, PAGE));
+    }
+
+    fn send_rows(
+        &self,
+        out: &Out,
+        chat: ChatId,
+        kind: PageKind,
+        rows: Result<Vec<MessageView>, crate::store::StoreError>,
+    ) {
+        match rows {
             Ok(rows) => {
                 let rows = rows.into_iter().map(MessageItem::of).collect();
-                out(UiMsg::Page { chat, rows, older: before.is_some() });
+                out(UiMsg::Page { chat, rows, kind });
             }
             Err(e) => out(client_error(e.into())),
         }
@@ -770,7 +932,42 @@ fn pasted_to_file(image: &egui::ColorImage) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-/// Where files are exported for the system to open them (per account: one process each).
-fn opened_dir(home: &Home, me: &Address) -> PathBuf {
-    home.account_dir(me).join("open")
+/// What a native file dialog gave.
+enum Picked {
+    /// A path.
+    File(PathBuf),
+    /// The user cancelled it.
+    Cancelled,
+    /// No dialog works here (or none may be tried).
+    Unavailable,
+}
+
+/// Runs a native file dialog, unless one already failed to open; one that comes back empty at
+/// once did not open (rfd only logs why), and none is tried again.
+async fn pick(
+    dialogs: &std::sync::atomic::AtomicBool,
+    dialog: impl std::future::Future<Output = Option<rfd::FileHandle>>,
+) -> Picked {
+    use std::sync::atomic::Ordering;
+    if !dialogs.load(Ordering::Relaxed) {
+        return Picked::Unavailable;
+    }
+    let asked = std::time::Instant::now();
+    match dialog.await {
+        Some(f) => Picked::File(f.path().to_path_buf()),
+        None if asked.elapsed() < DIALOG_FAILED_WITHIN => {
+            dialogs.store(false, Ordering::Relaxed);
+            Picked::Unavailable
+        }
+        None => Picked::Cancelled,
+    }
+}
+
+/// The user's downloads folder (their home when the system names none).
+fn downloads_dir() -> PathBuf {
+    let dirs = directories::UserDirs::new();
+    dirs.as_ref()
+        .and_then(|d| d.download_dir().map(PathBuf::from))
+        .or_else(|| dirs.as_ref().map(|d| d.home_dir().join("Downloads")))
+        .unwrap_or_else(|| PathBuf::from("Downloads"))
 }

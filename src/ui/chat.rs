@@ -17,18 +17,32 @@ pub(super) fn main_ui(app: &mut WoChatApp, ui: &mut egui::Ui) {
     let mut cmds = Vec::new();
     shortcuts(chat, ui);
     let mut open_settings = false;
-    egui::Panel::top("top").show(ui, |ui| top_bar_ui(chat, ui, &mut open_settings));
+    // A narrow window shows the talk list or the conversation, not both side by side.
+    let narrow = ui.available_width() < NARROW_WIDTH;
+    egui::Panel::top("top").show(ui, |ui| top_bar_ui(chat, ui, &mut open_settings, narrow));
     if open_settings && app.settings.is_none() {
-        app.settings = Some(super::settings::SettingsState::new(&app.config));
+        app.settings = Some(super::settings::SettingsState::new(&app.config, &app.broker_override));
     }
-    let talks = egui::Panel::left("talks")
-        .resizable(true)
-        .default_size(app.talks_width)
-        .min_size(180.0)
-        .show(ui, |ui| talks_ui(chat, ui, &mut cmds));
-    app.talks_width = talks.response.rect.width();
-    egui::CentralPanel::default_margins().show(ui, |ui| conversation_ui(chat, ui, &mut cmds));
+    if !narrow {
+        let talks = egui::Panel::left("talks")
+            .resizable(true)
+            .default_size(app.talks_width)
+            .min_size(180.0)
+            .max_size(ui.available_width() / 2.0)
+            .show(ui, |ui| talks_ui(chat, ui, &mut cmds));
+        app.talks_width = talks.response.rect.width();
+    }
+    egui::CentralPanel::default_margins().show(ui, |ui| {
+        if narrow && chat.open.is_none() {
+            talks_ui(chat, ui, &mut cmds);
+        } else {
+            conversation_ui(chat, ui, &mut cmds, narrow);
+        }
+    });
     add_friend_ui(chat, ui, &mut cmds);
+    path_prompt_ui(chat, ui, &mut cmds);
+    paste_preview_ui(chat, ui, &mut cmds);
+    confirm_remove_ui(chat, ui, &mut cmds);
     super::profile::profile_ui(chat, ui, &mut cmds);
     viewer_ui(chat, ui);
     // Files dropped on the window go to the open conversation.
@@ -37,30 +51,14 @@ pub(super) fn main_ui(app: &mut WoChatApp, ui: &mut egui::Ui) {
     if let (false, Some(chat)) = (dropped.is_empty(), chat.open) {
         cmds.push(UiCmd::SendFiles { chat, paths: dropped });
     }
-    if let Some(path) = chat.open_path.take() {
-        // Percent-escaped: a received file's name may hold spaces, '#', '?' or '%'. The
-        // path is absolute (a directory of the data home), which is all from_file_path needs.
-        if let Some(url) = file_url(&path) {
-            ui.ctx().open_url(egui::OpenUrl::new_tab(url));
-        }
-    }
     for c in cmds {
         app.send(c);
     }
 }
 
-/// The `file://` URL of an absolute path, percent-escaped.
-fn file_url(path: &std::path::Path) -> Option<String> {
-    url::Url::from_file_path(path).ok().map(String::from)
-}
-
 fn shortcuts(chat: &mut ChatState, ui: &egui::Ui) {
-    let (ctrl_f, ctrl_n, esc) = ui.input_mut(|i| {
-        (
-            i.consume_key(egui::Modifiers::COMMAND, egui::Key::F),
-            i.consume_key(egui::Modifiers::COMMAND, egui::Key::N),
-            i.key_pressed(egui::Key::Escape),
-        )
+    let (ctrl_f, ctrl_n) = ui.input_mut(|i| {
+        (i.consume_key(egui::Modifiers::COMMAND, egui::Key::F), i.consume_key(egui::Modifiers::COMMAND, egui::Key::N))
     });
     if ctrl_f {
         chat.focus_filter = true;
@@ -68,24 +66,32 @@ fn shortcuts(chat: &mut ChatState, ui: &egui::Ui) {
     if ctrl_n {
         chat.add_friend = Some(AddFriendState::default());
     }
-    if esc {
-        // Esc closes the topmost thing: a dialog, else the search bar.
-        if chat.add_friend.is_some() || chat.profile.is_some() || chat.viewer.is_some() {
-            chat.add_friend = None;
-            chat.profile = None;
-            chat.viewer = None;
-        } else {
-            chat.search = None;
-        }
-    }
 }
 
-fn top_bar_ui(chat: &mut ChatState, ui: &mut egui::Ui, open_settings: &mut bool) {
+/// Esc closes the topmost dialog of the main window, else the search bar; `false` when there
+/// was nothing to close.
+pub(super) fn close_topmost(chat: &mut ChatState) -> bool {
+    if chat.confirm_remove.take().is_some() || chat.path_prompt.take().is_some() || chat.paste.take().is_some() {
+        return true;
+    }
+    if chat.add_friend.is_some() || chat.profile.is_some() || chat.viewer.is_some() {
+        chat.add_friend = None;
+        chat.profile = None;
+        chat.viewer = None;
+        return true;
+    }
+    chat.search.take().is_some()
+}
+
+/// The account, its buttons and the connection; `narrow`: without the address and the broker.
+fn top_bar_ui(chat: &mut ChatState, ui: &mut egui::Ui, open_settings: &mut bool, narrow: bool) {
     ui.horizontal(|ui| {
         super::identicon::identicon_ui(ui, &chat.me.1, 22.0);
         ui.strong(&chat.me.0);
-        let addr = chat.me.1.to_hex();
-        ui.weak(format!("{}...{}", &addr[..8], &addr[58..]));
+        if !narrow {
+            let addr = chat.me.1.to_hex();
+            ui.weak(format!("{}...{}", &addr[..8], &addr[58..]));
+        }
         if ui.button(tr("Copy address")).on_hover_text(tr("Copies your wochat: link")).clicked() {
             ui.ctx().copy_text(crate::link::make_link(&chat.me.1, &chat.me.0));
         }
@@ -102,7 +108,9 @@ fn top_bar_ui(chat: &mut ChatState, ui: &mut egui::Ui, open_settings: &mut bool)
                 ConnState::Reconnecting => (tr("reconnecting"), egui::Color32::from_rgb(220, 150, 0)),
                 ConnState::Offline => (tr("offline"), egui::Color32::GRAY),
             };
-            ui.weak(broker.as_str());
+            if !narrow {
+                ui.weak(broker.as_str());
+            }
             ui.colored_label(color, word);
             let (rect, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
             ui.painter().circle_filled(rect.center(), 4.0, color);
@@ -124,7 +132,7 @@ fn talks_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
     ui.separator();
     let filter = chat.filter.to_lowercase();
     let today = crate::util::today();
-    egui::ScrollArea::vertical().show(ui, |ui| {
+    egui::ScrollArea::vertical().id_salt("talks").show(ui, |ui| {
         for (requests, heading) in [(true, tr("Message requests")), (false, tr("Chats"))] {
             let items: Vec<_> = chat
                 .talks
@@ -156,7 +164,9 @@ fn talks_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
                 if let (true, Some(peer)) = (requests, t.view.peer()) {
                     ui.horizontal(|ui| {
                         if ui.small_button(tr("Accept")).clicked() {
-                            cmds.push(UiCmd::AddFriend { input: peer.to_hex(), name: String::new() });
+                            // Named as they claim: the user accepted them as that.
+                            let name = t.view.claimed_name.clone().unwrap_or_default();
+                            cmds.push(UiCmd::AddFriend { input: peer.to_hex(), name });
                         }
                         if ui.small_button(tr("Block")).clicked() {
                             cmds.push(UiCmd::SetBlocked { peer, blocked: true });
@@ -175,20 +185,14 @@ fn talks_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
                             cmds.push(UiCmd::SetBlocked { peer, blocked: !t.view.blocked });
                             ui.close();
                         }
-                        if t.view.friend && ui.button(tr("Remove friend")).clicked() {
-                            cmds.push(UiCmd::RemoveFriend(peer));
+                        if t.view.friend && ui.button(tr("Remove friend...")).clicked() {
+                            chat.confirm_remove = Some((peer, t.view.name.clone()));
                             ui.close();
                         }
                     });
                 }
                 if r.clicked() && !selected {
-                    chat.open = Some(t.view.chat);
-                    chat.search = None;
-                    chat.focus_composer = true;
-                    chat.messages.clear();
-                    chat.has_older = false;
-                    chat.loading_older = false;
-                    cmds.push(UiCmd::OpenTalk(t.view.chat));
+                    cmds.push(chat.open_talk(t.view.chat));
                 }
             }
             ui.separator();
@@ -208,9 +212,10 @@ fn talk_row_ui(
     today: jiff::civil::Date,
 ) -> egui::Response {
     let t = &item.view;
+    let title = talk_title(t);
     let (rect, response) =
         ui.allocate_exact_size(egui::vec2(ui.available_width(), TALK_ROW_HEIGHT), egui::Sense::click());
-    response.widget_info(|| egui::WidgetInfo::selected(egui::Role::Button, true, selected, &t.name));
+    response.widget_info(|| egui::WidgetInfo::selected(egui::Role::Button, true, selected, &title));
     if !ui.is_rect_visible(rect) {
         return response;
     }
@@ -251,7 +256,7 @@ fn talk_row_ui(
         painter.galley(badge.center() - g.size() / 2.0, g, egui::Color32::WHITE);
         preview_right = badge.left() - 6.0;
     }
-    let mut name = egui::RichText::new(&t.name).color(strong);
+    let mut name = egui::RichText::new(&title).color(strong);
     if t.unread > 0 {
         name = name.strong();
     }
@@ -275,6 +280,15 @@ fn talk_row_ui(
     response
 }
 
+/// What a talk is called on screen: its name, or for a stranger's request the name they claim
+/// (shown as a claim, first: the row is narrow) and the start of their address.
+fn talk_title(t: &crate::app::read::TalkView) -> String {
+    match &t.claimed_name {
+        Some(claim) => format!("{} · {}", super::i18n::tr_fill("claims to be {}", &[claim]), t.name),
+        None => t.name.clone(),
+    }
+}
+
 /// When a talk was last active, as its row shows it: the time today, "Yesterday", or the date.
 fn talk_time(local: &crate::util::LocalTime, today: jiff::civil::Date) -> String {
     let chinese = super::i18n::current() == super::i18n::Lang::ZhCn;
@@ -289,7 +303,8 @@ fn talk_time(local: &crate::util::LocalTime, today: jiff::civil::Date) -> String
     }
 }
 
-/// Estimated height of a message bubble at `width` (only visible rows are laid out).
+/// Estimated height of a message row at `width`, until its bubble has been drawn and measured
+/// (only visible rows are laid out).
 fn row_height(m: &MessageItem, width: f32, line: f32) -> f32 {
     let chars_per_line = ((width * 0.7) / (line * 0.55)).max(8.0);
     let text = m.view.text.as_deref().unwrap_or("");
@@ -315,7 +330,11 @@ fn preview_size(p: &egui::ColorImage) -> egui::Vec2 {
     egui::vec2(w * scale, h * scale)
 }
 
-fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
+/// Below this width the window shows the talk list or the conversation, with a way back.
+const NARROW_WIDTH: f32 = 700.0;
+
+/// The open conversation; `narrow`: it fills the window and its header leads back to the list.
+fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, narrow: bool) {
     let Some(open) = chat.open else {
         ui.centered_and_justified(|ui| ui.weak(tr("Pick a conversation, or add a friend (Ctrl+N).")));
         return;
@@ -323,10 +342,21 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
     for e in &chat.errors {
         ui.colored_label(ui.visuals().error_fg_color, super::i18n::error_text(e));
     }
-    if let Some(n) = &chat.notice {
-        ui.weak(n);
+    if let Some(n) = chat.notice.as_ref().map(notice_text) {
+        ui.horizontal_wrapped(|ui| {
+            ui.weak(n);
+            if ui.small_button(tr("OK")).clicked() {
+                chat.notice = None;
+            }
+        });
     }
-    egui::Panel::top("conversation_header").show(ui, |ui| header_ui(chat, ui, open));
+    let back = egui::Panel::top("conversation_header").show(ui, |ui| header_ui(chat, ui, open, narrow)).inner;
+    if back {
+        chat.open = None;
+        chat.search = None;
+        cmds.push(UiCmd::CloseTalk);
+        return;
+    }
     egui::Panel::bottom("composer").show(ui, |ui| composer_ui(chat, ui, cmds, open));
     if let Some(search) = chat.search.as_mut() {
         let query = search.query.trim();
@@ -340,7 +370,7 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
             }
         }
         if !query.is_empty() {
-            search_results_ui(chat, ui, open);
+            search_results_ui(chat, ui, open, cmds);
             return;
         }
     }
@@ -353,18 +383,42 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
         .enumerate()
         .map(|(i, m)| i == 0 || chat.messages[i - 1].local.day != m.local.day)
         .collect();
+    if chat.measured_width != width {
+        // Text wraps differently at another width: every measurement is stale.
+        chat.measured.clear();
+        chat.measured_width = width;
+    }
+    // A row's height is what its bubble took when last drawn; until then an estimate.
     let heights: Vec<f32> = chat
         .messages
         .iter()
         .zip(&new_day)
-        .map(|(m, first)| row_height(m, width, line) + if *first { DAY_HEIGHT } else { 0.0 })
+        .map(|(m, first)| {
+            let bubble = chat.measured.get(&m.view.id).copied().unwrap_or_else(|| row_height(m, width, line));
+            bubble + if *first { DAY_HEIGHT } else { 0.0 }
+        })
         .collect();
     let today = crate::util::today();
     let total: f32 = heights.iter().sum();
     let mut want_older = false;
+    let mut want_newer = false;
     let mut attachment_cmds = Vec::new();
-    let mut area = egui::ScrollArea::vertical().stick_to_bottom(true).auto_shrink([false, false]);
-    if chat.prepended > 0 {
+    let mut remeasured = false;
+    // Stuck to the newest message, unless newer ones are still to be loaded.
+    let mut area = egui::ScrollArea::vertical()
+        .id_salt("conversation")
+        .stick_to_bottom(!chat.has_newer)
+        .auto_shrink([false, false]);
+    // A message to bring into view (a search result): where its row lies. It is scrolled to
+    // as an explicit target inside the area, which also unsticks the area from the bottom.
+    let target = chat.scroll_to.take().and_then(|id| chat.messages.iter().position(|m| m.view.id == id)).map(|at| {
+        let y: f32 = heights.iter().take(at).sum();
+        (y, heights[at])
+    });
+    if target.is_none() && std::mem::take(&mut chat.scroll_to_newest) {
+        // Beyond the end: the scroll area stops at the newest row.
+        area = area.vertical_scroll_offset(total);
+    } else if target.is_none() && chat.prepended > 0 {
         // Older rows came in above: keep the rows the user was looking at in place.
         let added: f32 = heights.iter().take(chat.prepended).sum();
         area = area.vertical_scroll_offset(chat.scroll_y + added);
@@ -374,6 +428,10 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
         chat.scroll_y = viewport.min.y;
         ui.set_height(total);
         let top = ui.min_rect().top();
+        if let Some((y, h)) = target {
+            let row = egui::Rect::from_min_size(egui::pos2(ui.min_rect().left(), top + y), egui::vec2(width, h));
+            ui.scroll_to_rect(row, Some(egui::Align::Center));
+        }
         let mut y = 0.0;
         for ((m, h), first) in chat.messages.iter().zip(&heights).zip(&new_day) {
             if y + h >= viewport.min.y && y <= viewport.max.y {
@@ -384,15 +442,25 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
                     ui.scope_builder(egui::UiBuilder::new().max_rect(day), |ui| day_ui(ui, m.local.day, today));
                     rect.min.y += DAY_HEIGHT;
                 }
-                ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
-                    bubble_ui(ui, m, &mut chat.previews, &mut attachment_cmds)
+                let highlighted = chat.highlight == Some(m.view.id);
+                let drawn = ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
+                    bubble_ui(ui, m, highlighted, &mut chat.previews, &mut attachment_cmds)
                 });
+                let height = drawn.response.rect.height() + BUBBLE_GAP;
+                if chat.measured.insert(m.view.id, height).is_none_or(|was| (was - height).abs() > 0.5) {
+                    // The estimate was off: lay the rows out again with the real height.
+                    remeasured = true;
+                }
             }
             y += h;
         }
         want_older = viewport.min.y < line * 2.0;
+        want_newer = viewport.max.y > total - line * 2.0;
     });
     cmds.extend(attachment_cmds);
+    if remeasured {
+        ui.ctx().request_repaint();
+    }
     if want_older
         && chat.has_older
         && !chat.loading_older
@@ -401,18 +469,32 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
         chat.loading_older = true;
         cmds.push(UiCmd::LoadOlder { chat: open, before: first.view.id });
     }
+    if want_newer
+        && chat.has_newer
+        && !chat.loading_newer
+        && let Some(last) = chat.messages.last()
+    {
+        chat.loading_newer = true;
+        cmds.push(UiCmd::LoadNewer { chat: open, after: last.view.id });
+    }
 }
 
 /// Above the conversation: who it is with, and the buttons for their profile and for search;
-/// below them the search bar when it is open.
-fn header_ui(chat: &mut ChatState, ui: &mut egui::Ui, open: ChatId) {
+/// below them the search bar when it is open. With `back`, a button leads back to the talk
+/// list; `true` when it was clicked.
+fn header_ui(chat: &mut ChatState, ui: &mut egui::Ui, open: ChatId, back: bool) -> bool {
     let (name, peer) = chat.talk(open).map(|t| (t.view.name.clone(), t.view.peer())).unwrap_or_default();
+    let title = chat.talk(open).map(|t| talk_title(&t.view)).unwrap_or_default();
+    let mut went_back = false;
     ui.horizontal(|ui| {
+        if back {
+            went_back = ui.button(format!("← {}", tr("Chats"))).clicked();
+        }
         if let Some(peer) = &peer {
             super::identicon::identicon_ui(ui, peer, 30.0);
         }
         ui.vertical(|ui| {
-            ui.strong(&name);
+            ui.strong(&title);
             if let Some(peer) = &peer {
                 let hex = peer.to_hex();
                 ui.weak(format!("{}...{}", &hex[..8], &hex[58..]));
@@ -444,10 +526,11 @@ fn header_ui(chat: &mut ChatState, ui: &mut egui::Ui, open: ChatId) {
             }
         });
     }
+    went_back
 }
 
 /// The messages of the open talk that contain the search query, newest first.
-fn search_results_ui(chat: &mut ChatState, ui: &mut egui::Ui, open: ChatId) {
+fn search_results_ui(chat: &mut ChatState, ui: &mut egui::Ui, open: ChatId, cmds: &mut Vec<UiCmd>) {
     let Some(search) = chat.search.as_ref() else { return };
     let query = search.query.trim();
     if search.answered != query {
@@ -467,9 +550,12 @@ fn search_results_ui(chat: &mut ChatState, ui: &mut egui::Ui, open: ChatId) {
     ui.weak(heading);
     let name = chat.talk(open).map(|t| t.view.name.clone()).unwrap_or_default();
     let today = crate::util::today();
-    egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
+    let mut clicked = None;
+    egui::ScrollArea::vertical().id_salt("search_results").auto_shrink([false, false]).show(ui, |ui| {
         for m in &search.results {
-            egui::Frame::group(ui.style()).show(ui, |ui| {
+            let attachment_name = m.view.attachment.as_ref().map(|a| a.name.as_str());
+            let text = m.view.text.as_deref().or(attachment_name).unwrap_or("");
+            let group = egui::Frame::group(ui.style()).show(ui, |ui| {
                 ui.set_width(ui.available_width());
                 ui.horizontal(|ui| {
                     ui.strong(if m.view.outgoing { chat.me.0.as_str() } else { name.as_str() });
@@ -477,12 +563,34 @@ fn search_results_ui(chat: &mut ChatState, ui: &mut egui::Ui, open: ChatId) {
                     let when = if day == m.local.hm { day } else { format!("{day} {}", m.local.hm) };
                     ui.weak(when);
                 });
-                let attachment_name = m.view.attachment.as_ref().map(|a| a.name.as_str());
-                let text = m.view.text.as_deref().or(attachment_name).unwrap_or("");
-                ui.add(egui::Label::new(highlighted(text, query, ui)).selectable(true).wrap());
+                // Painted, not a label: the result is one button, named by this text.
+                let mut job = highlighted(text, query, ui);
+                job.wrap.max_width = ui.available_width();
+                let galley = ui.painter().layout_job(job);
+                let (rect, _) = ui.allocate_exact_size(galley.size(), egui::Sense::hover());
+                ui.painter().galley(rect.min, galley, ui.visuals().text_color());
             });
+            // The whole result is one button: it opens the talk at that message.
+            let id = ui.make_persistent_id(("search_result", m.view.id));
+            let r = ui.interact(group.response.rect, id, egui::Sense::click());
+            r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, text));
+            if r.hovered() {
+                ui.painter().rect_stroke(
+                    group.response.rect,
+                    4.0,
+                    ui.visuals().widgets.hovered.bg_stroke,
+                    egui::StrokeKind::Inside,
+                );
+            }
+            if r.clicked() {
+                clicked = Some(m.view.id);
+            }
+            r.on_hover_cursor(egui::CursorIcon::PointingHand);
         }
     });
+    if let Some(id) = clicked {
+        cmds.push(chat.open_at(open, id));
+    }
 }
 
 /// `text` with every case-insensitive occurrence of `query` highlighted.
@@ -518,6 +626,9 @@ fn highlighted(text: &str, query: &str, ui: &egui::Ui) -> egui::text::LayoutJob 
     job
 }
 
+/// Space between two bubbles.
+const BUBBLE_GAP: f32 = 8.0;
+
 /// Height of a day separator row.
 const DAY_HEIGHT: f32 = 28.0;
 
@@ -544,6 +655,7 @@ fn day_ui(ui: &mut egui::Ui, day: jiff::civil::Date, today: jiff::civil::Date) {
 fn bubble_ui(
     ui: &mut egui::Ui,
     m: &MessageItem,
+    highlighted: bool,
     previews: &mut std::collections::HashMap<ObjectId, egui::TextureHandle>,
     cmds: &mut Vec<UiCmd>,
 ) {
@@ -556,7 +668,10 @@ fn bubble_ui(
     };
     ui.with_layout(layout, |ui| {
         let fill = if outgoing { ui.visuals().selection.bg_fill } else { ui.visuals().faint_bg_color };
-        egui::Frame::new().fill(fill).corner_radius(8.0).inner_margin(egui::Margin::symmetric(10, 6)).show(ui, |ui| {
+        // The message a search result led to is outlined.
+        let stroke = if highlighted { egui::Stroke::new(2.5, ui.visuals().warn_fg_color) } else { egui::Stroke::NONE };
+        let frame = egui::Frame::new().fill(fill).stroke(stroke).corner_radius(8.0);
+        frame.inner_margin(egui::Margin::symmetric(10, 6)).show(ui, |ui| {
             ui.set_max_width(ui.available_width() * 0.7);
             // Outgoing bubbles sit on the right: their rows align right, so that the bubble
             // hugs its text instead of spanning from the left edge.
@@ -757,9 +872,9 @@ fn status_icon(ui: &mut egui::Ui, stat: MessageStatus) {
         }
     }
     let words = match stat {
-        MessageStatus::Stored => "waiting to be sent",
-        MessageStatus::Sent => "sent to the broker",
-        _ => "delivered",
+        MessageStatus::Stored => tr("waiting to be sent"),
+        MessageStatus::Sent => tr("sent to the broker"),
+        _ => tr("delivered"),
     };
     response.on_hover_text(words);
 }
@@ -769,11 +884,14 @@ fn composer_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, o
         if ui.button(tr("Attach...")).on_hover_text(tr("Send a file or a picture")).clicked() {
             cmds.push(UiCmd::AttachFile(open));
         }
-        let label = ui.label("Message");
+        let label = ui.label(tr("Message"));
+        let id = ui.make_persistent_id("composer_text");
         // Enter sends, Shift+Enter is a new line: only a plain Enter is taken from the text field
-        // (egui's consume_key ignores an extra Shift).
+        // (egui's consume_key ignores an extra Shift), and only while it has the keyboard: a
+        // dialog's field keeps its Enter.
+        let typing = ui.memory(|m| m.has_focus(id));
         let enter = ui.input_mut(|i| {
-            if !i.focused {
+            if !i.focused || !typing {
                 return false;
             }
             let before = i.events.len();
@@ -783,19 +901,34 @@ fn composer_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, o
             });
             i.events.len() < before
         });
-        let r = ui
-            .add(
-                egui::TextEdit::multiline(&mut chat.composer)
-                    .desired_rows(2)
-                    .desired_width(ui.available_width() - 70.0),
-            )
-            .labelled_by(label.id);
+        // At most a third of the window high; longer text scrolls inside.
+        let width = ui.available_width() - 70.0;
+        let cap = (ui.ctx().content_rect().height() / 3.0).max(COMPOSER_MIN_CAP);
+        let r = egui::ScrollArea::vertical()
+            .id_salt("composer")
+            // Room for the field's focus outline, no more: the row stays as high as the field.
+            .content_margin(2)
+            // As high as the text was last frame, up to the cap (egui's own shrinking does
+            // not apply inside a row).
+            .min_scrolled_height(chat.composer_height.min(cap))
+            .max_height(cap)
+            .max_width(width)
+            .show(ui, |ui| {
+                ui.add(egui::TextEdit::multiline(&mut chat.composer).id(id).desired_rows(2).desired_width(width))
+                    .labelled_by(label.id)
+            })
+            .inner;
         if std::mem::take(&mut chat.focus_composer) {
             r.request_focus();
         }
-        // Ctrl+V with a picture on the clipboard sends it (the window system integration turns
-        // it into a PasteImage event; text pastes as usual). Only for the composer, or when no
-        // other field has the keyboard.
+        let height = r.rect.height() + 4.0;
+        if (height - chat.composer_height).abs() > 0.5 {
+            chat.composer_height = height;
+            ui.ctx().request_repaint();
+        }
+        // Ctrl+V with a picture on the clipboard shows it with a caption field before it is
+        // sent (the window system integration turns it into a PasteImage event; text pastes as
+        // usual). Only for the composer, or when no other field has the keyboard.
         let pasted: Vec<_> = ui.input(|i| {
             i.events
                 .iter()
@@ -805,32 +938,160 @@ fn composer_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, o
                 })
                 .collect()
         });
-        if r.has_focus() || ui.memory(|m| m.focused().is_none()) {
-            cmds.extend(pasted.into_iter().map(|image| UiCmd::PasteImage { chat: open, image }));
+        if let (Some(image), true) = (pasted.into_iter().last(), r.has_focus() || ui.memory(|m| m.focused().is_none()))
+        {
+            chat.paste =
+                Some(super::PastePreview { chat: open, image, caption: String::new(), texture: None, focus: true });
         }
-        let send = ui.button("Send").clicked() || (enter && r.has_focus());
+        let send = ui.button(tr("Send")).clicked() || enter;
         if send && !chat.composer.trim().is_empty() {
             let text = std::mem::take(&mut chat.composer).trim_end().to_string();
             cmds.push(UiCmd::SendText { chat: open, text });
+            if chat.has_newer {
+                // The view is somewhere in the past: show the newest again.
+                cmds.push(chat.open_talk(open));
+            }
+            chat.scroll_to_newest = true;
             r.request_focus();
         }
     });
 }
 
+/// A notice in the current language.
+fn notice_text(n: &super::backend::Notice) -> String {
+    use super::backend::Notice;
+    match n {
+        Notice::Saved(p) => super::i18n::tr_fill("Saved to {}", &[&p.display()]),
+        Notice::SavedToDownloads(p) => {
+            super::i18n::tr_fill("No file dialog is available here; saved to {}", &[&p.display()])
+        }
+        Notice::NoOpener(p) => super::i18n::tr_fill(
+            "No program to open files is available here (xdg-open). The file is at {} until \
+             this window closes; use Save to keep it.",
+            &[&p.display()],
+        ),
+    }
+}
+
+/// A pasted picture, shown before it is sent: a caption, Send or Cancel.
+fn paste_preview_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
+    let Some(p) = chat.paste.as_mut() else { return };
+    let mut open = true;
+    let (mut send, mut cancel) = (false, false);
+    egui::Window::new(tr("Send a picture")).collapsible(false).resizable(false).open(&mut open).show(ui.ctx(), |ui| {
+        let texture =
+            p.texture.get_or_insert_with(|| ui.ctx().load_texture("pasted", (*p.image).clone(), Default::default()));
+        let [w, h] = p.image.size.map(|s| s.max(1) as f32);
+        let scale = (PASTE_PREVIEW.x / w).min(PASTE_PREVIEW.y / h).min(1.0);
+        ui.image((texture.id(), egui::vec2(w * scale, h * scale)));
+        let label = ui.label(tr("Caption"));
+        let r = ui.add(egui::TextEdit::singleline(&mut p.caption).desired_width(PASTE_PREVIEW.x)).labelled_by(label.id);
+        if std::mem::take(&mut p.focus) {
+            r.request_focus();
+        }
+        let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        ui.horizontal(|ui| {
+            send = ui.button(tr("Send")).clicked() || enter;
+            cancel = ui.button(tr("Cancel")).clicked();
+        });
+    });
+    if send {
+        let caption = p.caption.trim();
+        let caption = (!caption.is_empty()).then(|| caption.to_string());
+        cmds.push(UiCmd::PasteImage { chat: p.chat, image: p.image.clone(), caption });
+        chat.scroll_to_newest = true;
+    }
+    if send || cancel || !open {
+        chat.paste = None;
+    }
+}
+
+/// The largest a pasted picture is shown before it is sent.
+const PASTE_PREVIEW: egui::Vec2 = egui::vec2(360.0, 280.0);
+
+/// Where no file dialog works: the path of the file to send, typed.
+fn path_prompt_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
+    let Some(p) = chat.path_prompt.as_mut() else { return };
+    let mut open = true;
+    let mut send = false;
+    egui::Window::new(tr("Send a file")).collapsible(false).resizable(false).open(&mut open).show(ui.ctx(), |ui| {
+        ui.set_max_width(420.0);
+        ui.label(tr("No file dialog is available here (no desktop portal or zenity). Type the path of the file:"));
+        let label = ui.label(tr("Path of the file"));
+        let r = ui.add(egui::TextEdit::singleline(&mut p.path).desired_width(400.0)).labelled_by(label.id);
+        if std::mem::take(&mut p.focus) {
+            r.request_focus();
+        }
+        if let Some(e) = &p.error {
+            ui.colored_label(ui.visuals().error_fg_color, e.as_str());
+        }
+        let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        send = ui.button(tr("Send")).clicked() || enter;
+    });
+    if send {
+        let path = expand_home(p.path.trim());
+        if path.is_file() {
+            cmds.push(UiCmd::SendFiles { chat: p.chat, paths: vec![path] });
+            chat.path_prompt = None;
+        } else {
+            p.error = Some(super::i18n::tr_fill("{} is not a file", &[&path.display()]));
+            p.focus = true;
+        }
+    } else if !open {
+        chat.path_prompt = None;
+    }
+}
+
+/// `~/x` as the path below the user's home.
+fn expand_home(path: &str) -> std::path::PathBuf {
+    match (path.strip_prefix("~/"), directories::UserDirs::new()) {
+        (Some(rest), Some(dirs)) => dirs.home_dir().join(rest),
+        _ => std::path::PathBuf::from(path),
+    }
+}
+
+/// Asks before removing a friend, and says what becomes of the conversation.
+fn confirm_remove_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
+    let Some((peer, name)) = chat.confirm_remove.clone() else { return };
+    let mut decided = false;
+    egui::Modal::new(egui::Id::unique("confirm_remove")).show(ui.ctx(), |ui| {
+        ui.set_max_width(360.0);
+        ui.heading(super::i18n::tr_fill("Remove {} from your friends?", &[&name]));
+        ui.label(tr("The conversation and its history stay on this computer. New messages from them \
+             will arrive as message requests."));
+        ui.add_space(8.0);
+        ui.horizontal(|ui| {
+            if ui.button(tr("Remove")).clicked() {
+                cmds.push(UiCmd::RemoveFriend(peer));
+                decided = true;
+            }
+            if ui.button(tr("Cancel")).clicked() {
+                decided = true;
+            }
+        });
+    });
+    if decided {
+        chat.confirm_remove = None;
+    }
+}
+
+/// The composer's height limit in a very low window.
+const COMPOSER_MIN_CAP: f32 = 60.0;
+
 fn add_friend_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
     let Some(d) = chat.add_friend.as_mut() else { return };
     let mut open = true;
     let mut add = false;
-    egui::Window::new("Add friend").collapsible(false).resizable(false).open(&mut open).show(ui.ctx(), |ui| {
-        let label = ui.label("Address or wochat: link");
+    egui::Window::new(tr("Add friend")).collapsible(false).resizable(false).open(&mut open).show(ui.ctx(), |ui| {
+        let label = ui.label(tr("Address or wochat: link"));
         let r = ui.add(egui::TextEdit::singleline(&mut d.input).desired_width(360.0)).labelled_by(label.id);
-        let label = ui.label("Name");
+        let label = ui.label(tr("Name"));
         let n = ui.add(egui::TextEdit::singleline(&mut d.name).desired_width(360.0)).labelled_by(label.id);
         if let Some(e) = &d.error {
             ui.colored_label(ui.visuals().error_fg_color, super::i18n::error_text(e));
         }
         let enter = (r.lost_focus() || n.lost_focus()) && ui.input(|i| i.key_pressed(egui::Key::Enter));
-        add = ui.button("Add").clicked() || enter;
+        add = ui.button(tr("Add")).clicked() || enter;
     });
     if add {
         d.error = None;
@@ -843,14 +1104,6 @@ fn add_friend_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>)
 
 #[cfg(test)]
 mod tests {
-    #[cfg(unix)]
-    #[test]
-    fn file_urls_are_percent_escaped() {
-        let url = super::file_url(std::path::Path::new("/tmp/a b#1?%.txt")).unwrap();
-        assert_eq!(url, "file:///tmp/a%20b%231%3F%25.txt");
-        assert!(super::file_url(std::path::Path::new("relative")).is_none());
-    }
-
     #[test]
     fn links_are_found_without_trailing_punctuation() {
         let found: Vec<&str> =

@@ -170,6 +170,37 @@ const ZH_CN: &[(&str, &str)] = &[
     ("the partial file is gone", "未完成的文件已丢失"),
     ("Import", "导入"),
     ("Password of the exported account", "导出账户的密码"),
+    // Asked before it happens, said after
+    ("Remove friend...", "删除好友…"),
+    ("Remove {} from your friends?", "要把 {} 从好友中删除吗？"),
+    (
+        "The conversation and its history stay on this computer. New messages from them will arrive as message requests.",
+        "对话及其历史记录会保留在这台电脑上。对方的新消息将作为消息请求送达。",
+    ),
+    ("Remove", "删除"),
+    ("OK", "好"),
+    ("Saved to {}", "已保存到 {}"),
+    ("No file dialog is available here; saved to {}", "这里没有可用的文件对话框；已保存到 {}"),
+    (
+        "No program to open files is available here (xdg-open). The file is at {} until this window closes; use Save to keep it.",
+        "这里没有可以打开文件的程序（xdg-open）。在此窗口关闭之前，文件位于 {}；如需保留，请使用“保存”。",
+    ),
+    ("Send a file", "发送文件"),
+    ("no private temporary folder", "无法创建私有的临时文件夹"),
+    ("the pasted picture is malformed", "粘贴的图片已损坏"),
+    (
+        "No file dialog is available here (no desktop portal or zenity). Type the path of the file:",
+        "这里没有可用的文件对话框（没有桌面门户或 zenity）。请输入文件的路径：",
+    ),
+    ("Path of the file", "文件路径"),
+    ("{} is not a file", "{} 不是文件"),
+    ("Send a picture", "发送图片"),
+    ("Caption", "说明文字"),
+    ("claims to be {}", "自称 {}"),
+    (
+        "This window uses {} (from --broker or WOCHAT_BROKER); the list below applies when WoChat starts without them.",
+        "此窗口使用 {}（来自 --broker 或 WOCHAT_BROKER）；不带它们启动 WoChat 时才使用下面的列表。",
+    ),
 ];
 
 /// `template` in the current language with `{}` replaced by `n`.
@@ -266,6 +297,92 @@ mod tests {
         assert_eq!(resolve("en"), Lang::En);
         assert_eq!(zh_cn("Log in"), Some("登录"));
         assert_eq!(zh_cn("not in the catalogue"), None);
+    }
+
+    /// The UI's sources, as (file name, text).
+    fn ui_sources() -> Vec<(String, String)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ui");
+        let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).collect();
+        files.sort();
+        files
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+            .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap()))
+            .collect()
+    }
+
+    /// The string literal that starts at `text[0]` (a `"`), unescaped as far as the catalogue
+    /// needs (`\"`, `\\`, `\n` and a line continuation).
+    fn literal(text: &str) -> String {
+        let mut out = String::new();
+        let mut chars = text[1..].chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => break,
+                '\\' => match chars.next() {
+                    Some('n') => out.push('\n'),
+                    Some('\n') => {
+                        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                            chars.next();
+                        }
+                    }
+                    Some(other) => out.push(other),
+                    None => break,
+                },
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_catalogue_key_used_by_the_window_has_chinese_text() {
+        let mut missing = Vec::new();
+        for (file, text) in ui_sources() {
+            for call in ["tr(\"", "tr_count(\"", "tr_fill(\""] {
+                for (at, _) in text.match_indices(call) {
+                    let before = text[..at].chars().next_back();
+                    if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                        continue; // another function whose name ends the same way
+                    }
+                    let key = literal(&text[at + call.len() - 1..]);
+                    if zh_cn(&key).is_none() {
+                        missing.push(format!("{file}: {key:?}"));
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no Chinese text for:\n{}", missing.join("\n"));
+    }
+
+    #[test]
+    fn no_visible_text_bypasses_the_catalogue() {
+        // A literal handed straight to a widget would stay English in Chinese.
+        let widgets = [
+            ".label(\"",
+            ".button(\"",
+            ".small_button(\"",
+            ".weak(\"",
+            ".strong(\"",
+            ".heading(\"",
+            "hover_text(\"",
+            "Window::new(\"",
+        ];
+        let mut found = Vec::new();
+        for (file, text) in ui_sources() {
+            for (n, line) in text.lines().enumerate() {
+                for w in &widgets {
+                    if let Some(at) = line.find(w) {
+                        let key = literal(&line[at + w.len() - 1..]);
+                        // Symbols (no letters) and acronyms ("GIF") need no translation.
+                        if key.chars().any(|c| c.is_ascii_lowercase()) {
+                            found.push(format!("{file}:{}: {}", n + 1, line.trim()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(found.is_empty(), "visible text outside the catalogue:\n{}", found.join("\n"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod i18n;
 mod identicon;
 mod login;
 pub mod media;
+mod opened;
 mod profile;
 mod settings;
 
@@ -21,13 +22,17 @@ use crate::app::ConnState;
 use crate::crypto::Address;
 use crate::home::Home;
 use crate::store::ChatId;
-use backend::{Backend, MessageItem, TalkItem, UiCmd, UiError, UiMsg};
+pub use backend::Desktop;
+use backend::{Backend, MessageItem, PageKind, TalkItem, UiCmd, UiError, UiMsg};
 
 /// Runs the desktop app on `home` until the window is closed; `broker_urls` (from `--broker`
 /// or `WOCHAT_BROKER`) replace the configured brokers.
 pub fn run(home: Home, broker_urls: Vec<String>) -> anyhow::Result<()> {
+    let desktop = Desktop { broker_urls, ..Desktop::default() };
     let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default().with_inner_size([960.0, 680.0]).with_min_inner_size([520.0, 400.0]),
+        viewport: egui::ViewportBuilder::default()
+            .with_inner_size([960.0, 680.0])
+            .with_min_inner_size([MIN_WIDTH, MIN_HEIGHT]),
         persist_window: true,
         // Window size and panel widths live with the data home (not in one per-user file that
         // every home and test would share).
@@ -39,7 +44,7 @@ pub fn run(home: Home, broker_urls: Vec<String>) -> anyhow::Result<()> {
         options,
         Box::new(move |cc| {
             let ctx = cc.egui_ctx.clone();
-            let mut app = WoChatApp::with_brokers(home, broker_urls, Arc::new(move || ctx.request_repaint()))?;
+            let mut app = WoChatApp::with_desktop(home, desktop, Arc::new(move || ctx.request_repaint()))?;
             if let Some(width) = cc.storage.and_then(|s| s.get_string(TALKS_WIDTH_KEY)).and_then(|w| w.parse().ok()) {
                 app.talks_width = width;
             }
@@ -48,6 +53,11 @@ pub fn run(home: Home, broker_urls: Vec<String>) -> anyhow::Result<()> {
     )
     .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
 }
+
+/// The smallest window: a narrow one shows the talk list or the conversation, not both.
+const MIN_WIDTH: f32 = 400.0;
+/// The lowest window (the conversation keeps a few rows above the composer).
+const MIN_HEIGHT: f32 = 400.0;
 
 /// Where the talk list's width is kept in eframe's storage (`window.ron`).
 const TALKS_WIDTH_KEY: &str = "talks_width";
@@ -108,10 +118,22 @@ pub struct ChatState {
     pub has_older: bool,
     /// An older page was asked for.
     pub loading_older: bool,
+    /// Newer messages exist than those loaded (the talk was opened at a search result).
+    pub has_newer: bool,
+    /// A newer page was asked for.
+    pub loading_newer: bool,
+    /// Bring this message (row id) into view next frame.
+    pub scroll_to: Option<i64>,
+    /// The message shown highlighted (opened from a search result).
+    pub highlight: Option<i64>,
     /// The composer's text.
     pub composer: String,
+    /// The composer's text field height last frame (with its margin).
+    pub composer_height: f32,
     /// Connection state and broker.
     pub connection: (ConnState, String),
+    /// A friend to remove once the user confirms (address and name).
+    pub confirm_remove: Option<(Address, String)>,
     /// The add-friend dialog, when open.
     pub add_friend: Option<AddFriendState>,
     /// Errors to show (newest last).
@@ -126,12 +148,20 @@ pub struct ChatState {
     pub previews: std::collections::HashMap<crate::objects::ObjectId, egui::TextureHandle>,
     /// The picture viewer, when open.
     pub viewer: Option<ViewerState>,
-    /// A file exported for opening, to hand to the system.
-    pub open_path: Option<std::path::PathBuf>,
+    /// A pasted picture waiting for Send or Cancel.
+    pub paste: Option<PastePreview>,
+    /// No file dialog works: the path of a file to send is typed here.
+    pub path_prompt: Option<PathPrompt>,
     /// A short note (file saved).
-    pub notice: Option<String>,
+    pub notice: Option<backend::Notice>,
+    /// Heights of the rows drawn so far (bubble and gap), by message id.
+    pub measured: std::collections::HashMap<i64, f32>,
+    /// The conversation's width those heights were measured at.
+    pub measured_width: f32,
     /// Top of the conversation's viewport last frame.
     pub scroll_y: f32,
+    /// Scroll to the newest row next frame (the user sent something).
+    pub scroll_to_newest: bool,
     /// Older rows prepended since the last frame (to keep the view where it was).
     pub prepended: usize,
     /// Searching the open talk, when the search bar is shown.
@@ -159,10 +189,60 @@ impl ChatState {
         self.talks.iter().find(|t| t.view.chat == chat)
     }
 
+    /// Shows `chat` (empty until its newest page comes) and returns the command that loads it.
+    pub fn open_talk(&mut self, chat: ChatId) -> UiCmd {
+        self.open = Some(chat);
+        self.search = None;
+        self.focus_composer = true;
+        self.messages.clear();
+        self.measured.clear();
+        self.has_older = false;
+        self.loading_older = false;
+        self.has_newer = false;
+        self.loading_newer = false;
+        self.scroll_to = None;
+        self.highlight = None;
+        UiCmd::OpenTalk(chat)
+    }
+
+    /// Shows `chat` at message `id` (a search result), highlighted, and returns the command
+    /// that loads the page around it.
+    pub fn open_at(&mut self, chat: ChatId, id: i64) -> UiCmd {
+        let _ = self.open_talk(chat);
+        UiCmd::OpenAt { chat, id }
+    }
+
     /// The talk list's line of the direct conversation with `peer`.
     pub fn talk_with(&self, peer: &Address) -> Option<&TalkItem> {
         self.talks.iter().find(|t| t.view.peer() == Some(*peer))
     }
+}
+
+/// A pasted picture, shown with a caption field before it is sent.
+pub struct PastePreview {
+    /// The conversation it goes to.
+    pub chat: ChatId,
+    /// The pixels, as the window system handed them over.
+    pub image: Arc<egui::ColorImage>,
+    /// What the user writes under it.
+    pub caption: String,
+    /// Its texture (uploaded when first drawn).
+    pub texture: Option<egui::TextureHandle>,
+    /// Give the caption field the keyboard next frame.
+    pub focus: bool,
+}
+
+/// Asks for the path of a file to send, where no file dialog works.
+#[derive(Debug)]
+pub struct PathPrompt {
+    /// The conversation it goes to.
+    pub chat: ChatId,
+    /// What the user typed.
+    pub path: String,
+    /// Why the last path was refused.
+    pub error: Option<String>,
+    /// Give the path field the keyboard next frame.
+    pub focus: bool,
 }
 
 /// The picture viewer: a still image or a GIF playing.
@@ -233,21 +313,21 @@ pub struct WoChatApp {
     frame_stats: bool,
     /// The talk list's width (remembered across runs).
     pub talks_width: f32,
+    /// Brokers from `--broker` or `WOCHAT_BROKER`, used instead of the configured ones.
+    pub broker_override: Vec<String>,
 }
 
 impl WoChatApp {
     /// Starts the backend on `home` with the configured brokers.
     pub fn new(home: Home, repaint: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<Self> {
-        Self::with_brokers(home, Vec::new(), repaint)
+        Self::with_desktop(home, Desktop::default(), repaint)
     }
 
-    /// Starts the backend on `home`; non-empty `broker_urls` replace the configured brokers.
-    pub fn with_brokers(
-        home: Home,
-        broker_urls: Vec<String>,
-        repaint: Arc<dyn Fn() + Send + Sync>,
-    ) -> std::io::Result<Self> {
-        let backend = Backend::start(home, broker_urls, move || repaint())?;
+    /// Starts the backend on `home` with what it may use of the desktop (non-empty
+    /// `desktop.broker_urls` replace the configured brokers).
+    pub fn with_desktop(home: Home, desktop: Desktop, repaint: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<Self> {
+        let broker_override = desktop.broker_urls.clone();
+        let backend = Backend::start(home, desktop, move || repaint())?;
         Ok(Self {
             backend,
             screen: Screen::Login,
@@ -261,6 +341,7 @@ impl WoChatApp {
             focused: None,
             frame_stats: std::env::var_os("WOCHAT_FRAME_STATS").is_some(),
             talks_width: 260.0,
+            broker_override,
         })
     }
 
@@ -318,8 +399,14 @@ impl WoChatApp {
                     messages: Vec::new(),
                     has_older: false,
                     loading_older: false,
+                    has_newer: false,
+                    loading_newer: false,
+                    scroll_to: None,
+                    highlight: None,
                     composer: String::new(),
+                    composer_height: 0.0,
                     connection: (ConnState::Offline, String::new()),
+                    confirm_remove: None,
                     add_friend: None,
                     errors: Vec::new(),
                     focus_filter: false,
@@ -327,10 +414,14 @@ impl WoChatApp {
                     profile: None,
                     previews: Default::default(),
                     viewer: None,
-                    open_path: None,
+                    path_prompt: None,
+                    paste: None,
                     notice: None,
+                    measured: Default::default(),
+                    measured_width: 0.0,
                     scroll_y: 0.0,
                     prepended: 0,
+                    scroll_to_newest: false,
                     search: None,
                 });
             }
@@ -386,6 +477,14 @@ impl WoChatApp {
             self.focused = Some(focused);
             self.send(UiCmd::Focused(focused));
         }
+        if ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+            // Esc closes the topmost window or dialog, and does nothing else.
+            if self.settings.take().is_none()
+                && let Some(chat) = self.chat.as_mut()
+            {
+                chat::close_topmost(chat);
+            }
+        }
         match self.screen {
             Screen::Login => login::login_ui(self, ui),
             Screen::Main => chat::main_ui(self, ui),
@@ -417,20 +516,39 @@ impl ChatState {
                     .unwrap_or(self.talks.len());
                 self.talks.insert(at, item);
             }
-            UiMsg::Page { chat, rows, older } => {
+            UiMsg::Page { chat, rows, kind } => {
                 if Some(chat) != self.open {
                     return;
                 }
-                if older {
-                    self.loading_older = false;
-                    self.has_older = rows.len() == backend::PAGE;
-                    let mut rows = rows;
-                    self.prepended += rows.len();
-                    rows.extend(std::mem::take(&mut self.messages));
-                    self.messages = rows;
-                } else {
-                    self.has_older = rows.len() == backend::PAGE;
-                    self.messages = rows;
+                let full = rows.len() >= backend::PAGE;
+                match kind {
+                    PageKind::Older => {
+                        self.loading_older = false;
+                        self.has_older = full;
+                        let mut rows = rows;
+                        self.prepended += rows.len();
+                        rows.extend(std::mem::take(&mut self.messages));
+                        self.messages = rows;
+                    }
+                    PageKind::Newer => {
+                        self.loading_newer = false;
+                        self.has_newer = full;
+                        self.messages.extend(rows);
+                    }
+                    PageKind::Newest => {
+                        self.has_older = full;
+                        self.has_newer = false;
+                        self.messages = rows;
+                    }
+                    PageKind::Around(id) => {
+                        let before = rows.iter().filter(|m| m.view.id <= id).count();
+                        // Each half was asked for in full: a short half is the end of the talk.
+                        self.has_older = before > backend::PAGE / 2;
+                        self.has_newer = rows.len() - before >= backend::PAGE / 2;
+                        self.messages = rows;
+                        self.scroll_to = Some(id);
+                        self.highlight = Some(id);
+                    }
                 }
             }
             UiMsg::Upsert(item) => {
@@ -440,7 +558,13 @@ impl ChatState {
                 let id = item.view.id;
                 match self.messages.binary_search_by_key(&id, |m| m.view.id) {
                     Ok(i) => self.messages[i] = *item,
-                    Err(i) => self.messages.insert(i, *item),
+                    // Beyond what is loaded while the newest are not: it comes with their page.
+                    Err(i) if self.has_newer && i == self.messages.len() => {}
+                    Err(i) => {
+                        // What this window just sent: show it, wherever the user had scrolled.
+                        self.scroll_to_newest |= item.view.outgoing && i == self.messages.len();
+                        self.messages.insert(i, *item);
+                    }
                 }
             }
             UiMsg::Status { hash, stat } => {
@@ -471,7 +595,9 @@ impl ChatState {
             }
             UiMsg::Connection(state, broker) => self.connection = (state, broker),
             UiMsg::Viewer(viewed) => self.viewer = Some(ViewerState::new(viewed)),
-            UiMsg::OpenPath(path) => self.open_path = Some(path),
+            UiMsg::AskPath(chat) => {
+                self.path_prompt = Some(PathPrompt { chat, path: String::new(), error: None, focus: true })
+            }
             UiMsg::Notice(n) => self.notice = Some(n),
             UiMsg::FriendAdded(_) => self.add_friend = None,
             UiMsg::FriendError(e) => {

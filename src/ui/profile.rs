@@ -13,6 +13,7 @@ pub(super) fn profile_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec
     let Some(p) = chat.profile.as_mut() else { return };
     let mut open = true;
     let mut close = false;
+    let mut remove = None;
     let title = if p.own { tr("Your address") } else { tr("Profile") };
     egui::Window::new(title).collapsible(false).resizable(false).open(&mut open).show(ui.ctx(), |ui| {
         ui.horizontal(|ui| {
@@ -47,8 +48,8 @@ pub(super) fn profile_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec
                 if ui.button(block).clicked() {
                     cmds.push(UiCmd::SetBlocked { peer: p.peer, blocked: !t.blocked });
                 }
-                if t.friend && ui.button(tr("Remove friend")).clicked() {
-                    cmds.push(UiCmd::RemoveFriend(p.peer));
+                if t.friend && ui.button(tr("Remove friend...")).clicked() {
+                    remove = Some((p.peer, t.name.clone()));
                     close = true;
                 }
             });
@@ -56,6 +57,9 @@ pub(super) fn profile_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec
     });
     if !open || close {
         chat.profile = None;
+    }
+    if remove.is_some() {
+        chat.confirm_remove = remove;
     }
 }
 

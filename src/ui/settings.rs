@@ -21,12 +21,15 @@ pub struct SettingsState {
     pub error: Option<String>,
     /// A save is under way.
     pub saving: bool,
+    /// Brokers given by `--broker` or `WOCHAT_BROKER`, in force instead of the list (empty: none).
+    pub broker_override: Vec<String>,
 }
 
 impl SettingsState {
-    /// Starts editing `config`.
-    pub fn new(config: &Config) -> Self {
+    /// Starts editing `config`; `broker_override`: brokers this run uses instead of the list.
+    pub fn new(config: &Config, broker_override: &[String]) -> Self {
         Self {
+            broker_override: broker_override.to_vec(),
             config: config.clone(),
             urls: config.broker.urls.join("\n"),
             ca_file: config.broker.ca_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
@@ -53,7 +56,22 @@ pub(super) fn settings_ui(s: &mut SettingsState, ctx: &egui::Context, cmds: &mut
     egui::Window::new(tr("Settings")).collapsible(false).resizable(false).open(&mut open).show(ctx, |ui| {
         egui::Grid::new("settings").num_columns(2).spacing([12.0, 8.0]).show(ui, |ui| {
             let label = ui.label(tr("Brokers (one URL per line)"));
-            ui.add(egui::TextEdit::multiline(&mut s.urls).desired_rows(2).desired_width(300.0)).labelled_by(label.id);
+            ui.vertical(|ui| {
+                ui.set_max_width(300.0);
+                if !s.broker_override.is_empty() {
+                    // The command line or the environment wins; say so, and which they are.
+                    ui.colored_label(
+                        ui.visuals().warn_fg_color,
+                        super::i18n::tr_fill(
+                            "This window uses {} (from --broker or WOCHAT_BROKER); the list below \
+                             applies when WoChat starts without them.",
+                            &[&s.broker_override.join(", ")],
+                        ),
+                    );
+                }
+                ui.add(egui::TextEdit::multiline(&mut s.urls).desired_rows(2).desired_width(300.0))
+                    .labelled_by(label.id);
+            });
             ui.end_row();
 
             let label = ui.label(tr("User name"));
@@ -158,7 +176,7 @@ mod tests {
 
     #[test]
     fn edited_fields_become_the_config() {
-        let mut s = SettingsState::new(&Config::default());
+        let mut s = SettingsState::new(&Config::default(), &[]);
         s.urls = " mqtt://a.example:1883 \n\n mqtts://b.example:8883".into();
         s.ca_file = "  ".into();
         s.config.broker.username = Some("  ".into());

@@ -3,6 +3,8 @@
 
 pub mod broker;
 pub mod forge;
+#[cfg(feature = "gui")]
+pub mod gui;
 pub mod images;
 pub mod runner;
 
