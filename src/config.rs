@@ -112,11 +112,14 @@ pub struct UiConfig {
     pub theme: Theme,
     /// `"auto"` (the system locale), `"en"` or `"zh-CN"`.
     pub language: String,
+    /// In the composer, Enter sends and Shift+Enter starts a new line (`false`: the other way
+    /// round).
+    pub enter_sends: bool,
 }
 
 impl Default for UiConfig {
     fn default() -> Self {
-        Self { theme: Theme::System, language: "auto".into() }
+        Self { theme: Theme::System, language: "auto".into(), enter_sends: true }
     }
 }
 

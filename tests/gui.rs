@@ -168,6 +168,20 @@ fn shift_enter_is_a_new_line_and_enter_sends() {
     let alice = h.state().chat.as_ref().unwrap().me.1;
     let got = rt.block_on(bob.until_history(&alice, |h| !h.is_empty()));
     assert_eq!(got[0].text.as_deref(), Some("line one\nline two"));
+
+    // The setting swaps them: Enter is a new line, Shift+Enter sends.
+    h.state_mut().config.ui.enter_sends = false;
+    h.get_by_label("Message").type_text("first");
+    h.step();
+    h.key_press(egui::Key::Enter);
+    h.step();
+    h.get_by_label("Message").type_text("second");
+    h.step();
+    assert_eq!(h.state().chat.as_ref().unwrap().composer, "first\nsecond", "Enter was a new line");
+    h.key_press_modifiers(egui::Modifiers::SHIFT, egui::Key::Enter);
+    until(&mut h, 20, "the second bubble", |a| a.chat.as_ref().unwrap().messages.len() == 2);
+    let got = rt.block_on(bob.until_history(&alice, |h| h.len() == 2));
+    assert_eq!(got[1].text.as_deref(), Some("first\nsecond"));
     rt.block_on(bob.stop());
 }
 

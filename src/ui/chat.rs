@@ -19,6 +19,7 @@ pub(super) fn main_ui(app: &mut WoChatApp, ui: &mut egui::Ui) {
     let mut open_settings = false;
     // A narrow window shows the talk list or the conversation, not both side by side.
     let narrow = ui.available_width() < NARROW_WIDTH;
+    let enter_sends = app.config.ui.enter_sends;
     egui::Panel::top("top").show(ui, |ui| top_bar_ui(chat, ui, &mut open_settings, narrow));
     if open_settings && app.settings.is_none() {
         app.settings = Some(super::settings::SettingsState::new(&app.config, &app.broker_override));
@@ -36,7 +37,7 @@ pub(super) fn main_ui(app: &mut WoChatApp, ui: &mut egui::Ui) {
         if narrow && chat.open.is_none() {
             talks_ui(chat, ui, &mut cmds);
         } else {
-            conversation_ui(chat, ui, &mut cmds, narrow);
+            conversation_ui(chat, ui, &mut cmds, narrow, enter_sends);
         }
     });
     add_friend_ui(chat, ui, &mut cmds);
@@ -333,8 +334,9 @@ fn preview_size(p: &egui::ColorImage) -> egui::Vec2 {
 /// Below this width the window shows the talk list or the conversation, with a way back.
 const NARROW_WIDTH: f32 = 700.0;
 
-/// The open conversation; `narrow`: it fills the window and its header leads back to the list.
-fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, narrow: bool) {
+/// The open conversation; `narrow`: it fills the window and its header leads back to the list;
+/// `enter_sends`: the composer's Enter setting.
+fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, narrow: bool, enter_sends: bool) {
     let Some(open) = chat.open else {
         ui.centered_and_justified(|ui| ui.weak(tr("Pick a conversation, or add a friend (Ctrl+N).")));
         return;
@@ -357,7 +359,7 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
         cmds.push(UiCmd::CloseTalk);
         return;
     }
-    egui::Panel::bottom("composer").show(ui, |ui| composer_ui(chat, ui, cmds, open));
+    egui::Panel::bottom("composer").show(ui, |ui| composer_ui(chat, ui, cmds, open, enter_sends));
     if let Some(search) = chat.search.as_mut() {
         let query = search.query.trim();
         if query != search.asked {
@@ -879,17 +881,21 @@ fn status_icon(ui: &mut egui::Ui, stat: MessageStatus) {
     response.on_hover_text(words);
 }
 
-fn composer_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, open: ChatId) {
+/// The composer; `enter_sends`: a plain Enter sends and Shift+Enter is a new line (else the
+/// other way round).
+fn composer_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, open: ChatId, enter_sends: bool) {
     ui.horizontal(|ui| {
         if ui.button(tr("Attach...")).on_hover_text(tr("Send a file or a picture")).clicked() {
             cmds.push(UiCmd::AttachFile(open));
         }
         let label = ui.label(tr("Message"));
         let id = ui.make_persistent_id("composer_text");
-        // Enter sends, Shift+Enter is a new line: only a plain Enter is taken from the text field
-        // (egui's consume_key ignores an extra Shift), and only while it has the keyboard: a
-        // dialog's field keeps its Enter.
+        // Enter sends, Shift+Enter is a new line (or the other way round): only the sending
+        // Enter is taken from the text field (egui's consume_key ignores an extra Shift), and
+        // only while it has the keyboard: a dialog's field keeps its Enter. The field turns
+        // the other one into a new line.
         let typing = ui.memory(|m| m.has_focus(id));
+        let sending = if enter_sends { egui::Modifiers::NONE } else { egui::Modifiers::SHIFT };
         let enter = ui.input_mut(|i| {
             if !i.focused || !typing {
                 return false;
@@ -897,7 +903,7 @@ fn composer_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, o
             let before = i.events.len();
             i.events.retain(|e| {
                 !matches!(e, egui::Event::Key { key: egui::Key::Enter, pressed: true, modifiers, .. }
-                    if modifiers.matches_exact(egui::Modifiers::NONE))
+                    if modifiers.matches_exact(sending))
             });
             i.events.len() < before
         });

@@ -186,6 +186,8 @@ const ZH_CN: &[(&str, &str)] = &[
         "这里没有可以打开文件的程序（xdg-open）。在此窗口关闭之前，文件位于 {}；如需保留，请使用“保存”。",
     ),
     ("Send a file", "发送文件"),
+    ("Composer", "输入框"),
+    ("Enter sends (Shift+Enter: new line)", "按 Enter 发送（Shift+Enter 换行）"),
     ("no private temporary folder", "无法创建私有的临时文件夹"),
     ("the pasted picture is malformed", "粘贴的图片已损坏"),
     (

@@ -21,6 +21,7 @@ impl OpenedFiles {
         let mut r = [0u8; 8];
         crate::crypto::random_bytes(&mut r).map_err(io::Error::other)?;
         let dir = tmp.join(format!("{prefix}{}", hex::encode(r)));
+        #[cfg_attr(not(unix), allow(unused_mut))]
         let mut builder = std::fs::DirBuilder::new();
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
