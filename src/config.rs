@@ -115,11 +115,14 @@ pub struct UiConfig {
     /// In the composer, Enter sends and Shift+Enter starts a new line (`false`: the other way
     /// round).
     pub enter_sends: bool,
+    /// Which renderer draws the window: `auto` (the first that works) or one of
+    /// [`RENDERERS`]; `WOCHAT_RENDERER` overrides it.
+    pub renderer: String,
 }
 
 impl Default for UiConfig {
     fn default() -> Self {
-        Self { theme: Theme::System, language: "auto".into(), enter_sends: true }
+        Self { theme: Theme::System, language: "auto".into(), enter_sends: true, renderer: "auto".into() }
     }
 }
 
@@ -152,6 +155,9 @@ pub struct InvalidSetting(pub String);
 
 /// Languages the UI offers.
 pub const LANGUAGES: &[&str] = &["auto", "en", "zh-CN"];
+
+/// The values of `ui.renderer` (and of `WOCHAT_RENDERER`): `auto` tries them in this order.
+pub const RENDERERS: &[&str] = &["auto", "wgpu", "vulkan", "gl", "glow"];
 
 impl Config {
     /// Reads `path`; a missing file gives the defaults.
@@ -187,6 +193,9 @@ impl Config {
         }
         if !LANGUAGES.contains(&self.ui.language.as_str()) {
             return invalid(format!("ui.language: {:?} is not one of {}", self.ui.language, LANGUAGES.join(", ")));
+        }
+        if !RENDERERS.contains(&self.ui.renderer.as_str()) {
+            return invalid(format!("ui.renderer: {:?} is not one of {}", self.ui.renderer, RENDERERS.join(", ")));
         }
         Ok(())
     }

@@ -48,10 +48,10 @@ pub enum Notice {
 pub enum PageKind {
     /// The newest messages (replace what is shown).
     Newest,
-    /// Messages before what is shown (prepend).
-    Older,
-    /// Messages after what is shown (append).
-    Newer,
+    /// Messages before this row id, the oldest shown when they were asked for (prepend).
+    Older(i64),
+    /// Messages after this row id, the newest shown when they were asked for (append).
+    Newer(i64),
     /// Messages around this one, which is to be shown (replace what is shown).
     Around(i64),
 }
@@ -695,7 +695,7 @@ impl Session {
             UiCmd::CloseTalk => self.open = None,
             UiCmd::LoadOlder { chat, before } => self.send_page(out, chat, Some(before)),
             UiCmd::LoadNewer { chat, after } => {
-                self.send_rows(out, chat, PageKind::Newer, self.read.page_after(chat, after, PAGE))
+                self.send_rows(out, chat, PageKind::Newer(after), self.read.page_after(chat, after, PAGE))
             }
             UiCmd::Search { chat, query } => match self.read.search(Some(chat), &query, SEARCH_LIMIT) {
                 Ok(rows) => {
@@ -871,7 +871,7 @@ impl Session {
     }
 
     fn send_page(&self, out: &Out, chat: ChatId, before: Option<i64>) {
-        let kind = if before.is_some() { PageKind::Older } else { PageKind::Newest };
+        let kind = before.map_or(PageKind::Newest, PageKind::Older);
         self.send_rows(out, chat, kind, self.read.page(chat, before, PAGE));
     }
 

@@ -22,7 +22,10 @@ pub(super) fn main_ui(app: &mut WoChatApp, ui: &mut egui::Ui) {
     let enter_sends = app.config.ui.enter_sends;
     egui::Panel::top("top").show(ui, |ui| top_bar_ui(chat, ui, &mut open_settings, narrow));
     if open_settings && app.settings.is_none() {
-        app.settings = Some(super::settings::SettingsState::new(&app.config, &app.broker_override));
+        let mut settings = super::settings::SettingsState::new(&app.config, &app.broker_override);
+        settings.about =
+            super::i18n::tr_fill("WoChat {}, drawn with {}", &[&env!("CARGO_PKG_VERSION"), &app.renderer.describe()]);
+        app.settings = Some(settings);
     }
     if !narrow {
         let talks = egui::Panel::left("talks")
@@ -412,11 +415,13 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
         .stick_to_bottom(!chat.has_newer)
         .auto_shrink([false, false]);
     // A message to bring into view (a search result): where its row lies. It is scrolled to
-    // as an explicit target inside the area, which also unsticks the area from the bottom.
-    let target = chat.scroll_to.take().and_then(|id| chat.messages.iter().position(|m| m.view.id == id)).map(|at| {
+    // as an explicit target inside the area (which also unsticks the area from the bottom),
+    // frame after frame until the rows on the way have their real heights and it is in view.
+    let target = chat.scroll_to.and_then(|id| chat.messages.iter().position(|m| m.view.id == id)).map(|at| {
         let y: f32 = heights.iter().take(at).sum();
         (y, heights[at])
     });
+    let mut target_in_view = false;
     if target.is_none() && std::mem::take(&mut chat.scroll_to_newest) {
         // Beyond the end: the scroll area stops at the newest row.
         area = area.vertical_scroll_offset(total);
@@ -433,6 +438,7 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
         if let Some((y, h)) = target {
             let row = egui::Rect::from_min_size(egui::pos2(ui.min_rect().left(), top + y), egui::vec2(width, h));
             ui.scroll_to_rect(row, Some(egui::Align::Center));
+            target_in_view = viewport.min.y <= y && y + h <= viewport.max.y;
         }
         let mut y = 0.0;
         for ((m, h), first) in chat.messages.iter().zip(&heights).zip(&new_day) {
@@ -456,10 +462,21 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
             }
             y += h;
         }
-        want_older = viewport.min.y < line * 2.0;
-        want_newer = viewport.max.y > total - line * 2.0;
+        // Not while a jump to a message is under way: its rows must stay where they are.
+        let settled = target.is_none();
+        want_older = settled && viewport.min.y < line * 2.0;
+        want_newer = settled && viewport.max.y > total - line * 2.0;
     });
     cmds.extend(attachment_cmds);
+    if chat.scroll_to.is_some() {
+        chat.scroll_frames += 1;
+        if (target_in_view && !remeasured) || target.is_none() || chat.scroll_frames > SCROLL_TO_FRAMES {
+            chat.scroll_to = None;
+            chat.scroll_frames = 0;
+        } else {
+            remeasured = true;
+        }
+    }
     if remeasured {
         ui.ctx().request_repaint();
     }
@@ -627,6 +644,9 @@ fn highlighted(text: &str, query: &str, ui: &egui::Ui) -> egui::text::LayoutJob 
     job.append(&text[at..], 0.0, plain);
     job
 }
+
+/// At most this many frames are spent bringing a message into view.
+const SCROLL_TO_FRAMES: u32 = 120;
 
 /// Space between two bubbles.
 const BUBBLE_GAP: f32 = 8.0;

@@ -10,6 +10,7 @@ mod login;
 pub mod media;
 mod opened;
 mod profile;
+pub mod renderer;
 mod settings;
 
 use std::sync::Arc;
@@ -26,32 +27,60 @@ pub use backend::Desktop;
 use backend::{Backend, MessageItem, PageKind, TalkItem, UiCmd, UiError, UiMsg};
 
 /// Runs the desktop app on `home` until the window is closed; `broker_urls` (from `--broker`
-/// or `WOCHAT_BROKER`) replace the configured brokers.
+/// or `WOCHAT_BROKER`) replace the configured brokers. The renderers are tried in turn until
+/// one opens the window (`WOCHAT_RENDERER` or `ui.renderer` forces one); which one did is
+/// logged and shown in Settings → About.
 pub fn run(home: Home, broker_urls: Vec<String>) -> anyhow::Result<()> {
     let desktop = Desktop { broker_urls, ..Desktop::default() };
-    let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
-            .with_inner_size([960.0, 680.0])
-            .with_min_inner_size([MIN_WIDTH, MIN_HEIGHT]),
-        persist_window: true,
-        // Window size and panel widths live with the data home (not in one per-user file that
-        // every home and test would share).
-        persistence_path: Some(home.root().join("window.ron")),
-        ..Default::default()
-    };
-    eframe::run_native(
-        "WoChat",
-        options,
-        Box::new(move |cc| {
-            let ctx = cc.egui_ctx.clone();
-            let mut app = WoChatApp::with_desktop(home, desktop, Arc::new(move || ctx.request_repaint()))?;
-            if let Some(width) = cc.storage.and_then(|s| s.get_string(TALKS_WIDTH_KEY)).and_then(|w| w.parse().ok()) {
-                app.talks_width = width;
+    let setting = crate::config::Config::load(&home.config_path()).map(|c| c.ui.renderer).unwrap_or_default();
+    let env = std::env::var("WOCHAT_RENDERER").ok();
+    if let Some(e) =
+        env.as_deref().filter(|e| !crate::config::RENDERERS.contains(&e.trim().to_ascii_lowercase().as_str()))
+    {
+        eprintln!(
+            "wochat: WOCHAT_RENDERER={e:?} is not one of {}; trying them all",
+            crate::config::RENDERERS.join(", ")
+        );
+    }
+    let mut failures = Vec::new();
+    for (attempt, renderer) in renderer::to_try(env.as_deref(), &setting).into_iter().enumerate() {
+        let mut options = eframe::NativeOptions {
+            viewport: egui::ViewportBuilder::default()
+                .with_inner_size([960.0, 680.0])
+                .with_min_inner_size([MIN_WIDTH, MIN_HEIGHT]),
+            persist_window: true,
+            // Window size and panel widths live with the data home (not in one per-user file
+            // that every home and test would share).
+            persistence_path: Some(home.root().join("window.ron")),
+            ..Default::default()
+        };
+        // A test's stand-in for a driver that fails: the first choice finds no GPU.
+        renderer.apply(&mut options, attempt == 0 && crate::fault::armed("renderer-fails"));
+        let (home, desktop) = (home.clone(), desktop.clone());
+        let opened = eframe::run_native(
+            "WoChat",
+            options,
+            Box::new(move |cc| {
+                eprintln!("wochat: window open, renderer {}", renderer.describe());
+                let ctx = cc.egui_ctx.clone();
+                let mut app = WoChatApp::with_desktop(home, desktop, Arc::new(move || ctx.request_repaint()))?;
+                app.renderer = renderer;
+                if let Some(width) = cc.storage.and_then(|s| s.get_string(TALKS_WIDTH_KEY)).and_then(|w| w.parse().ok())
+                {
+                    app.talks_width = width;
+                }
+                Ok(Box::new(app))
+            }),
+        );
+        match opened {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                eprintln!("wochat: renderer {} failed: {e}", renderer.describe());
+                failures.push(format!("{}: {e}", renderer.describe()));
             }
-            Ok(Box::new(app))
-        }),
-    )
-    .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
+        }
+    }
+    anyhow::bail!("cannot open the window with any renderer ({})", failures.join("; "))
 }
 
 /// The smallest window: a narrow one shows the talk list or the conversation, not both.
@@ -122,8 +151,10 @@ pub struct ChatState {
     pub has_newer: bool,
     /// A newer page was asked for.
     pub loading_newer: bool,
-    /// Bring this message (row id) into view next frame.
+    /// Bring this message (row id) into view (until it is, with the rows' real heights).
     pub scroll_to: Option<i64>,
+    /// Frames spent so far bringing it into view.
+    pub scroll_frames: u32,
     /// The message shown highlighted (opened from a search result).
     pub highlight: Option<i64>,
     /// The composer's text.
@@ -201,6 +232,7 @@ impl ChatState {
         self.has_newer = false;
         self.loading_newer = false;
         self.scroll_to = None;
+        self.scroll_frames = 0;
         self.highlight = None;
         UiCmd::OpenTalk(chat)
     }
@@ -315,6 +347,8 @@ pub struct WoChatApp {
     pub talks_width: f32,
     /// Brokers from `--broker` or `WOCHAT_BROKER`, used instead of the configured ones.
     pub broker_override: Vec<String>,
+    /// What draws the window (shown in Settings → About).
+    pub renderer: renderer::Renderer,
 }
 
 impl WoChatApp {
@@ -342,6 +376,7 @@ impl WoChatApp {
             frame_stats: std::env::var_os("WOCHAT_FRAME_STATS").is_some(),
             talks_width: 260.0,
             broker_override,
+            renderer: renderer::Renderer::Wgpu,
         })
     }
 
@@ -402,6 +437,7 @@ impl WoChatApp {
                     has_newer: false,
                     loading_newer: false,
                     scroll_to: None,
+                    scroll_frames: 0,
                     highlight: None,
                     composer: String::new(),
                     composer_height: 0.0,
@@ -522,7 +558,12 @@ impl ChatState {
                 }
                 let full = rows.len() >= backend::PAGE;
                 match kind {
-                    PageKind::Older => {
+                    // A page asked for from another position (before a jump to a search
+                    // result) does not join what is shown.
+                    PageKind::Older(before) => {
+                        if self.messages.first().map(|m| m.view.id) != Some(before) {
+                            return;
+                        }
                         self.loading_older = false;
                         self.has_older = full;
                         let mut rows = rows;
@@ -530,7 +571,10 @@ impl ChatState {
                         rows.extend(std::mem::take(&mut self.messages));
                         self.messages = rows;
                     }
-                    PageKind::Newer => {
+                    PageKind::Newer(after) => {
+                        if self.messages.last().map(|m| m.view.id) != Some(after) {
+                            return;
+                        }
                         self.loading_newer = false;
                         self.has_newer = full;
                         self.messages.extend(rows);
@@ -547,6 +591,7 @@ impl ChatState {
                         self.has_newer = rows.len() - before >= backend::PAGE / 2;
                         self.messages = rows;
                         self.scroll_to = Some(id);
+                        self.scroll_frames = 0;
                         self.highlight = Some(id);
                     }
                 }

@@ -6,7 +6,7 @@ use eframe::egui;
 
 use super::backend::UiCmd;
 use super::i18n::tr;
-use crate::config::{Config, EmbeddedBroker, LANGUAGES, Theme};
+use crate::config::{Config, EmbeddedBroker, LANGUAGES, RENDERERS, Theme};
 
 /// The settings being edited.
 #[derive(Debug, Clone)]
@@ -23,6 +23,8 @@ pub struct SettingsState {
     pub saving: bool,
     /// Brokers given by `--broker` or `WOCHAT_BROKER`, in force instead of the list (empty: none).
     pub broker_override: Vec<String>,
+    /// The version and what draws the window.
+    pub about: String,
 }
 
 impl SettingsState {
@@ -30,6 +32,7 @@ impl SettingsState {
     pub fn new(config: &Config, broker_override: &[String]) -> Self {
         Self {
             broker_override: broker_override.to_vec(),
+            about: format!("WoChat {}", env!("CARGO_PKG_VERSION")),
             config: config.clone(),
             urls: config.broker.urls.join("\n"),
             ca_file: config.broker.ca_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
@@ -139,6 +142,22 @@ pub(super) fn settings_ui(s: &mut SettingsState, ctx: &egui::Context, cmds: &mut
                 .response
                 .labelled_by(label.id);
             ui.end_row();
+
+            let label = ui.label(tr("Renderer (at the next start)"));
+            egui::ComboBox::from_id_salt("renderer")
+                .selected_text(renderer_name(&s.config.ui.renderer))
+                .show_ui(ui, |ui| {
+                    for r in RENDERERS {
+                        ui.selectable_value(&mut s.config.ui.renderer, r.to_string(), renderer_name(r));
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            ui.end_row();
+
+            ui.label(tr("About"));
+            ui.label(&s.about);
+            ui.end_row();
         });
         if let Some(e) = &s.error {
             ui.colored_label(ui.visuals().error_fg_color, e);
@@ -164,6 +183,14 @@ pub(super) fn settings_ui(s: &mut SettingsState, ctx: &egui::Context, cmds: &mut
         });
     });
     close || !open
+}
+
+/// A `ui.renderer` value as the menu shows it.
+fn renderer_name(code: &str) -> &'static str {
+    match super::renderer::Renderer::from_name(code) {
+        Some(r) => r.describe(),
+        None => tr("automatic (the first that works)"),
+    }
 }
 
 fn language_name(code: &str) -> &'static str {
