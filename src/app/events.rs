@@ -45,7 +45,8 @@ pub enum Event {
         state: ConnState,
         /// Broker URL.
         broker: String,
-        /// Why, when not connected.
+        /// Why, when not connected; when connected, what the engine did about a broker that
+        /// kept no session (its unconfirmed messages published again).
         detail: Option<String>,
     },
     /// A message was stored (sent or received), or its attachment was kept: read it again.

@@ -124,6 +124,11 @@ const DUE_SQL: &str = "SELECT hash, topic, val FROM message
      WHERE stat IN ('N', 'S') AND stat = 'S' AND next_try <= ?2 AND pk = ?1 AND dt >= ?3
      ORDER BY next_try LIMIT 1000";
 
+const UNCONFIRMED_SQL: &str = "SELECT hash, topic, val FROM message
+     WHERE stat IN ('N', 'S') AND stat = 'S' AND pk = ?1 AND dt >= ?2 ORDER BY id LIMIT ?3";
+const RESTART_SQL: &str = "UPDATE message SET tries = 0, next_try = ?3
+     WHERE stat IN ('N', 'S') AND stat = 'S' AND pk = ?1 AND dt >= ?2";
+
 /// The columns [`row_to_message`] reads (of `message m`), in order.
 pub(super) const COLUMNS: &str = "m.id, m.chat, m.dt, m.ts, m.topic, m.pk, m.hash, m.type, m.stat, m.val";
 
@@ -360,6 +365,23 @@ impl ChatDb {
         Ok(self.conn.query_row("SELECT count(*) FROM message WHERE chat = ?1", [chat.0], |r| r.get::<_, i64>(0))?
             as u64)
     }
+}
+
+/// Own messages without a receipt (S) still within the retransmission period, oldest first,
+/// at most `limit`.
+pub(crate) fn unconfirmed_in(
+    tx: &Transaction<'_>,
+    me: &Address,
+    now: i64,
+    limit: usize,
+) -> Result<Vec<OutboxItem>, StoreError> {
+    outbox_query(tx, UNCONFIRMED_SQL, params![me.to_hex(), now - RETRY_FOR_MS, limit as i64])
+}
+
+/// Starts the retransmission schedule of every own message without a receipt again: the next
+/// attempt at `next`, then doubling from the first wait. Returns how many there are.
+pub(crate) fn restart_schedule(tx: &Transaction<'_>, me: &Address, now: i64, next: i64) -> Result<usize, StoreError> {
+    Ok(tx.prepare_cached(RESTART_SQL)?.execute(params![me.to_hex(), now - RETRY_FOR_MS, next])?)
 }
 
 /// Doubles the wait of messages just published again (from `first_ms`), up to `max_ms`.

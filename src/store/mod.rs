@@ -22,7 +22,8 @@ pub use lock::{AccountLock, LockError};
 pub use maintenance::Maintenance;
 pub use messages::{MessageRow, MessageStatus, NewMessage, OutboxItem, RETRY_FIRST_MS, RETRY_FOR_MS, RETRY_MAX_MS};
 pub(crate) use messages::{
-    chat_of_message, due_in, due_now, insert_message, is_stored, mark_confirmed, mark_sent, reschedule, unsent_in,
+    chat_of_message, due_in, due_now, insert_message, is_stored, mark_confirmed, mark_sent, reschedule,
+    restart_schedule, unconfirmed_in, unsent_in,
 };
 pub use requests::{MAX_REQUEST_BYTES, MAX_REQUEST_MESSAGES, MAX_REQUESTERS, MAX_REQUESTS_BYTES};
 pub(crate) use requests::{is_friend, make_room as make_room_for_request};

@@ -360,12 +360,19 @@ impl Engine {
 
     pub(super) fn on_connection_event(&mut self, ev: TransportEvent) {
         match ev {
-            TransportEvent::Connected { broker, .. } => {
+            TransportEvent::Connected { broker, session_present } => {
                 self.connected = true;
-                self.emit(Event::Connection { state: ConnState::Connected, broker, detail: None });
                 // The broker may have lost what it retained: the key bundle goes again.
                 self.publish_own_keys(true);
                 self.publish_unsent();
+                let detail = match session_present {
+                    true => None,
+                    false => match self.republish_after_lost_session() {
+                        0 => None,
+                        n => Some(format!("the broker kept no session: {n} unconfirmed messages published again")),
+                    },
+                };
+                self.emit(Event::Connection { state: ConnState::Connected, broker, detail });
                 self.pump();
             }
             TransportEvent::Subscribed => {

@@ -12,6 +12,14 @@ use crate::crypto::Address;
 use crate::store::{self, ChatId, NewMessage, OutboxItem, now_ms};
 use crate::wire::{Body, MAX_TEXT, MessageHash, Packet};
 
+/// After a lost broker session, at most this many unconfirmed messages go at once (the rest
+/// follow with the retransmission tick, as many each second).
+const LOST_SESSION_BATCH: usize = 1000;
+
+/// After a lost broker session, the unconfirmed messages go once more this much later: the
+/// broker drops what is published to a peer whose session it does not have yet.
+pub(crate) const LOST_SESSION_AGAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Engine {
     /// The peer a message for `to` goes to.
     pub(super) fn peer_of(&self, to: To) -> ClientResult<Address> {
@@ -185,6 +193,22 @@ impl Engine {
     /// Publishes every own message still N (after a connect).
     pub(super) fn publish_unsent(&mut self) {
         self.publish_items(false, |tx, me| Ok(store::unsent_in(tx, me)?));
+    }
+
+    /// The broker kept no session for us (it restarted without persistence, or it is another
+    /// one): what it queued for our peers may be gone. Every own message without a receipt
+    /// goes again at once (the oldest [`LOST_SESSION_BATCH`]), all of them once more
+    /// [`LOST_SESSION_AGAIN`] later (for peers that reconnect after us), then on the usual
+    /// schedule from its start.
+    /// Returns how many messages are affected.
+    pub(super) fn republish_after_lost_session(&mut self) -> usize {
+        let again = now_ms() + LOST_SESSION_AGAIN.as_millis() as i64;
+        let mut count = 0;
+        self.publish_items(false, |tx, me| {
+            count = store::restart_schedule(tx, me, now_ms(), again)?;
+            Ok(store::unconfirmed_in(tx, me, now_ms(), LOST_SESSION_BATCH)?)
+        });
+        count
     }
 
     /// Publishes again the messages whose receipt is overdue.
