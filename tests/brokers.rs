@@ -1,11 +1,14 @@
 //! Brokers in real life: one that restarts without its state costs seconds, not the
-//! retransmission schedule.
+//! retransmission schedule; the embedded broker is taken over by another process when its host
+//! dies or closes.
 
 mod common;
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use common::broker::Mosquitto;
+use common::runner::{Runner, alice_and_bob, create, event};
 use wochat::app::Event;
 use wochat::store::MessageStatus;
 use wochat::testkit::{Network, TestNet};
@@ -49,4 +52,87 @@ async fn a_broker_that_lost_its_state_costs_seconds_not_the_retry_schedule() {
     assert!(recovered < Duration::from_secs(30), "took {recovered:?}: the retransmission schedule, not a republish");
     assert_eq!(got.len(), n, "each exactly once");
     alice.until_history(&bob_address, |h| h.iter().all(|m| m.stat == MessageStatus::Confirmed)).await;
+}
+
+/// Three processes on a machine with no broker (`broker.embedded = "auto"`): the first hosts
+/// the embedded one. Killed (SIGKILL), another takes over within seconds and the two left
+/// chat on; that one closed normally, the third takes over in turn.
+#[test]
+fn another_process_hosts_the_broker_when_the_host_dies_or_closes() {
+    let home = common::TestHome::new();
+    let (alice_addr, bob_addr) = alice_and_bob(&home);
+    let carol_addr = create(&home, "carol");
+    for (who, other, name) in [
+        ("carol", &alice_addr, "Alice"),
+        ("carol", &bob_addr, "Bob"),
+        ("alice", &carol_addr, "Carol"),
+        ("bob", &carol_addr, "Carol"),
+    ] {
+        let o = home.run(Some("pw"), &["--account", who, "friend", "add", other, "--name", name]);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+    }
+    let url = format!("mqtt://127.0.0.1:{}", common::broker::free_port());
+    let mut runners: Vec<(&str, &String, Runner)> = Vec::new();
+    for (name, addr) in [("alice", &alice_addr), ("bob", &bob_addr), ("carol", &carol_addr)] {
+        let r = Runner::start(&home, name, &url);
+        r.wait(20, "ready", |v| event(v) == "ready");
+        runners.push((name, addr, r));
+    }
+
+    // The host (alice, the first) is killed.
+    let (_, _, mut host) = runners.remove(0);
+    host.signal("-KILL");
+    host.wait_exit(10);
+    let killed = Instant::now();
+    let new_host = takeover(&runners, killed);
+    chat(&runners, "after the kill");
+
+    // The new host closes normally; the other one takes over.
+    let (_, _, mut host) = runners.remove(new_host);
+    host.send(r#"{"cmd":"quit"}"#);
+    host.wait_exit(20);
+    let closed = Instant::now();
+    let alone = &runners[0];
+    alone.2.wait(20, "it hosts", |v| event(v) == "hosting");
+    alone.2.wait(20, "connected again", |v| event(v) == "connection" && v["state"] == "connected");
+    eprintln!("takeover after a normal close: {:.1} s", closed.elapsed().as_secs_f64());
+    assert!(closed.elapsed() < Duration::from_secs(10));
+    // Alice, started again, finds the broker where it now is, and they chat.
+    let alice = Runner::start(&home, "alice", &url);
+    alice.wait(20, "ready", |v| event(v) == "ready");
+    runners.push(("alice", &alice_addr, alice));
+    chat(&runners, "after the close");
+}
+
+/// Waits until one of `runners` hosts the broker and all are connected again; the host's index.
+fn takeover(runners: &[(&str, &String, Runner)], since: Instant) -> usize {
+    let mut host = None;
+    let mut connected = vec![false; runners.len()];
+    let deadline = since + Duration::from_secs(20);
+    while host.is_none() || connected.contains(&false) {
+        assert!(Instant::now() < deadline, "no takeover: host {host:?}, connected {connected:?}");
+        for (i, (_, _, r)) in runners.iter().enumerate() {
+            while let Ok(v) = r.lines.try_recv() {
+                match event(&v) {
+                    "hosting" => host = Some(i),
+                    "connection" if v["state"] == "connected" => connected[i] = true,
+                    _ => {}
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = since.elapsed();
+    eprintln!("takeover after SIGKILL: {:.1} s (host: {})", took.as_secs_f64(), runners[host.unwrap()].0);
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    host.unwrap()
+}
+
+/// The first of `runners` sends the second a message, which arrives.
+fn chat(runners: &[(&str, &String, Runner)], text: &str) {
+    let (from, to) = (&runners[0], &runners[1]);
+    let line = serde_json::json!({"cmd": "send", "to": to.1, "text": text}).to_string();
+    let mut stdin = from.2.stdin.as_ref().unwrap();
+    writeln!(stdin, "{line}").unwrap();
+    to.2.wait(20, "the message", |v| event(v) == "message" && v["text"] == text);
 }

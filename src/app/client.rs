@@ -127,16 +127,52 @@ impl ClientOptions {
 /// A request to the engine.
 #[derive(Debug)]
 pub(super) enum Command {
-    SendText { to: To, text: String, reply: Reply<MessageHash> },
-    SendFile { to: To, file: Box<PreparedFile>, reply: Reply<MessageHash> },
-    Accept { file: ObjectId, reply: Reply<()> },
-    Retry { file: ObjectId, reply: Reply<()> },
-    AddFriend { address: Address, name: String, reply: Reply<ChatId> },
-    SetBlocked { address: Address, blocked: bool, reply: Reply<()> },
-    RemoveFriend { address: Address, reply: Reply<()> },
-    Reconfigure { transport: Box<TransportConfig>, limits: MediaLimits, reply: Reply<()> },
-    MarkRead { chat: ChatId, reply: Reply<()> },
-    Shutdown { reply: oneshot::Sender<()> },
+    SendText {
+        to: To,
+        text: String,
+        reply: Reply<MessageHash>,
+    },
+    SendFile {
+        to: To,
+        file: Box<PreparedFile>,
+        reply: Reply<MessageHash>,
+    },
+    Accept {
+        file: ObjectId,
+        reply: Reply<()>,
+    },
+    Retry {
+        file: ObjectId,
+        reply: Reply<()>,
+    },
+    AddFriend {
+        address: Address,
+        name: String,
+        reply: Reply<ChatId>,
+    },
+    SetBlocked {
+        address: Address,
+        blocked: bool,
+        reply: Reply<()>,
+    },
+    RemoveFriend {
+        address: Address,
+        reply: Reply<()>,
+    },
+    Reconfigure {
+        transport: Box<TransportConfig>,
+        limits: MediaLimits,
+        reply: Reply<()>,
+    },
+    MarkRead {
+        chat: ChatId,
+        reply: Reply<()>,
+    },
+    /// This process took over hosting the embedded broker (it had stopped answering).
+    Hosting(SocketAddr),
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// Where the engine answers a command.
@@ -194,8 +230,21 @@ impl Client {
     ) -> ClientResult<Started> {
         let tcfg = transport_config(config, &account.address(), &account.client_id(), broker_override)?;
         let hosting = prepare_broker(config.broker.embedded, &tcfg.urls)?;
+        let takeover = super::connect::takeover_address(config.broker.embedded, &tcfg.urls);
         account.objects.set_quota_mb(config.storage.quota_mb);
         let (client, events) = Self::start(account, LinkConfig::Mqtt(Box::new(tcfg)), options)?;
+        if let Some(addr) = takeover {
+            let commands = client.commands.downgrade();
+            tokio::spawn(super::connect::watch_loopback_broker(addr, move |hosted| match commands.upgrade() {
+                Some(c) if !c.is_closed() => {
+                    if let Some(addr) = hosted {
+                        let _ = c.send(Command::Hosting(addr));
+                    }
+                    true
+                }
+                _ => false,
+            }));
+        }
         Ok(Started { client, events, hosting })
     }
 

@@ -19,6 +19,13 @@ pub fn transport_config(
 ) -> ClientResult<TransportConfig> {
     let raw = if override_urls.is_empty() { &config.broker.urls } else { override_urls };
     let urls = raw.iter().map(|u| BrokerUrl::parse(u)).collect::<Result<Vec<_>, _>>()?;
+    let backoff = if embedded_on_loopback(config.broker.embedded, &urls) {
+        // A broker hosted by a window of this machine comes back within seconds, maybe in
+        // another window (takeover): look for it again soon.
+        Backoff::new(Duration::from_millis(250), Duration::from_secs(1))
+    } else {
+        Backoff::default()
+    };
     Ok(TransportConfig {
         urls,
         username: config.broker.username.clone(),
@@ -29,8 +36,42 @@ pub fn transport_config(
         clean_session: false,
         drain_only: false,
         keep_alive: Duration::from_secs(30),
-        backoff: Backoff::default(),
+        backoff,
     })
+}
+
+/// Whether the first broker is one a WoChat process of this machine may host.
+fn embedded_on_loopback(mode: EmbeddedBroker, urls: &[BrokerUrl]) -> bool {
+    mode != EmbeddedBroker::Off && urls.first().is_some_and(|u| u.is_loopback() && !u.tls)
+}
+
+/// With `broker.embedded = "auto"` and a loopback broker (no TLS) first in the list: its
+/// address, which a running process takes over hosting when it stops answering.
+pub fn takeover_address(mode: EmbeddedBroker, urls: &[BrokerUrl]) -> Option<SocketAddr> {
+    let url = urls.first().filter(|u| u.is_loopback() && !u.tls && mode == EmbeddedBroker::Auto)?;
+    (url.host.as_str(), url.port).to_socket_addrs().ok()?.next()
+}
+
+/// How often a client checks that the loopback broker answers.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// Watches the loopback broker at `addr` while `alive` says the client runs: when nothing
+/// answers there (the process that hosted it closed or died), hosts the embedded broker on it.
+/// Every client of the machine does the same; the first to bind the port hosts, the others
+/// connect to it (their reconnect delay is short for a loopback broker). `alive` is told where
+/// this process started hosting.
+pub async fn watch_loopback_broker(addr: SocketAddr, alive: impl Fn(Option<SocketAddr>) -> bool) {
+    while alive(None) {
+        tokio::time::sleep(WATCH_EVERY).await;
+        let answers = tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(addr)).await;
+        if matches!(answers, Ok(Ok(_))) {
+            continue;
+        }
+        let hosted = tokio::task::spawn_blocking(move || broker::start_embedded(addr)).await;
+        if matches!(hosted, Ok(Ok(()))) && !alive(Some(addr)) {
+            return;
+        }
+    }
 }
 
 /// Applies `broker.embedded`: with `on`, or with `auto` when the first configured broker is

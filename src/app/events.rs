@@ -34,6 +34,11 @@ impl ConnState {
 /// An event from the core.
 #[derive(Debug, Clone)]
 pub enum Event {
+    /// The loopback broker stopped answering and this process hosts the embedded one now.
+    Hosting {
+        /// Where it listens.
+        addr: std::net::SocketAddr,
+    },
     /// Subscribed to the own topic for the first time.
     Ready {
         /// Own address.

@@ -320,6 +320,7 @@ impl Printer {
         }
         let v = match e {
             Event::Ready { address } => json!({"event": "ready", "address": address.to_hex()}),
+            Event::Hosting { addr } => json!({"event": "hosting", "addr": addr.to_string()}),
             Event::Connection { state, broker, detail } => {
                 json!({"event": "connection", "state": state.as_str(), "broker": broker, "detail": detail})
             }

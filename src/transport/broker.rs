@@ -10,6 +10,11 @@ use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 /// Starts rumqttd listening on `addr` in background threads; it runs until the process exits.
 /// Returns once the port accepts connections, or an error if it does not within 5 s.
 pub fn start_embedded(addr: SocketAddr) -> Result<(), super::TransportError> {
+    // Another process may have bound the port a moment ago (several take over at once): then
+    // it hosts, not this one.
+    if !port_is_free(addr) {
+        return Err(super::TransportError::EmbeddedBroker(addr));
+    }
     let config = embedded_config(addr);
     std::thread::Builder::new()
         .name("wochat-broker".into())
@@ -28,6 +33,18 @@ pub fn start_embedded(addr: SocketAddr) -> Result<(), super::TransportError> {
         std::thread::sleep(Duration::from_millis(25));
     }
     Err(super::TransportError::EmbeddedBroker(addr))
+}
+
+/// Whether `addr` can be bound now. On Unix with `SO_REUSEADDR`, as the broker binds it: the
+/// connections a killed broker left in TIME_WAIT do not count, a listening socket does.
+fn port_is_free(addr: SocketAddr) -> bool {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() };
+    let Ok(socket) = socket else { return false };
+    #[cfg(unix)]
+    if socket.set_reuseaddr(true).is_err() {
+        return false;
+    }
+    socket.bind(addr).is_ok()
 }
 
 /// Whether something accepts TCP connections at `addr`.

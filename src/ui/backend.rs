@@ -624,7 +624,7 @@ impl Worker {
                 Event::Status { hash, stat } => (self.out)(UiMsg::Status { hash, stat }),
                 Event::Transfer { file, done, state, .. } => (self.out)(UiMsg::Transfer { file, done, state }),
                 Event::Dropped { reason: "request_over_limit" } => requests_dropped = true,
-                Event::Ready { .. } | Event::Dropped { .. } => {}
+                Event::Ready { .. } | Event::Dropped { .. } | Event::Hosting { .. } => {}
             }
         }
         if requests_dropped {

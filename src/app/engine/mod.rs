@@ -271,6 +271,7 @@ impl Engine {
                 let r = self.reconfigure(*transport, limits).await;
                 answer(reply, r);
             }
+            Command::Hosting(addr) => self.emit(Event::Hosting { addr }),
             Command::Shutdown { reply } => {
                 let _ = reply.send(());
             }
