@@ -183,7 +183,8 @@ pub fn config_parse(data: &[u8]) {
         let again = Config::parse(&saved, Path::new("config.toml")).expect("written settings parse");
         assert_eq!(again, c);
         let me = Identity::from_secret_bytes(&[1u8; 32]).expect("a key").address();
-        let _ = wochat::app::transport_config(&c, &me, "wtest", &[]);
+        let login = wochat::app::BrokerLogin { client_id: "wtest".into(), password: Default::default() };
+        let _ = wochat::app::transport_config(&c, &me, &login, &[]);
     }
 }
 

@@ -50,6 +50,11 @@ pub struct BrokerConfig {
     pub ca_file: Option<PathBuf>,
     /// Embedded broker mode.
     pub embedded: EmbeddedBroker,
+    /// Log in as the account: user name = its address, password derived from its secret key
+    /// (`wochat --account A broker-login` prints both, for the broker's password file);
+    /// `username` and `password` are then not used.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub account_login: bool,
 }
 
 impl Default for BrokerConfig {
@@ -60,6 +65,7 @@ impl Default for BrokerConfig {
             password: None,
             ca_file: None,
             embedded: EmbeddedBroker::Auto,
+            account_login: false,
         }
     }
 }

@@ -146,13 +146,13 @@ impl TestNet {
         }
         let address = account.address();
         let client_id = account.client_id();
+        let login = account.broker_login();
         let read = ReadModel::new(account.reader().unwrap_or_else(|e| panic!("{name}: {e}")), account.objects.clone());
         account.objects.set_quota_mb(self.config.storage.quota_mb);
         let link = match &self.network {
             Network::Memory(hub) => LinkConfig::Memory(hub.clone()),
             Network::Brokers(urls) => {
-                let mut t =
-                    transport_config(&self.config, &address, &client_id, urls).unwrap_or_else(|e| panic!("{e}"));
+                let mut t = transport_config(&self.config, &address, &login, urls).unwrap_or_else(|e| panic!("{e}"));
                 t.backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
                 LinkConfig::Mqtt(Box::new(t))
             }

@@ -67,6 +67,22 @@ impl Account {
     pub fn client_id(&self) -> String {
         crate::wire::secret_client_id(self.identity())
     }
+
+    /// How the account logs in to brokers: its client id, and the password that goes with its
+    /// address as user name when `broker.account_login` is on.
+    pub fn broker_login(&self) -> BrokerLogin {
+        BrokerLogin { client_id: self.client_id(), password: crate::wire::broker_password(self.identity()) }
+    }
+}
+
+/// What an account presents to a broker (derived from its secret key; the password is never
+/// shown by `Debug`).
+#[derive(Debug, Clone)]
+pub struct BrokerLogin {
+    /// The MQTT client id ([`crate::wire::secret_client_id`]).
+    pub client_id: String,
+    /// The password for `broker.account_login` ([`crate::wire::broker_password`]).
+    pub password: crate::crypto::password::Password,
 }
 
 impl std::fmt::Debug for Account {

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::engine::Engine;
 use super::transfers::{MediaLimits, NEED_FIRST, PreparedFile, prepare_file};
-use super::{Account, ClientError, ClientResult, Event, prepare_broker, transport_config};
+use super::{Account, BrokerLogin, ClientError, ClientResult, Event, prepare_broker, transport_config};
 use crate::config::Config;
 use crate::crypto::Address;
 use crate::media::ThumbError;
@@ -195,7 +195,7 @@ pub struct Started {
 pub struct Client {
     commands: mpsc::UnboundedSender<Command>,
     address: Address,
-    client_id: String,
+    login: BrokerLogin,
     objects: Arc<ObjectStore>,
     limits: Arc<RwLock<MediaLimits>>,
 }
@@ -206,12 +206,12 @@ impl Client {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let address = account.address();
-        let client_id = account.client_id();
+        let login = account.broker_login();
         let objects = account.objects.clone();
         let engine = Engine::new(account, link, options, events_tx)?;
         tokio::spawn(engine.run(cmd_rx));
         let limits = Arc::new(RwLock::new(options.limits));
-        Ok((Self { commands: cmd_tx, address, client_id, objects, limits }, events_rx))
+        Ok((Self { commands: cmd_tx, address, login, objects, limits }, events_rx))
     }
 
     /// Starts the client the way the app and the CLI do: brokers from `config` (or
@@ -228,7 +228,7 @@ impl Client {
         broker_override: &[String],
         options: ClientOptions,
     ) -> ClientResult<Started> {
-        let tcfg = transport_config(config, &account.address(), &account.client_id(), broker_override)?;
+        let tcfg = transport_config(config, &account.address(), &account.broker_login(), broker_override)?;
         let hosting = prepare_broker(config.broker.embedded, &tcfg.urls)?;
         let takeover = super::connect::takeover_address(config.broker.embedded, &tcfg.urls);
         account.objects.set_quota_mb(config.storage.quota_mb);
@@ -255,7 +255,12 @@ impl Client {
 
     /// The account's MQTT client id.
     pub fn client_id(&self) -> &str {
-        &self.client_id
+        &self.login.client_id
+    }
+
+    /// How the account logs in to brokers (for a new transport configuration).
+    pub fn broker_login(&self) -> &BrokerLogin {
+        &self.login
     }
 
     /// The account's object store.

@@ -8,13 +8,13 @@ use crate::config::{Config, EmbeddedBroker};
 use crate::crypto::Address;
 use crate::transport::{Backoff, BrokerUrl, TransportConfig, TransportError, broker};
 
-/// The transport settings for the account at `address` with MQTT client id `client_id` (see
-/// [`crate::wire::secret_client_id`]) from `config`; `override_urls` (from `--broker`) replaces
+/// The transport settings for the account at `address` logging in with `login` (see
+/// [`super::Account::broker_login`]) from `config`; `override_urls` (from `--broker`) replaces
 /// the configured list.
 pub fn transport_config(
     config: &Config,
     address: &Address,
-    client_id: &str,
+    login: &super::BrokerLogin,
     override_urls: &[String],
 ) -> ClientResult<TransportConfig> {
     let raw = if override_urls.is_empty() { &config.broker.urls } else { override_urls };
@@ -26,12 +26,16 @@ pub fn transport_config(
     } else {
         Backoff::default()
     };
+    let (username, password) = match config.broker.account_login {
+        true => (Some(address.to_hex()), Some(login.password.to_string())),
+        false => (config.broker.username.clone(), config.broker.password.clone()),
+    };
     Ok(TransportConfig {
         urls,
-        username: config.broker.username.clone(),
-        password: config.broker.password.clone(),
+        username,
+        password,
         ca_file: config.broker.ca_file.clone(),
-        client_id: client_id.to_string(),
+        client_id: login.client_id.clone(),
         topic: address.to_hex(),
         clean_session: false,
         drain_only: false,

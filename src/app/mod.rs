@@ -14,7 +14,7 @@ mod events;
 pub mod read;
 pub mod transfers;
 
-pub use account::{Account, LockedAccount, OpenError};
+pub use account::{Account, BrokerLogin, LockedAccount, OpenError};
 pub use client::{
     Client, ClientOptions, Events, LinkConfig, Protocol, RetryPolicy, SentFile, Started, TEST_TIMERS_ENV, To,
 };

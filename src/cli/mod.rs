@@ -52,6 +52,9 @@ pub enum Command {
     Account(account::AccountCmd),
     /// Log in and print the account's address.
     Whoami,
+    /// Log in and print the account's broker user name and password (`broker.account_login`),
+    /// as `USER PASSWORD`, for `mosquitto_passwd -b FILE USER PASSWORD`.
+    BrokerLogin,
     /// Manage friends.
     #[command(subcommand)]
     Friend(friend::FriendCmd),
@@ -94,6 +97,11 @@ fn dispatch(cli: Cli) -> Result<()> {
         Some(Command::Whoami) => {
             let account = ctx.open_account()?;
             println!("{}", account.address());
+            Ok(())
+        }
+        Some(Command::BrokerLogin) => {
+            let account = ctx.open_account()?;
+            println!("{} {}", account.address(), *account.broker_login().password);
             Ok(())
         }
         Some(Command::Friend(cmd)) => friend::run(&mut ctx, cmd),

@@ -527,7 +527,7 @@ impl Worker {
     async fn save_settings(&self, config: &Config) -> Result<(), String> {
         config.validate().map_err(|e| e.to_string())?;
         if let Some(s) = &self.session {
-            let tcfg = crate::app::transport_config(config, &s.me, s.client.client_id(), &self.desktop.broker_urls)
+            let tcfg = crate::app::transport_config(config, &s.me, s.client.broker_login(), &self.desktop.broker_urls)
                 .map_err(|e| e.to_string())?;
             crate::transport::Transport::validate(&tcfg).map_err(|e| e.to_string())?;
             config.save(&self.home.config_path()).map_err(|e| e.to_string())?;

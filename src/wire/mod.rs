@@ -47,6 +47,17 @@ pub fn secret_client_id(identity: &crate::crypto::Identity) -> String {
     format!("w{}", &hex::encode(identity.derive_key(CLIENT_ID_INFO).as_ref())[..22])
 }
 
+/// HKDF info of the broker password.
+pub const BROKER_PASSWORD_INFO: &str = "wochat/broker-password";
+
+/// The password an account logs in to a broker with when `broker.account_login` is on (its
+/// user name is its address): the 64 hex characters of HKDF(secret key,
+/// `"wochat/broker-password"`). Stable per account; only the key holder can compute it, so a
+/// broker's ACL can give each address its own topics.
+pub fn broker_password(identity: &crate::crypto::Identity) -> crate::crypto::password::Password {
+    crate::crypto::password::Password::new(hex::encode(identity.derive_key(BROKER_PASSWORD_INFO).as_ref()))
+}
+
 /// Why an incoming envelope was dropped (counted by reason).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DropReason {

@@ -35,6 +35,8 @@ pub struct Mosquitto {
     pub port: u16,
     dir: tempfile::TempDir,
     extra: String,
+    /// A whole configuration of its own (instead of the test defaults and `extra`).
+    verbatim: Option<String>,
 }
 
 impl Mosquitto {
@@ -45,22 +47,37 @@ impl Mosquitto {
 
     /// Starts a broker with extra configuration lines.
     pub fn start_with(extra: &str) -> Self {
-        let mut m = Self { child: None, port: free_port(), dir: tempfile::tempdir().unwrap(), extra: extra.into() };
+        let mut m = Self {
+            child: None,
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            extra: extra.into(),
+            verbatim: None,
+        };
+        m.spawn();
+        m
+    }
+
+    /// Starts a broker with exactly the configuration `make(port)` returns (it must listen on
+    /// that port, on 127.0.0.1).
+    pub fn start_config(make: impl FnOnce(u16) -> String) -> Self {
+        let port = free_port();
+        let verbatim = Some(make(port));
+        let mut m = Self { child: None, port, dir: tempfile::tempdir().unwrap(), extra: String::new(), verbatim };
         m.spawn();
         m
     }
 
     fn spawn(&mut self) {
         let conf = self.dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
+        let text = self.verbatim.clone().unwrap_or_else(|| {
             format!(
                 "listener {} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 0\n\
                  user root\n{}",
                 self.port, self.extra
-            ),
-        )
-        .unwrap();
+            )
+        });
+        std::fs::write(&conf, text).unwrap();
         let child = Command::new(mosquitto_binary())
             .arg("-c")
             .arg(&conf)
