@@ -136,3 +136,50 @@ fn chat(runners: &[(&str, &String, Runner)], text: &str) {
     writeln!(stdin, "{line}").unwrap();
     to.2.wait(20, "the message", |v| event(v) == "message" && v["text"] == text);
 }
+
+/// Two Mosquitto brokers joined by a bridge (every topic, both ways, QoS 1, persistent):
+/// Alice uses one, Bob the other. Online, offline in turn: everything arrives exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_bridged_brokers_deliver_everything_exactly_once() {
+    let a = Mosquitto::start();
+    let b = Mosquitto::start_with(&format!(
+        "max_queued_messages 1000000\n\
+         connection to-a\naddress 127.0.0.1:{}\ntopic # both 1\ncleansession false\n\
+         try_private true\nnotifications false\nrestart_timeout 1\n",
+        a.port
+    ));
+    let net_a = TestNet::on(Network::Brokers(vec![a.url()]));
+    let net_b = TestNet::on(Network::Brokers(vec![b.url()]));
+    let mut alice = net_a.peer("alice").await;
+    let mut bob = net_b.peer("bob").await;
+    let (alice_address, bob_address) = (alice.address, bob.address);
+    // Both online, both ways (the key bundles cross the bridge too: v2 sessions start).
+    alice.send_confirmed(bob_address, "from broker a").await;
+    bob.send_confirmed(alice_address, "from broker b").await;
+
+    // Bob offline: what Alice sends waits in his session on broker b.
+    bob.stop().await;
+    for i in 0..10 {
+        alice.client.send_text(bob_address, format!("while bob is away {i}")).await.unwrap();
+    }
+    alice.until_history(&bob_address, |h| h.iter().all(|m| m.stat != MessageStatus::Stored)).await;
+    let mut bob = net_b.peer("bob").await;
+    bob.until_history(&alice_address, |h| h.len() == 12).await;
+
+    // Alice offline: what Bob sends waits in her session on broker a.
+    alice.stop().await;
+    for i in 0..10 {
+        bob.client.send_text(alice_address, format!("while alice is away {i}")).await.unwrap();
+    }
+    bob.until_history(&alice_address, |h| h.iter().all(|m| m.stat != MessageStatus::Stored)).await;
+    let mut alice = net_a.peer("alice").await;
+    alice.until_history(&bob_address, |h| h.len() == 22).await;
+    bob.until_history(&alice_address, |h| h.iter().all(|m| m.stat == MessageStatus::Confirmed)).await;
+    alice.until_history(&bob_address, |h| h.iter().all(|m| m.stat == MessageStatus::Confirmed)).await;
+    // Exactly once on both sides, whatever the bridge or retransmissions delivered twice.
+    for (who, peer) in [(&alice, bob_address), (&bob, alice_address)] {
+        let texts = who.texts(&peer);
+        let unique: std::collections::HashSet<&String> = texts.iter().collect();
+        assert_eq!((texts.len(), unique.len()), (22, 22), "{texts:?}");
+    }
+}
