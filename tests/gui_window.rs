@@ -329,3 +329,30 @@ fn brokers_from_the_command_line_are_used_and_shown() {
     h.run_ok();
     h.get_by_label_contains(&format!("This window uses {}", broker.url()));
 }
+
+/// Without a file dialog, "Import account..." asks for the export file's path in the window.
+#[test]
+fn an_account_is_imported_without_a_file_dialog() {
+    let elsewhere = TestHome::new();
+    elsewhere.keys().create("dora", b"pw-d").unwrap();
+    let export = elsewhere.dir.path().join("dora.wochat");
+    elsewhere.keys().export("dora", b"pw-d", &export).unwrap();
+
+    let t = TestHome::new();
+    t.keys().create("alice", b"pw").unwrap();
+    let mut h = common::gui::harness(&t.home);
+    until(&mut h, 10, "the accounts", |a| !a.login.accounts.is_empty());
+    h.get_by_label("Import account...").click();
+    until(&mut h, 10, "the path field", |a| a.login.import_path.is_some());
+    h.get_by_label_contains("No file dialog is available here");
+    h.get_by_label("Path of the export file").click();
+    h.step();
+    h.get_by_label("Path of the export file").type_text(export.to_str().unwrap());
+    h.get_by_label("Use this file").click();
+    until(&mut h, 10, "the file taken", |a| a.login.import.is_some());
+    h.get_by_label("Password of the exported account").click();
+    h.step();
+    h.get_by_label("Password of the exported account").type_text("pw-d");
+    h.key_press(egui::Key::Enter);
+    until(&mut h, 20, "dora imported", |a| a.login.accounts.iter().any(|n| n == "dora"));
+}

@@ -265,6 +265,8 @@ pub enum UiMsg {
     Viewer(super::media::Viewed),
     /// No file dialog works here: ask for the path of a file to send to this conversation.
     AskPath(ChatId),
+    /// No file dialog works here: ask for the path of an account export to import.
+    AskImportPath,
     /// Something worth a short note (a file saved).
     Notice(Notice),
     /// The settings in force (at start, and after a save).
@@ -486,10 +488,12 @@ impl Worker {
                 Err(e) => self.send(UiMsg::SettingsError(e)),
             },
             UiCmd::PickImport => {
-                let out = self.out.clone();
+                let (out, dialogs) = (self.out.clone(), self.dialogs.clone());
                 tokio::spawn(async move {
-                    if let Some(f) = rfd::AsyncFileDialog::new().pick_file().await {
-                        out(UiMsg::ImportPicked(f.path().to_path_buf()));
+                    match pick(&dialogs, rfd::AsyncFileDialog::new().pick_file()).await {
+                        Picked::File(path) => out(UiMsg::ImportPicked(path)),
+                        Picked::Unavailable => out(UiMsg::AskImportPath),
+                        Picked::Cancelled => {}
                     }
                 });
             }

@@ -199,6 +199,8 @@ const ZH_CN: &[(&str, &str)] = &[
         "这里没有可用的文件对话框（没有桌面门户或 zenity）。请输入文件的路径：",
     ),
     ("Path of the file", "文件路径"),
+    ("Path of the export file", "导出文件的路径"),
+    ("Use this file", "使用此文件"),
     ("{} is not a file", "{} 不是文件"),
     ("Send a picture", "发送图片"),
     ("Caption", "说明文字"),

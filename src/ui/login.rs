@@ -93,7 +93,27 @@ fn login_form(app: &mut WoChatApp, ui: &mut egui::Ui) {
         st.error = None;
         app.backend.send(UiCmd::PickImport);
     }
+    import_path_form(&mut app.login, ui);
     import_form(&mut app.login, &app.backend, ui);
+}
+
+/// Where no file dialog works: the export file's path, typed.
+fn import_path_form(st: &mut super::LoginState, ui: &mut egui::Ui) {
+    let Some(typed) = st.import_path.as_mut() else { return };
+    ui.separator();
+    ui.label(tr("No file dialog is available here (no desktop portal or zenity). Type the path of the file:"));
+    let label = ui.label(tr("Path of the export file"));
+    let r = ui.add(egui::TextEdit::singleline(typed).desired_width(300.0)).labelled_by(label.id);
+    let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+    if ui.button(tr("Use this file")).clicked() || enter {
+        let path = std::path::PathBuf::from(typed.trim());
+        if path.is_file() {
+            st.import = Some(path);
+            st.import_path = None;
+        } else {
+            st.error = Some(super::i18n::tr_fill("{} is not a file", &[&path.display()]));
+        }
+    }
 }
 
 /// After an export file was picked: its password, then Import.

@@ -125,6 +125,8 @@ pub struct LoginState {
     pub new_password2: Password,
     /// An export file picked for import.
     pub import: Option<std::path::PathBuf>,
+    /// No file dialog works: the export file's path is typed here.
+    pub import_path: Option<String>,
     /// Its password.
     pub import_password: Password,
 }
@@ -417,6 +419,7 @@ impl WoChatApp {
                 self.login.error = Some(e);
             }
             UiMsg::ImportPicked(path) => self.login.import = Some(path),
+            UiMsg::AskImportPath => self.login.import_path = Some(String::new()),
             UiMsg::Imported(name) => {
                 self.login.busy = false;
                 self.login.import = None;
@@ -658,6 +661,7 @@ impl ChatState {
             }
             UiMsg::Accounts { .. }
             | UiMsg::ImportPicked(_)
+            | UiMsg::AskImportPath
             | UiMsg::Imported(_)
             | UiMsg::LoginFailed(_)
             | UiMsg::LoggedIn { .. }
