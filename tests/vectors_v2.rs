@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 use wochat::crypto::Identity;
 use wochat::crypto::outer::{open_outer, seal_outer_with_ephemeral};
-use wochat::wire::{Inner, KeyBundle, device_id, pad, unpad};
+use wochat::wire::{Body, Inner, KeyBundle, Packet, device_id, pad, unpad};
 
 const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/v2-vectors.json");
 
@@ -83,15 +83,27 @@ fn compute() -> Value {
             "padded": h(&padded),
             "envelope": h(&envelope)
         },
-        "merkle": merkle_vectors()
+        "merkle": merkle_vectors(),
+        "sender_name": sender_name_vector()
     })
+}
+
+/// Section 10: a text packet carrying the sender's name.
+fn sender_name_vector() -> Value {
+    let p = Packet {
+        id: [0x33; 16],
+        ts: 1_767_225_600_002,
+        body: Body::Text { text: "Hello! We met at the conference.".into() },
+        name: Some("王芳 Wang Fang".into()),
+    };
+    json!({ "name": "王芳 Wang Fang", "cbor": h(&p.encode()) })
 }
 
 /// Section 9: a file of 2 x 65536 + 10 bytes (byte `i` is `i mod 251`): its chunks' leaf
 /// hashes, root and proofs, the attachment packet naming the root and the last chunk's packet.
 fn merkle_vectors() -> Value {
     use wochat::crypto::merkle::{MerkleTree, leaf_hash};
-    use wochat::wire::{AttachKind, Body, ObjectMeta, Packet};
+    use wochat::wire::{AttachKind, ObjectMeta};
     let file: Vec<u8> = (0..2 * 65536 + 10).map(|i| (i % 251) as u8).collect();
     let leaves: Vec<[u8; 32]> = file.chunks(65536).map(leaf_hash).collect();
     let tree = MerkleTree::new(leaves.clone());
@@ -153,6 +165,9 @@ fn v2_vectors_match_byte_for_byte() {
     let last = forged.len() - 1;
     forged[last] ^= 1;
     assert!(KeyBundle::open(&forged).is_err());
+    // The sender's name comes out of its packet.
+    let named = Packet::decode(&unhv(&v["sender_name"]["cbor"])).unwrap();
+    assert_eq!(named.name.as_deref(), v["sender_name"]["name"].as_str());
     // Every chunk's proof verifies against the root, and not as another chunk.
     let m = &v["merkle"];
     let root: [u8; 32] = unh(&m["root"]);

@@ -333,8 +333,11 @@ impl Packet {
                 "chunk" => chunk = Some(decode_chunk(d)?),
                 "need" => need = Some(decode_need(d)?),
                 "keys" => keys = Some(decode_keys(d)?),
-                // Only a claim, shown as one: an invalid name is ignored, not the message.
-                "name" => name = Some(d.str()?).filter(|n| valid_sender_name(n)).map(str::to_string),
+                // Only a claim, shown as one: an invalid name (or not a text) is ignored, not
+                // the message.
+                "name" if d.datatype()? == Type::String => {
+                    name = Some(d.str()?).filter(|n| valid_sender_name(n)).map(str::to_string)
+                }
                 _ => d.skip()?,
             }
             Ok(())
@@ -695,6 +698,17 @@ mod tests {
             let back = Packet::decode(&forged.encode()).unwrap();
             assert_eq!((back.name, back.body), (None, named.body.clone()));
         }
+        // A name of another type is skipped like an unknown key.
+        let mut e = minicbor::Encoder::new(Vec::new());
+        e.map(6).unwrap();
+        e.str("v").unwrap().u64(1).unwrap();
+        e.str("id").unwrap().bytes(&[7; 16]).unwrap();
+        e.str("ts").unwrap().u64(5).unwrap();
+        e.str("t").unwrap().str("T").unwrap();
+        e.str("name").unwrap().u64(42).unwrap();
+        e.str("text").unwrap().str("hi").unwrap();
+        let back = Packet::decode(&e.into_writer()).unwrap();
+        assert_eq!((back.name, back.body), (None, Body::Text { text: "hi".into() }));
         assert_eq!("x".repeat(MAX_SENDER_NAME).chars().count(), 64);
         assert!(valid_sender_name(&"字".repeat(MAX_SENDER_NAME)), "characters, not bytes");
     }
