@@ -386,8 +386,8 @@ impl Backend {
 }
 
 impl Drop for Backend {
-    /// The window closes: the client stops (its last writes committed, the clear copies of
-    /// opened files removed) before the process may exit.
+    /// The window closes: the clear copies of opened files are removed and the client stops
+    /// (for at most [`SHUTDOWN_WAIT`]) before the process may exit.
     fn drop(&mut self) {
         if let Some(c) = self.commands.take() {
             let _ = c.send(UiCmd::Quit);
@@ -396,8 +396,10 @@ impl Drop for Backend {
     }
 }
 
-/// How long a closing window waits for the core to stop.
-const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a closing window waits for the core to stop (handing over what is queued to a
+/// reachable broker takes milliseconds; an unreachable one is not waited for: everything is
+/// stored, and goes at the next start).
+const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The logged-in account.
 struct Session {
@@ -469,8 +471,10 @@ impl Worker {
                 }
             }
         }
-        if let Some(s) = self.session.take() {
-            s.client.shutdown().await;
+        if let Some(Session { client, opened, .. }) = self.session.take() {
+            // The clear copies go first: the shutdown may wait for an unreachable broker.
+            drop(opened);
+            client.shutdown().await;
         }
     }
 
