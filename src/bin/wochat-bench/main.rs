@@ -3,6 +3,7 @@
 //! `cargo run --release --bin wochat-bench -- SCENARIO [--json]`
 
 mod backlog;
+mod fanout;
 mod file;
 mod history;
 mod messaging;
@@ -34,7 +35,7 @@ struct Args {
     #[arg(long, default_value_t = 256)]
     mib: u64,
     /// Number of messages (default: 20,000 for `messaging`, 10,000 for `backlog`, 1,000,000
-    /// for `history`).
+    /// for `history`), or of accounts for `fanout` (default 1,000).
     #[arg(long)]
     count: Option<u64>,
     /// Protocol(s) of `messaging` and `backlog`, each measured in turn (default: v1 and v2).
@@ -76,6 +77,9 @@ enum Scenario {
     File,
     /// A talk of 1,000,000 messages: open, page, search, bytes per message.
     History,
+    /// 1,000 accounts' sessions on one mosquitto: connections, messages/s, the broker's memory
+    /// (needs `ulimit -n` above twice the count).
+    Fanout,
     /// (internal) a data home for measuring the app: `--child HOME x x`, `--count N`.
     #[value(hide = true)]
     GuiHome,
@@ -98,6 +102,7 @@ fn main() -> Result<()> {
         }
         Scenario::File => file::run(args.json, args.mib),
         Scenario::History => history::run(args.json, args.count.unwrap_or(1_000_000)),
+        Scenario::Fanout => fanout::run(args.json, args.count.unwrap_or(1_000)),
         Scenario::GuiHome => history::make_gui_home(
             args.child.first().map(String::as_str).unwrap_or("gui-home"),
             args.count.unwrap_or(100_000),

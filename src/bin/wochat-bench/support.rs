@@ -89,6 +89,15 @@ impl Mosquitto {
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
+
+    /// The broker's resident memory now, in MiB (Linux; 0 elsewhere).
+    pub fn rss_mb(&self) -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_string))
+            .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<f64>().ok()))
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
 }
 
 impl Drop for Mosquitto {
