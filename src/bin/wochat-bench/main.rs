@@ -7,6 +7,7 @@ mod fanout;
 mod file;
 mod history;
 mod messaging;
+mod soak;
 mod support;
 
 use std::time::Instant;
@@ -38,6 +39,9 @@ struct Args {
     /// for `history`), or of accounts for `fanout` (default 1,000).
     #[arg(long)]
     count: Option<u64>,
+    /// Minutes of `soak`.
+    #[arg(long, default_value_t = 30.0)]
+    minutes: f64,
     /// Protocol(s) of `messaging` and `backlog`, each measured in turn (default: v1 and v2).
     #[arg(long, value_delimiter = ',', default_values = ["v1", "v2"])]
     protocol: Vec<ProtocolArg>,
@@ -80,6 +84,10 @@ enum Scenario {
     /// 1,000 accounts' sessions on one mosquitto: connections, messages/s, the broker's memory
     /// (needs `ulimit -n` above twice the count).
     Fanout,
+    /// Four accounts chatting and sending files for `--minutes` while the broker and the
+    /// clients are killed at random; then every history is checked (exit 1 on any loss or
+    /// duplicate).
+    Soak,
     /// (internal) a data home for measuring the app: `--child HOME x x`, `--count N`.
     #[value(hide = true)]
     GuiHome,
@@ -103,6 +111,7 @@ fn main() -> Result<()> {
         Scenario::File => file::run(args.json, args.mib),
         Scenario::History => history::run(args.json, args.count.unwrap_or(1_000_000)),
         Scenario::Fanout => fanout::run(args.json, args.count.unwrap_or(1_000)),
+        Scenario::Soak => soak::run(args.json, args.minutes),
         Scenario::GuiHome => history::make_gui_home(
             args.child.first().map(String::as_str).unwrap_or("gui-home"),
             args.count.unwrap_or(100_000),

@@ -44,6 +44,14 @@ pub fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// The mosquitto binary (Debian puts it in /usr/sbin).
+fn mosquitto_bin() -> &'static str {
+    ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("mosquitto")
+}
+
 /// A mosquitto child on a free port that does not drop QoS 1 messages.
 pub struct Mosquitto {
     child: std::process::Child,
@@ -64,11 +72,7 @@ impl Mosquitto {
                  max_queued_messages 1000000\nmax_inflight_messages 0\nset_tcp_nodelay true\nuser root\n"
             ),
         )?;
-        let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .unwrap_or("mosquitto");
-        let child = Command::new(bin)
+        let child = Command::new(mosquitto_bin())
             .arg("-c")
             .arg(&conf)
             .stdout(Stdio::null())
@@ -88,6 +92,24 @@ impl Mosquitto {
     /// `mqtt://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the broker (its queues are lost: it keeps nothing on disk) and starts it again on
+    /// the same port.
+    pub fn restart(&mut self) -> Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let conf = self._dir.join("mosquitto.conf");
+        self.child =
+            Command::new(mosquitto_bin()).arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if start.elapsed() > Duration::from_secs(10) {
+                bail!("mosquitto did not start again");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
     }
 
     /// The broker's resident memory now, in MiB (Linux; 0 elsewhere).
