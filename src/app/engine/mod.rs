@@ -66,6 +66,9 @@ pub(super) struct Engine {
     retry: RetryPolicy,
     /// Messages handed to the link and not yet acknowledged or lost.
     queued: HashSet<MessageHash>,
+    /// Peers known to have written (their messages carry no introduction), and peers known
+    /// not to have, until any message comes in: the store is not asked again per message.
+    written: std::collections::HashMap<Address, bool>,
     drops: BTreeMap<&'static str, u64>,
     connected: bool,
     ready_sent: bool,
@@ -117,6 +120,7 @@ impl Engine {
             transfers,
             retry: options.retry,
             queued: HashSet::new(),
+            written: Default::default(),
             drops: BTreeMap::new(),
             connected: false,
             ready_sent: false,

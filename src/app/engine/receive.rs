@@ -323,9 +323,12 @@ impl Engine {
                 now: now_ms(),
             };
             let sessions = self.sessions.clone();
+            let written = &mut self.written;
             let r = super::sealing::transact(&mut self.account.chat, &*self.link, |tx, me, sealed| {
                 let r = receive(tx, me, &*sessions, &batch, sealed)?;
                 if !r.stored.is_empty() {
+                    // Someone wrote: who has not written yet is asked of the store again.
+                    written.retain(|_, w| *w);
                     // Crash tests: a power loss before the commit, or between it and the receipts.
                     crate::fault::crash_if("exit-before-commit");
                     sealed.fault_point = Some("exit-after-commit");

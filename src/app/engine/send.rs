@@ -35,11 +35,17 @@ impl Engine {
 
     /// The account's name, for a message to someone who has not written back yet (their
     /// window shows it in the message request, as a claim); `None` once they have.
-    fn introduction_to(&self, peer: &Address) -> Option<String> {
-        match self.account.chat.has_written(peer) {
-            Ok(false) => Some(self.account.name.clone()),
-            _ => None,
-        }
+    fn introduction_to(&mut self, peer: &Address) -> Option<String> {
+        let written = match self.written.get(peer) {
+            Some(w) => *w,
+            None => {
+                // A store error counts as written: no name rather than a guess.
+                let w = self.account.chat.has_written(peer).unwrap_or(true);
+                self.written.insert(*peer, w);
+                w
+            }
+        };
+        (!written).then(|| self.account.name.clone())
     }
 
     /// Stores texts (status N) and seals them in one transaction, answers each, publishes.
