@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::transport::MqttProtocol;
+
 /// All settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -55,6 +57,9 @@ pub struct BrokerConfig {
     /// `username` and `password` are then not used.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub account_login: bool,
+    /// The MQTT version: `"auto"` (MQTT 5 when the broker speaks it, else 3.1.1), `"5"` or
+    /// `"3.1.1"`.
+    pub protocol: MqttProtocol,
 }
 
 impl Default for BrokerConfig {
@@ -66,6 +71,7 @@ impl Default for BrokerConfig {
             ca_file: None,
             embedded: EmbeddedBroker::Auto,
             account_login: false,
+            protocol: MqttProtocol::Auto,
         }
     }
 }
@@ -258,6 +264,8 @@ mod tests {
     fn bad_values_name_the_key() {
         let e = parse("[broker]\nembedded = \"maybe\"\n").unwrap_err().to_string();
         assert!(e.contains("embedded") && e.contains("maybe"), "{e}");
+        let e = parse("[broker]\nprotocol = \"4\"\n").unwrap_err().to_string();
+        assert!(e.contains("protocol") && e.contains("3.1.1"), "{e}");
         let e = parse("[media]\nmax_file_mb = -1\n").unwrap_err().to_string();
         assert!(e.contains("max_file_mb"), "{e}");
         let e = parse("[broker]\nurls = [\"http://x:1\"]\n").unwrap_err().to_string();
@@ -273,6 +281,7 @@ mod tests {
         let mut c = Config::default();
         c.broker.urls = vec!["mqtts://example.org:8883".into(), "mqtt://127.0.0.1:1884".into()];
         c.broker.username = Some("u".into());
+        c.broker.protocol = MqttProtocol::V311;
         c.ui.theme = Theme::Dark;
         c.storage.quota_mb = 500;
         c.save(&path).unwrap();
@@ -291,6 +300,7 @@ mod tests {
             "password",
             "ca_file",
             "embedded",
+            "protocol",
             "auto_download_mb",
             "max_file_mb",
             "quota_mb",

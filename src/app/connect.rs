@@ -41,8 +41,14 @@ pub fn transport_config(
         drain_only: false,
         keep_alive: Duration::from_secs(30),
         backoff,
+        protocol: config.broker.protocol,
+        max_packet: MAX_PACKET,
     })
 }
+
+/// The largest MQTT packet taken from the broker: the largest envelope, its topic (an address)
+/// and the packet's own fields.
+const MAX_PACKET: usize = crate::crypto::envelope::MAX_ENVELOPE + 1024;
 
 /// Whether the first broker is one a WoChat process of this machine may host.
 fn embedded_on_loopback(mode: EmbeddedBroker, urls: &[BrokerUrl]) -> bool {

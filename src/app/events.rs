@@ -51,8 +51,11 @@ pub enum Event {
         /// Broker URL.
         broker: String,
         /// Why, when not connected; when connected, what the engine did about a broker that
-        /// kept no session (its unconfirmed messages published again).
+        /// kept no session (its unconfirmed messages published again), or what the broker
+        /// refused (with its MQTT 5 reason code).
         detail: Option<String>,
+        /// The MQTT version spoken, once connected: `"5"` or `"3.1.1"`.
+        protocol: Option<&'static str>,
     },
     /// A message was stored (sent or received), or its attachment was kept: read it again.
     Message {

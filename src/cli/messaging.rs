@@ -321,8 +321,12 @@ impl Printer {
         let v = match e {
             Event::Ready { address } => json!({"event": "ready", "address": address.to_hex()}),
             Event::Hosting { addr } => json!({"event": "hosting", "addr": addr.to_string()}),
-            Event::Connection { state, broker, detail } => {
-                json!({"event": "connection", "state": state.as_str(), "broker": broker, "detail": detail})
+            Event::Connection { state, broker, detail, protocol } => {
+                let mut v = json!({"event": "connection", "state": state.as_str(), "broker": broker, "detail": detail});
+                if let Some(p) = protocol {
+                    v["protocol"] = json!(p);
+                }
+                v
             }
             Event::Message { hash, .. } => match self.read.message(hash) {
                 Ok(Some(view)) => {

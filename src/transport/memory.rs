@@ -80,7 +80,12 @@ impl Hub {
             let present = s.sessions.contains_key(client_id);
             let session = s.sessions.entry(client_id.to_string()).or_insert_with(Session::new);
             session.filters.insert(topic.to_string());
-            let _ = feed.send(TransportEvent::Connected { broker: "memory".into(), session_present: present });
+            let _ = feed.send(TransportEvent::Connected {
+                broker: "memory".into(),
+                session_present: present,
+                protocol: None,
+                note: None,
+            });
             let _ = feed.send(TransportEvent::Subscribed);
             for (id, (topic, payload)) in &session.pending {
                 let ack = AckHandle::Memory(client_id.to_string(), *id);
@@ -112,7 +117,12 @@ impl Hub {
                     error: "the broker restarted".into(),
                     retry_in: Duration::ZERO,
                 });
-                let _ = feed.send(TransportEvent::Connected { broker: "memory".into(), session_present: false });
+                let _ = feed.send(TransportEvent::Connected {
+                    broker: "memory".into(),
+                    session_present: false,
+                    protocol: None,
+                    note: None,
+                });
                 let _ = feed.send(TransportEvent::Subscribed);
                 let filters = session.filters;
                 s.sessions.insert(id, Session { feed: Some(feed), filters, pending: BTreeMap::new() });

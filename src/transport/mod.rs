@@ -12,11 +12,13 @@ mod error;
 mod link;
 pub mod memory;
 mod mqtt;
+mod protocol;
 mod tls;
 mod url;
 
 pub use backoff::Backoff;
 pub use error::TransportError;
 pub use link::{Link, LinkFuture};
-pub use mqtt::{Incoming, Tag, Transport, TransportConfig, TransportEvent};
+pub use mqtt::{Incoming, SESSION_EXPIRY_SECS, Tag, Transport, TransportConfig, TransportEvent};
+pub use protocol::{MqttProtocol, MqttVersion};
 pub use url::BrokerUrl;

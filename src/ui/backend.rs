@@ -331,8 +331,8 @@ pub enum UiMsg {
         /// The matches.
         rows: Vec<MessageItem>,
     },
-    /// Connection state and broker.
-    Connection(ConnState, String),
+    /// Connection state, broker, and the MQTT version and reasons to show on hover.
+    Connection(ConnState, String, Option<String>),
     /// The friend was added.
     FriendAdded(ChatId),
     /// Adding a friend failed (inline error).
@@ -614,7 +614,13 @@ impl Worker {
         let mut requests_dropped = false;
         for e in batch {
             match e {
-                Event::Connection { state, broker, .. } => (self.out)(UiMsg::Connection(state, broker)),
+                Event::Connection { state, broker, detail, protocol } => {
+                    // Shown when the pointer rests on the state: the MQTT version and what the
+                    // broker said (reason codes) or why the connection failed.
+                    let version = protocol.map(|p| format!("MQTT {p}"));
+                    let about = [version, detail].into_iter().flatten().collect::<Vec<_>>().join("\n");
+                    (self.out)(UiMsg::Connection(state, broker, Some(about).filter(|a| !a.is_empty())))
+                }
                 Event::Error(e) => (self.out)(UiMsg::Error(UiError::Client(e))),
                 Event::Message { chat, hash } => {
                     if Some(chat) == s.open

@@ -106,7 +106,7 @@ fn top_bar_ui(chat: &mut ChatState, ui: &mut egui::Ui, open_settings: &mut bool,
             *open_settings = true;
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            let (state, broker) = &chat.connection;
+            let (state, broker, about) = &chat.connection;
             let (word, color) = match state {
                 ConnState::Connected => (tr("connected"), egui::Color32::from_rgb(40, 160, 70)),
                 ConnState::Reconnecting => (tr("reconnecting"), egui::Color32::from_rgb(220, 150, 0)),
@@ -115,7 +115,10 @@ fn top_bar_ui(chat: &mut ChatState, ui: &mut egui::Ui, open_settings: &mut bool,
             if !narrow {
                 ui.weak(broker.as_str());
             }
-            ui.colored_label(color, word);
+            let word = ui.colored_label(color, word);
+            if let Some(about) = about {
+                word.on_hover_text(about.as_str());
+            }
             let (rect, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
             ui.painter().circle_filled(rect.center(), 4.0, color);
         });

@@ -164,7 +164,8 @@ pub struct ChatState {
     /// The composer's text field height last frame (with its margin).
     pub composer_height: f32,
     /// Connection state and broker.
-    pub connection: (ConnState, String),
+    /// The connection's state, broker and what to say about it (MQTT version, reasons).
+    pub connection: (ConnState, String, Option<String>),
     /// A friend to remove once the user confirms (address and name).
     pub confirm_remove: Option<(Address, String)>,
     /// The add-friend dialog, when open.
@@ -444,7 +445,7 @@ impl WoChatApp {
                     highlight: None,
                     composer: String::new(),
                     composer_height: 0.0,
-                    connection: (ConnState::Offline, String::new()),
+                    connection: (ConnState::Offline, String::new(), None),
                     confirm_remove: None,
                     add_friend: None,
                     errors: Vec::new(),
@@ -641,7 +642,7 @@ impl ChatState {
                     search.results = rows;
                 }
             }
-            UiMsg::Connection(state, broker) => self.connection = (state, broker),
+            UiMsg::Connection(state, broker, about) => self.connection = (state, broker, about),
             UiMsg::Viewer(viewed) => self.viewer = Some(ViewerState::new(viewed)),
             UiMsg::AskPath(chat) => {
                 self.path_prompt = Some(PathPrompt { chat, path: String::new(), error: None, focus: true })

@@ -125,18 +125,12 @@ pub fn tree_of(data: &[u8]) -> MerkleTree {
 /// Publishes `envelopes` on `topic` of the broker at `url` (QoS 1), waiting until the broker
 /// has taken every one.
 pub async fn publish_all(url: &str, topic: &str, envelopes: Vec<Vec<u8>>) {
-    let cfg = TransportConfig {
-        urls: vec![BrokerUrl::parse(url).unwrap()],
-        username: None,
-        password: None,
-        ca_file: None,
-        client_id: format!("forger-{}", std::process::id()),
-        topic: format!("forger/{}", std::process::id()),
-        clean_session: true,
-        drain_only: false,
-        keep_alive: Duration::from_secs(30),
-        backoff: Default::default(),
-    };
+    let mut cfg = TransportConfig::new(
+        vec![BrokerUrl::parse(url).unwrap()],
+        format!("forger-{}", std::process::id()),
+        format!("forger/{}", std::process::id()),
+    );
+    cfg.clean_session = true;
     let (tx, mut rx) = mpsc::channel(1024);
     let link = Transport::start(cfg, tx).unwrap();
     let n = envelopes.len();

@@ -71,6 +71,8 @@ pub(super) struct Engine {
     written: std::collections::HashMap<Address, bool>,
     drops: BTreeMap<&'static str, u64>,
     connected: bool,
+    /// The broker and MQTT version of the current connection.
+    broker: (String, Option<&'static str>),
     ready_sent: bool,
     /// Peers whose keys messages wait for (their key topics are subscribed), since when.
     waiting_keys: HashMap<Address, tokio::time::Instant>,
@@ -123,6 +125,7 @@ impl Engine {
             written: Default::default(),
             drops: BTreeMap::new(),
             connected: false,
+            broker: (String::new(), None),
             ready_sent: false,
             waiting_keys: HashMap::new(),
             keys_checked: tokio::time::Instant::now(),
@@ -202,7 +205,12 @@ impl Engine {
             self.fail(e.into());
         }
         self.link.shutdown().await;
-        let _ = self.events.send(Event::Connection { state: ConnState::Offline, broker: String::new(), detail: None });
+        let _ = self.events.send(Event::Connection {
+            state: ConnState::Offline,
+            broker: String::new(),
+            detail: None,
+            protocol: None,
+        });
         let Engine { account, link, .. } = self;
         drop(link);
         drop(account);
@@ -304,7 +312,7 @@ impl Engine {
         self.queued.clear();
         self.transfers.requeue_in_flight();
         let detail = Some("settings changed".into());
-        self.emit(Event::Connection { state: ConnState::Reconnecting, broker, detail });
+        self.emit(Event::Connection { state: ConnState::Reconnecting, broker, detail, protocol: None });
         Ok(())
     }
 
@@ -365,19 +373,25 @@ impl Engine {
 
     pub(super) fn on_connection_event(&mut self, ev: TransportEvent) {
         match ev {
-            TransportEvent::Connected { broker, session_present } => {
+            TransportEvent::Connected { broker, session_present, protocol, note } => {
                 self.connected = true;
+                let protocol = protocol.map(|p| p.as_str());
+                self.broker = (broker.clone(), protocol);
                 // The broker may have lost what it retained: the key bundle goes again.
                 self.publish_own_keys(true);
                 self.publish_unsent();
-                let detail = match session_present {
+                let republished = match session_present {
                     true => None,
                     false => match self.republish_after_lost_session() {
                         0 => None,
                         n => Some(format!("the broker kept no session: {n} unconfirmed messages published again")),
                     },
                 };
-                self.emit(Event::Connection { state: ConnState::Connected, broker, detail });
+                let detail = match (republished, note) {
+                    (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                    (a, b) => a.or(b),
+                };
+                self.emit(Event::Connection { state: ConnState::Connected, broker, detail, protocol });
                 self.pump();
             }
             TransportEvent::Subscribed => {
@@ -388,7 +402,13 @@ impl Engine {
             }
             TransportEvent::Disconnected { broker, error, .. } => {
                 self.connected = false;
-                self.emit(Event::Connection { state: ConnState::Reconnecting, broker, detail: Some(error) });
+                let detail = Some(error);
+                self.emit(Event::Connection { state: ConnState::Reconnecting, broker, detail, protocol: None });
+            }
+            TransportEvent::Refused { reason, .. } => {
+                let state = if self.connected { ConnState::Connected } else { ConnState::Reconnecting };
+                let (broker, protocol) = self.broker.clone();
+                self.emit(Event::Connection { state, broker, detail: Some(reason), protocol });
             }
             TransportEvent::Message(_) | TransportEvent::Acked(_) | TransportEvent::Lost(_) => {}
         }

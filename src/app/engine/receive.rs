@@ -285,6 +285,13 @@ impl Engine {
                         }
                     }
                 }
+                // Not taken by the broker: a chunk goes again, a message with its retransmission.
+                TransportEvent::Refused { tag: Some(t), reason } => {
+                    if !self.transfers.on_lost(&t) {
+                        self.queued.remove(&MessageHash(t));
+                    }
+                    after.push(TransportEvent::Refused { tag: None, reason });
+                }
                 other => after.push(other),
             }
         }
