@@ -320,3 +320,64 @@ async fn hostile_names_from_a_peer_export_safely() {
     assert!(o.status.success());
     drop(alice);
 }
+
+/// Records the size of every envelope published on `topic` of the broker at `port`.
+async fn watch_sizes(port: u16, topic: String) -> std::sync::Arc<std::sync::Mutex<Vec<usize>>> {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut o = rumqttc::MqttOptions::new("size-watcher", "127.0.0.1", port);
+    o.set_max_packet_size(2 << 20, 2 << 20);
+    let (client, mut events) = rumqttc::AsyncClient::new(o, 10);
+    client.subscribe(topic, rumqttc::QoS::AtMostOnce).await.unwrap();
+    let record = seen.clone();
+    tokio::spawn(async move {
+        let _keep = client;
+        loop {
+            match events.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => record.lock().unwrap().push(0),
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                    record.lock().unwrap().push(p.payload.len())
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        }
+    });
+    while seen.lock().unwrap().is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    seen.lock().unwrap().clear();
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_sees_a_files_padme_class_not_its_size() {
+    let broker = Mosquitto::start();
+    let net = TestNet::on(Network::Brokers(vec![broker.url()]));
+    let mut alice = net.peer("alice").await;
+    let mut bob = net.peer("bob").await;
+    // v2 sessions both ways: alice knows bob speaks v2.
+    alice.send_confirmed(&bob, "hi").await;
+    bob.send_confirmed(&alice, "hi").await;
+    let seen = watch_sizes(broker.port, bob.address.to_hex()).await;
+    let src = tempfile::tempdir().unwrap();
+    // 65 chunks (the last of 5,696 bytes) and 66 chunks (the last of 40,160 bytes): without
+    // padding the broker would tell them apart by the count and the last envelope. Both are
+    // in Padmé's class of 4,325,376 bytes: 66 chunk envelopes of one size each.
+    let mut chunk_envelopes = Vec::new();
+    for size in [4_200_000, 4_300_000] {
+        let path = write(src.path(), &format!("{size}.bin"), &random(size));
+        let sent = alice.client.send_file(bob.address, path, None, None).await.unwrap();
+        transfer_state(&mut alice, sent.file, TransferState::Complete).await;
+        // Everything alice published reached the watcher before the receipt came back.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let mut sizes: Vec<usize> = std::mem::take(&mut *seen.lock().unwrap());
+        sizes.retain(|s| *s > 8192);
+        sizes.sort();
+        chunk_envelopes.push(sizes);
+    }
+    assert_eq!(chunk_envelopes[0].len(), 66, "{:?}", chunk_envelopes[0]);
+    assert_eq!(chunk_envelopes[0], chunk_envelopes[1]);
+    assert_eq!(chunk_envelopes[0].first(), chunk_envelopes[0].last(), "one envelope size");
+    // And bob has both files, whole.
+    assert_eq!(bob.history(&alice.address).len(), 4);
+}

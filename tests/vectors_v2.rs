@@ -84,7 +84,44 @@ fn compute() -> Value {
             "envelope": h(&envelope)
         },
         "merkle": merkle_vectors(),
-        "sender_name": sender_name_vector()
+        "sender_name": sender_name_vector(),
+        "file_padding": file_padding_vector()
+    })
+}
+
+/// Section 11: chunk packets on the wire (`n` chunks, `w` packets) for some sizes, and the last
+/// chunk of section 9's file padded like every chunk packet of that file.
+fn file_padding_vector() -> Value {
+    use wochat::crypto::merkle::{MerkleTree, leaf_hash};
+    let sizes: [u64; 10] = [0, 1, 65_536, 65_537, 131_082, 2_097_152, 4_259_740, 4_325_377, 10_000_000, 104_857_600];
+    let rows: Vec<Value> = sizes
+        .iter()
+        .map(|&size| {
+            let n = size.div_ceil(65_536);
+            json!({ "size": size, "n": n, "w": wochat::wire::padded_chunks(size).max(n) })
+        })
+        .collect();
+    let file: Vec<u8> = (0..2 * 65536 + 10).map(|i| (i % 251) as u8).collect();
+    let tree = MerkleTree::new(file.chunks(65536).map(leaf_hash).collect());
+    let hash = wochat::crypto::sha256(&file);
+    let w = wochat::wire::padded_chunks(file.len() as u64).max(3);
+    let longest = Packet {
+        id: [0x22; 16],
+        ts: 1_767_225_600_001,
+        body: Body::Chunk { hash, i: w - 1, data: vec![0; 65_536], proof: vec![[0; 32]; tree.proof(0).unwrap().len()] },
+        name: None,
+    };
+    let len = longest.encode().len() + 8;
+    let last = Packet {
+        id: [0x22; 16],
+        ts: 1_767_225_600_001,
+        body: Body::Chunk { hash, i: 2, data: file[2 * 65536..].to_vec(), proof: tree.proof(2).unwrap() },
+        name: None,
+    };
+    let padded = last.encode_padded_to(len);
+    json!({
+        "sizes": rows,
+        "last_chunk": { "L": len, "len": padded.len(), "sha256": h(&wochat::crypto::sha256(&padded)) }
     })
 }
 
@@ -166,6 +203,11 @@ fn v2_vectors_match_byte_for_byte() {
     forged[last] ^= 1;
     assert!(KeyBundle::open(&forged).is_err());
     // The sender's name comes out of its packet.
+    // A padded chunk packet decodes to the chunk; the file's packets are never shorter than its
+    // chunks.
+    for row in v["file_padding"]["sizes"].as_array().unwrap() {
+        assert!(row["w"].as_u64() >= row["n"].as_u64(), "{row}");
+    }
     let named = Packet::decode(&unhv(&v["sender_name"]["cbor"])).unwrap();
     assert_eq!(named.name.as_deref(), v["sender_name"]["name"].as_str());
     // Every chunk's proof verifies against the root, and not as another chunk.

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::crypto::{Key32, open, seal};
+pub use crate::wire::padme;
 
 /// Plaintext bytes per segment (= one transfer chunk).
 pub const SEGMENT: usize = 65536;
@@ -36,19 +37,6 @@ pub fn segment_nonce(i: u64, last: bool) -> [u8; 12] {
     n[..8].copy_from_slice(&i.to_be_bytes());
     n[11] = u8::from(last);
     n
-}
-
-/// Padmé (Nikitin et al., "Reducing Metadata Leakage from Encrypted Files and Communication
-/// with PURBs", 2019): `len` rounded up so that only its top `log2(log2(len)) + 1` bits vary;
-/// at most 12 % larger.
-pub fn padme(len: u64) -> u64 {
-    if len < 2 {
-        return len;
-    }
-    let e = 63 - u64::from(len.leading_zeros()); // floor(log2 len)
-    let s = 64 - u64::from(e.leading_zeros()); // floor(log2 e) + 1
-    let mask = (1u64 << (e - s)) - 1;
-    len.saturating_add(mask) & !mask
 }
 
 /// Bytes of the sealed segments of `size` bytes of content.

@@ -174,6 +174,12 @@ pub fn forget_strangers(tx: &Transaction<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Whether a device (a verified v2 key bundle) of `peer` is known: it speaks protocol v2.
+pub fn has_device(conn: &rusqlite::Connection, peer: &Address) -> Result<bool, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM peer_device WHERE peer = ?1 LIMIT 1")?;
+    Ok(stmt.exists([peer.to_hex()])?)
+}
+
 /// The devices of `peer`, newest bundle first.
 pub fn devices(tx: &Transaction<'_>, peer: &Address) -> Result<Vec<DeviceRow>, StoreError> {
     let mut stmt = tx.prepare_cached(

@@ -16,7 +16,7 @@ pub use packet::{
     AttachKind, Body, MAX_ACKS, MAX_BUNDLE, MAX_DIMENSION, MAX_FILE_NAME, MAX_MIME, MAX_NEEDS, MAX_PROOF,
     MAX_SENDER_NAME, MAX_THUMB, ObjectMeta, Packet, PacketError, valid_sender_name,
 };
-pub use padding::{PaddingError, pad, padded_len, unpad};
+pub use padding::{PaddingError, pad, padded_chunks, padded_len, padme, unpad};
 
 use crate::crypto::envelope::{EnvelopeError, Keyring};
 use crate::crypto::{Address, sha256};

@@ -244,16 +244,33 @@ impl Packet {
 
     /// The CBOR bytes: keys `v`, `id`, `ts`, `t`, then the type's keys.
     pub fn encode(&self) -> Vec<u8> {
-        self.try_encode().expect("encoding into a Vec cannot fail")
+        self.try_encode(None).expect("encoding into a Vec cannot fail")
     }
 
-    fn try_encode(&self) -> Result<Vec<u8>, minicbor::encode::Error<std::convert::Infallible>> {
+    /// The CBOR bytes grown towards `len` (when shorter) by a last key `pad`: a byte string of
+    /// zeros that every receiver ignores (docs/PROTOCOL.md section 11). The result is at most
+    /// `len` bytes and, when padded, at most 4 bytes shorter (the pad's key and header take 5
+    /// bytes at least, and a few lengths are skipped where its header grows).
+    pub fn encode_padded_to(&self, len: usize) -> Vec<u8> {
+        let plain = self.encode();
+        // The key ("pad", 4 bytes) and the byte string's header come on top of its zeros.
+        let Some(room) = len.checked_sub(plain.len() + 4) else { return plain };
+        // The longest run of zeros whose header and bytes fit in `room`, by header length.
+        let runs = [(1, 0, 23), (2, 24, 255), (3, 256, 65_535), (5, 65_536, usize::MAX)];
+        let longest = runs
+            .into_iter()
+            .filter_map(|(head, min, max)| room.checked_sub(head).map(|z| z.min(max)).filter(|z| *z >= min));
+        let Some(zeros) = longest.max() else { return plain };
+        self.try_encode(Some(zeros)).expect("encoding into a Vec cannot fail")
+    }
+
+    fn try_encode(&self, pad: Option<usize>) -> Result<Vec<u8>, minicbor::encode::Error<std::convert::Infallible>> {
         let mut e: Enc = Encoder::new(Vec::new());
         let extra = match &self.body {
             Body::Text { .. } | Body::Receipt { .. } | Body::Chunk { .. } | Body::Need { .. } | Body::Keys { .. } => 1,
             Body::Attachment { text, .. } => 1 + u64::from(text.is_some()),
         };
-        e.map(4 + extra + u64::from(self.name.is_some()))?;
+        e.map(4 + extra + u64::from(self.name.is_some()) + u64::from(pad.is_some()))?;
         e.str("v")?.u64(u64::from(VERSION))?;
         e.str("id")?.bytes(&self.id)?;
         e.str("ts")?.u64(self.ts)?;
@@ -305,6 +322,9 @@ impl Packet {
                     e.u64(*x)?;
                 }
             }
+        }
+        if let Some(zeros) = pad {
+            e.str("pad")?.bytes(&vec![0; zeros])?;
         }
         Ok(e.into_writer())
     }
@@ -615,6 +635,26 @@ fn decode_need(d: &mut Decoder<'_>) -> Result<([u8; 32], Vec<u64>), PacketError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn padding_reaches_the_length_asked_and_decodes_to_the_same_packet() {
+        let p = Packet::new(Body::Chunk { hash: [3; 32], i: 9, data: vec![7; 1000], proof: vec![[1; 32]; 3] });
+        let plain = p.encode();
+        for len in (plain.len()..plain.len() + 400).chain([70_000, 65_536 + 2_400]) {
+            let padded = p.encode_padded_to(len);
+            assert!(padded.len() <= len, "{len}: {}", padded.len());
+            if len >= plain.len() + 5 {
+                assert!(padded.len() + 4 >= len, "{len}: {}", padded.len());
+            }
+            assert_eq!(Packet::decode(&padded).unwrap(), p, "{len}");
+        }
+        // Most lengths are met exactly.
+        let lengths = (plain.len() + 6..plain.len() + 1_500).chain((65_000..66_000).step_by(7));
+        let misses: Vec<usize> = lengths.filter(|l| p.encode_padded_to(*l).len() != *l).collect();
+        assert!(misses.len() <= 4, "{misses:?}");
+        // Shorter than the packet: nothing added.
+        assert_eq!(p.encode_padded_to(10), plain);
+    }
 
     #[test]
     fn every_body_round_trips() {

@@ -22,11 +22,26 @@ pub fn padded_len(l: usize) -> usize {
     if l <= 256 {
         return 256;
     }
-    let e = usize::BITS - 1 - l.leading_zeros(); // floor(log2 L)
-    let s = (u32::BITS - 1 - e.leading_zeros()) + 1; // floor(log2 E) + 1
-    let z = e - s;
-    let m = (1usize << z) - 1;
-    (l + m) & !m
+    padme(l as u64) as usize
+}
+
+/// Padmé (Nikitin et al., "Reducing Metadata Leakage from Encrypted Files and Communication
+/// with PURBs", 2019): `len` rounded up so that only its top `log2(log2(len)) + 1` bits vary;
+/// at most 12 % larger.
+pub fn padme(len: u64) -> u64 {
+    if len < 2 {
+        return len;
+    }
+    let e = 63 - u64::from(len.leading_zeros()); // floor(log2 len)
+    let s = 64 - u64::from(e.leading_zeros()); // floor(log2 e) + 1
+    let mask = (1u64 << (e - s)) - 1;
+    len.saturating_add(mask) & !mask
+}
+
+/// How many chunk packets carry a file of `size` bytes when its size is padded on the wire
+/// (docs/PROTOCOL.md section 11): its Padmé length in whole chunks.
+pub fn padded_chunks(size: u64) -> u64 {
+    padme(size).div_ceil(super::CHUNK_SIZE)
 }
 
 /// Pads CBOR bytes `c`.

@@ -104,7 +104,9 @@ impl Engine {
         let link = connect(link, &account.client_id(), &account.address().to_hex(), link_events.clone())?;
         let maintenance = store::Maintenance::start(&account.chat, account.reader()?)?;
         let mut transfers = Transfers::new(account.objects.clone(), options.limits, options.need_first);
-        transfers.load_outgoing(&account.chat)?;
+        // Files to peers of protocol v2 travel with their size padded (PROTOCOL.md section 11).
+        let conn = account.chat.connection();
+        transfers.load_outgoing(&account.chat, |peer| store::olm::has_device(conn, peer).unwrap_or(false))?;
         let clean = account.chat.begin_run()?;
         let startup = transfers.load_incoming(&account.chat, !clean)?;
         Ok(Self {
@@ -334,7 +336,14 @@ impl Engine {
         let mut events = Vec::new();
         for e in effects {
             match e {
-                Effect::Publish { to, body, tag } => publish.push((to, Packet::new(body).encode(), tag)),
+                Effect::Publish { to, body, tag, pad_to } => {
+                    let packet = Packet::new(body);
+                    let cbor = match pad_to {
+                        Some(len) => packet.encode_padded_to(len),
+                        None => packet.encode(),
+                    };
+                    publish.push((to, cbor, tag));
+                }
                 Effect::Emit(ev) => events.push(ev),
                 Effect::Fail(err) => events.push(Event::Error(Arc::new(err))),
                 Effect::Drop(reason) => self.count_drop(reason),

@@ -142,11 +142,13 @@ impl Engine {
             Packet::new(Body::Attachment { kind: file.kind, text: file.caption.clone(), obj: file.meta.clone() })
                 .with_name(self.introduction_to(&peer));
         let now = now_ms();
-        let mut row = None;
+        let (mut row, mut padded) = (None, false);
         let stored = self.store_and_publish_with(&[(peer, packet)], |tx, stored| {
             let t = Transfers::outgoing_row(&file, peer, stored[0].1, now);
             store::put_transfer(tx, &t)?;
             store::put_object_tree(tx, &file.id, &file.leaves)?;
+            // A peer of protocol v2 gets the file with its size padded (PROTOCOL.md section 11).
+            padded = store::olm::has_device(tx, &peer)?;
             row = Some(t);
             Ok(())
         })?;
@@ -154,7 +156,7 @@ impl Engine {
         self.emit(Event::Message { chat, hash });
         if let Some(row) = row {
             let tree = std::sync::Arc::new(crate::crypto::merkle::MerkleTree::new(file.leaves));
-            let effects = self.transfers.start_outgoing(row, Some(tree));
+            let effects = self.transfers.start_outgoing(row, Some(tree), padded);
             self.apply(effects);
         }
         self.pump();

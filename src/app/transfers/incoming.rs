@@ -343,6 +343,9 @@ impl Transfers {
         if !t.admitted {
             return vec![Effect::Drop("queued_transfer")];
         }
+        if i >= t.row.chunks {
+            return vec![Effect::Drop("chaff")]; // padding of the file's size (section 11)
+        }
         if t.row.has(i) {
             return Vec::new(); // a duplicate
         }
@@ -408,7 +411,8 @@ impl Transfers {
         t.row.avatar = kept.avatar;
         let (size, msg, chat) = (t.row.size, t.row.msg, t.chat);
         self.finished.push(t.row);
-        let mut out = vec![Effect::Publish { to: key.1, body: Body::Receipt { ack: vec![msg.0] }, tag: None }];
+        let mut out =
+            vec![Effect::Publish { to: key.1, body: Body::Receipt { ack: vec![msg.0] }, tag: None, pad_to: None }];
         if let Some(reason) = kept.thumb_error {
             out.push(Effect::Fail(ClientError::NoPreview { file: key.0, reason }));
         }
@@ -478,7 +482,12 @@ impl Transfers {
             t.row.need_tries += 1;
             t.row.activity = now;
             t.dirty = true;
-            out.push(Effect::Publish { to: key.1, body: Body::Need { hash: key.0.0, i: missing }, tag: None });
+            out.push(Effect::Publish {
+                to: key.1,
+                body: Body::Need { hash: key.0.0, i: missing },
+                tag: None,
+                pad_to: None,
+            });
         }
         out
     }

@@ -84,6 +84,8 @@ pub enum Effect {
         body: Body,
         /// Tracks the PUBACK.
         tag: Option<Tag>,
+        /// Pad the packet to this many bytes (a file's chunks, docs/PROTOCOL.md section 11).
+        pad_to: Option<usize>,
     },
     /// Report an event.
     Emit(Event),
@@ -157,10 +159,13 @@ impl Transfers {
 
     /// A PUBACK: `None` if the tag is not a chunk's, else what follows.
     pub fn on_acked(&mut self, tag: &Tag) -> Option<Vec<Effect>> {
-        let (key, _) = self.chunk_tags.remove(tag)?;
+        let (key, i) = self.chunk_tags.remove(tag)?;
         let mut out = Vec::new();
         if let Some(t) = self.outgoing.get_mut(&key) {
             t.outstanding = t.outstanding.saturating_sub(1);
+            if i >= t.row.chunks {
+                return Some(out); // chaff: no progress
+            }
             t.acked = (t.acked + 1).min(t.row.chunks);
             let pct = percent(t.acked, t.row.chunks);
             if pct != t.last_pct || t.acked == t.row.chunks {
@@ -177,7 +182,10 @@ impl Transfers {
         let Some((key, i)) = self.chunk_tags.remove(tag) else { return false };
         if let Some(t) = self.outgoing.get_mut(&key) {
             t.outstanding = t.outstanding.saturating_sub(1);
-            t.resend.push_back(i);
+            // Chaff is sent once: the broker saw it, or lost it with the session.
+            if i < t.row.chunks {
+                t.resend.push_back(i);
+            }
         }
         true
     }

@@ -9,7 +9,7 @@ use crate::crypto::Address;
 use crate::crypto::merkle::MerkleTree;
 use crate::objects::ObjectId;
 use crate::store::{ChatDb, Direction, StoreError, Transfer, TransferState};
-use crate::wire::{Body, MessageHash};
+use crate::wire::{Body, CHUNK_SIZE, MessageHash, Packet, padded_chunks};
 
 /// An outgoing transfer in memory.
 #[derive(Debug)]
@@ -25,21 +25,59 @@ pub(super) struct OutTransfer {
     pub(super) dirty: bool,
     /// The file's Merkle tree, when its message named the root: every chunk carries its proof.
     tree: Option<Arc<MerkleTree>>,
+    /// The size is padded on the wire: chaff chunks still to send (before the real ones).
+    chaff: u64,
+    /// The length every chunk packet of this file is padded to (none: not padded).
+    pad_to: Option<usize>,
 }
 
 impl OutTransfer {
-    fn new(row: Transfer, tree: Option<Arc<MerkleTree>>) -> Self {
+    /// A transfer resuming at the row's progress; `padded` hides the file's size on the wire
+    /// (chaff goes only with a transfer that has not sent anything yet).
+    fn new(row: Transfer, tree: Option<Arc<MerkleTree>>, padded: bool) -> Self {
         let next = row.done.min(row.chunks);
-        Self { next, resend: VecDeque::new(), outstanding: 0, acked: next, last_pct: 0, dirty: false, row, tree }
+        let wire = padded_chunks(row.size).max(row.chunks);
+        let chaff = if padded && next == 0 { wire - row.chunks } else { 0 };
+        let pad_to = padded.then(|| padded_chunk_len(row.obj, wire, tree.as_deref()));
+        Self {
+            next,
+            resend: VecDeque::new(),
+            outstanding: 0,
+            acked: next,
+            last_pct: 0,
+            dirty: false,
+            row,
+            tree,
+            chaff,
+            pad_to,
+        }
     }
+}
+
+/// The length every chunk packet of a file sent as `wire` chunks is padded to: that of its
+/// longest one (a full chunk, the longest proof, the largest index) with a small `pad` too, so
+/// that every packet, the longest included, is padded and they all end within 4 bytes.
+fn padded_chunk_len(obj: ObjectId, wire: u64, tree: Option<&MerkleTree>) -> usize {
+    // In RFC 6962's tree the first leaf is among the deepest: its proof is the longest.
+    let longest_proof = tree.and_then(|t| t.proof(0)).map_or(0, |p| p.len());
+    let body = Body::Chunk {
+        hash: obj.0,
+        i: wire.saturating_sub(1),
+        data: vec![0; CHUNK_SIZE as usize],
+        proof: vec![[0; 32]; longest_proof],
+    };
+    Packet::new(body).encode().len() + 8
 }
 
 impl Transfers {
     /// Resumes the outgoing transfers stored in `db` (after a start).
-    pub fn load_outgoing(&mut self, db: &ChatDb) -> Result<(), StoreError> {
+    /// Resumes the outgoing transfers stored in `db` (after a start); the sizes of files to
+    /// the peers `padded` names are hidden on the wire.
+    pub fn load_outgoing(&mut self, db: &ChatDb, padded: impl Fn(&Address) -> bool) -> Result<(), StoreError> {
         for row in db.transfers(Direction::Outgoing, TransferState::Active)? {
             let tree = db.object_tree(&row.obj)?.map(|leaves| Arc::new(MerkleTree::new(leaves)));
-            self.outgoing.insert((row.obj, row.peer), OutTransfer::new(row, tree));
+            let pad = padded(&row.peer);
+            self.outgoing.insert((row.obj, row.peer), OutTransfer::new(row, tree, pad));
         }
         Ok(())
     }
@@ -66,10 +104,11 @@ impl Transfers {
     }
 
     /// Starts sending the file of a stored [`Self::outgoing_row`], its chunks proved by `tree`
-    /// (the tree of the root its message named, if it named one).
-    pub fn start_outgoing(&mut self, row: Transfer, tree: Option<Arc<MerkleTree>>) -> Vec<Effect> {
+    /// (the tree of the root its message named, if it named one); `padded`: its size is
+    /// hidden on the wire (a peer of protocol v2).
+    pub fn start_outgoing(&mut self, row: Transfer, tree: Option<Arc<MerkleTree>>, padded: bool) -> Vec<Effect> {
         let event = progress(&row.obj, 0, row.size, TransferState::Active);
-        self.outgoing.insert((row.obj, row.peer), OutTransfer::new(row, tree));
+        self.outgoing.insert((row.obj, row.peer), OutTransfer::new(row, tree, padded));
         vec![event]
     }
 
@@ -83,6 +122,20 @@ impl Transfers {
         for key in keys {
             while outstanding < WINDOW {
                 let Some(t) = self.outgoing.get_mut(&key) else { break };
+                let pad_to = t.pad_to;
+                if t.chaff > 0 {
+                    // Chaff first: the last packet of the file is a real chunk, so the timing
+                    // of the receipt tells nothing either.
+                    let i = t.row.chunks + t.chaff - 1;
+                    t.chaff -= 1;
+                    t.outstanding += 1;
+                    outstanding += 1;
+                    let body = Body::Chunk { hash: key.0.0, i, data: vec![0; CHUNK_SIZE as usize], proof: Vec::new() };
+                    let tag = self.tag_for(&key, i);
+                    self.chunk_tags.insert(tag, (key, i));
+                    out.push(Effect::Publish { to: key.1, body, tag: Some(tag), pad_to });
+                    continue;
+                }
                 let i = match t.resend.pop_front() {
                     Some(i) => i,
                     None if t.next < t.row.chunks => {
@@ -108,7 +161,7 @@ impl Transfers {
                 }
                 outstanding += 1;
                 let body = Body::Chunk { hash: key.0.0, i, data, proof };
-                out.push(Effect::Publish { to: key.1, body, tag: Some(tag) });
+                out.push(Effect::Publish { to: key.1, body, tag: Some(tag), pad_to });
             }
         }
         out

@@ -76,14 +76,50 @@ fn needs(effects: &[Effect]) -> Vec<Vec<u64>> {
 }
 
 fn sending(f: &Fixture, n: usize) -> (Transfers, PreparedFile, MessageHash) {
+    sending_padded(f, n, false)
+}
+
+fn sending_padded(f: &Fixture, n: usize, padded: bool) -> (Transfers, PreparedFile, MessageHash) {
     let (file, _) = file(f, n);
     let mut t = Transfers::new(f.objects.clone(), MediaLimits::default(), super::NEED_FIRST);
     let msg = MessageHash([7; 32]);
     let row = Transfers::outgoing_row(&file, f.peer, msg, 0);
     let tree = Arc::new(MerkleTree::new(file.leaves.clone()));
-    let started = t.start_outgoing(row, Some(tree));
+    let started = t.start_outgoing(row, Some(tree), padded);
     assert!(matches!(started[..], [Effect::Emit(Event::Transfer { state: TransferState::Active, .. })]));
     (t, file, msg)
+}
+
+#[test]
+fn a_padded_file_sends_chaff_first_and_every_chunk_packet_is_as_long() {
+    let f = fixture();
+    // 65 chunks less 100 bytes: Padmé rounds 4,259,740 bytes up to 4,325,376 (66 chunks).
+    let (mut t, file, _) = sending_padded(&f, 65, true);
+    assert_eq!(crate::wire::padded_chunks(file.meta.size), 66);
+    let mut sent = Vec::new();
+    loop {
+        let effects = t.pump(|_| true);
+        if effects.is_empty() {
+            break;
+        }
+        for e in effects {
+            let Effect::Publish { body, tag: Some(tag), pad_to: Some(len), .. } = e else { panic!("{e:?}") };
+            let Body::Chunk { i, .. } = &body else { panic!("{body:?}") };
+            sent.push((*i, crate::wire::Packet::new(body.clone()).encode_padded_to(len).len()));
+            t.on_acked(&tag);
+        }
+    }
+    let order: Vec<u64> = sent.iter().map(|s| s.0).collect();
+    assert_eq!(order[0], 65, "the chaff chunk goes first");
+    assert_eq!(order[1..], (0..65).collect::<Vec<_>>());
+    // Within 4 bytes of each other: one padding class of the envelope (2 KiB wide here).
+    let lengths: std::collections::BTreeSet<usize> = sent.iter().map(|s| s.1).collect();
+    let (min, max) = (lengths.first().unwrap(), lengths.last().unwrap());
+    assert!(max - min <= 4, "every chunk packet is as long: {lengths:?}");
+    assert!(*min > CHUNK, "{min}");
+    // Chaff is never sent again, and makes no progress.
+    assert!(t.pump(|_| true).is_empty());
+    assert_eq!(t.outgoing_progress(&file.id, &f.peer), Some(file.meta.size));
 }
 
 #[test]
