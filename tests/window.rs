@@ -4,50 +4,30 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use common::TestHome;
-
-/// An Xvfb server on a display number it chose itself; stopped when dropped.
-struct Xvfb {
-    child: Child,
-    display: String,
-}
-
-impl Xvfb {
-    fn start() -> Self {
-        let mut child = Command::new("Xvfb")
-            .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb is needed for the window tests (apt-get install xvfb)");
-        // It writes the display number once it accepts connections.
-        let mut number = String::new();
-        let mut stdout = child.stdout.take().unwrap();
-        let mut byte = [0u8; 1];
-        while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
-            number.push(byte[0] as char);
-        }
-        assert!(!number.is_empty(), "Xvfb did not start");
-        Self { child, display: format!(":{}", number.trim()) }
-    }
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::xvfb::{Xvfb, colours};
 
 /// The app on `display` with `env`, until its window is open (or it gives up): every line it
 /// wrote to stderr by then. The app is stopped afterwards.
 fn open_window(t: &TestHome, display: &str, env: &[(&str, &str)]) -> Vec<String> {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wochat"));
+    open_window_of(Path::new(env!("CARGO_BIN_EXE_wochat")), t, display, env, || {})
+}
+
+/// [`open_window`] of the program at `exe`, calling `while_open` once its window is up.
+fn open_window_of(
+    exe: &Path,
+    t: &TestHome,
+    display: &str,
+    env: &[(&str, &str)],
+    while_open: impl FnOnce(),
+) -> Vec<String> {
+    let mut cmd = Command::new(exe);
     cmd.env("WOCHAT_HOME", t.root())
         .env("DISPLAY", display)
         .env_remove("WAYLAND_DISPLAY")
@@ -74,6 +54,7 @@ fn open_window(t: &TestHome, display: &str, env: &[(&str, &str)]) -> Vec<String>
             // Still running a moment later: the window is up, not failing.
             std::thread::sleep(Duration::from_millis(500));
             assert!(app.try_wait().unwrap().is_none(), "the app stopped after opening: {lines:?}");
+            while_open();
             break;
         }
     }
@@ -101,4 +82,21 @@ fn a_forced_renderer_is_used_alone() {
     let t = TestHome::new();
     let lines = open_window(&t, &x.display, &[("WOCHAT_RENDERER", "glow")]);
     assert_eq!(lines, ["wochat: window open, renderer glow (OpenGL)"]);
+}
+
+#[test]
+#[ignore = "needs the .deb installed: scripts/check-deb"]
+fn the_installed_package_opens_its_window() {
+    let exe = PathBuf::from(std::env::var_os("WOCHAT_INSTALLED").unwrap_or_else(|| "/usr/bin/wochat".into()));
+    let x = Xvfb::start();
+    let t = TestHome::new();
+    let shot = std::env::var_os("WOCHAT_SCREENSHOT").map(PathBuf::from).unwrap_or_else(|| t.root().join("deb.png"));
+    let mut screen = None;
+    let lines = open_window_of(&exe, &t, &x.display, &[], || {
+        std::thread::sleep(Duration::from_secs(2));
+        screen = Some(x.save_screenshot(&shot));
+    });
+    let screen = screen.unwrap_or_else(|| panic!("the window did not open: {lines:?}"));
+    println!("{lines:?}; screenshot: {}", shot.display());
+    assert!(colours(&screen) > 50, "the screen is blank: {lines:?}");
 }

@@ -126,6 +126,10 @@ pub fn open_database(path: &Path, key: Option<&Key32>, list: &[Migration]) -> Re
     // FULL: a commit is on disk when it returns (in WAL mode NORMAL may lose the last
     // commits on power loss), and receipts leave only after the commit of what they confirm.
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    // macOS: fsync() leaves the data in the drive's cache; only F_FULLFSYNC reaches the disk,
+    // and SQLite uses it only when asked (no effect on other systems).
+    #[cfg(target_os = "macos")]
+    conn.execute_batch("PRAGMA fullfsync = ON; PRAGMA checkpoint_fullfsync = ON;")?;
     // After a checkpoint, the WAL file is cut back to this size (else it keeps its largest).
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT as i64)?;
     migrations::migrate(&mut conn, list).map_err(|e| match e {

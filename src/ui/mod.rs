@@ -31,6 +31,10 @@ use backend::{Backend, MessageItem, PageKind, TalkItem, UiCmd, UiError, UiMsg};
 /// one opens the window (`WOCHAT_RENDERER` or `ui.renderer` forces one); which one did is
 /// logged and shown in Settings → About.
 pub fn run(home: Home, broker_urls: Vec<String>) -> anyhow::Result<()> {
+    // macOS shows a notification as coming from the app whose bundle id it names (the .app of
+    // scripts/package-macos); without one, mac-notification-sys falls back to Terminal's.
+    #[cfg(target_os = "macos")]
+    let _ = notify_rust::set_application(MACOS_BUNDLE_ID);
     let desktop = Desktop { broker_urls, ..Desktop::default() };
     let setting = crate::config::Config::load(&home.config_path()).map(|c| c.ui.renderer).unwrap_or_default();
     let env = std::env::var("WOCHAT_RENDERER").ok();
@@ -47,7 +51,11 @@ pub fn run(home: Home, broker_urls: Vec<String>) -> anyhow::Result<()> {
         let mut options = eframe::NativeOptions {
             viewport: egui::ViewportBuilder::default()
                 .with_inner_size([960.0, 680.0])
-                .with_min_inner_size([MIN_WIDTH, MIN_HEIGHT]),
+                .with_min_inner_size([MIN_WIDTH, MIN_HEIGHT])
+                // The taskbar and window switcher show it; Wayland compositors find the
+                // installed icon through the app id (the .desktop file's name).
+                .with_app_id("wochat")
+                .with_icon(app_icon()),
             persist_window: true,
             // Window size and panel widths live with the data home (not in one per-user file
             // that every home and test would share).
@@ -82,6 +90,15 @@ pub fn run(home: Home, broker_urls: Vec<String>) -> anyhow::Result<()> {
     }
     anyhow::bail!("cannot open the window with any renderer ({})", failures.join("; "))
 }
+
+/// The app icon (assets/icons; scripts/make-icons.py draws it).
+fn app_icon() -> egui::IconData {
+    eframe::icon_data::from_png_bytes(include_bytes!("../../assets/icons/wochat-256.png")).unwrap_or_default()
+}
+
+/// The bundle identifier of the macOS app (packaging/macos/Info.plist says the same).
+#[cfg(target_os = "macos")]
+const MACOS_BUNDLE_ID: &str = "org.wochat.WoChat";
 
 /// The smallest window: a narrow one shows the talk list or the conversation, not both.
 const MIN_WIDTH: f32 = 400.0;

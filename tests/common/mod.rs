@@ -8,6 +8,8 @@ pub mod forge;
 pub mod gui;
 pub mod images;
 pub mod runner;
+#[cfg(target_os = "linux")]
+pub mod xvfb;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

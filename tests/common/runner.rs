@@ -27,19 +27,19 @@ impl Runner {
 
     /// [`Runner::start`] with more environment variables.
     pub fn start_with(home: &TestHome, account: &str, url: &str, env: &[(&str, &str)]) -> Self {
-        let mut child = home
-            .cli()
-            .envs(env.iter().copied())
+        let mut cmd = home.cli();
+        cmd.envs(env.iter().copied())
             .env("WOCHAT_PASSWORD", "pw")
             // Unconfirmed messages go again after 1 s and silent files ask after 1 s (not 30 s
             // and 10 s): what a SIGKILL loses comes back sooner.
             .env(wochat::app::TEST_TIMERS_ENV, "fast")
-            .args(["--account", account, "--broker", url, "run", "--json"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+            .args(["--account", account, "--broker", url, "run", "--json"]);
+        Self::spawn(cmd)
+    }
+
+    /// Runs `cmd` (a `run --json` of some build of wochat) with its stdin and stdout piped.
+    pub fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = channel();
         std::thread::spawn(move || {
