@@ -5,6 +5,7 @@
 //! without I/O. Only [`ui`] knows the GUI toolkit; the core never depends on it.
 
 pub mod app;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod crypto;

@@ -35,6 +35,15 @@ pub enum AccountCmd {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Restore an account, its history and its files from a backup (`backup --out`); asks for
+    /// the backup's passphrase. The account's password is the one it had when backed up.
+    Restore {
+        /// The backup file.
+        path: PathBuf,
+        /// Overwrite the account if it is in this home already.
+        #[arg(long)]
+        replace: bool,
+    },
     /// Import an account from an export file (asks for its password).
     Import {
         /// The export file.
@@ -68,6 +77,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AccountCmd) -> Result<()> {
             let password = ctx.passwords.password(&format!("Password for {name}: "))?;
             ctx.keys()?.export(&name, password.as_bytes(), &out)?;
         }
+        AccountCmd::Restore { path, replace } => super::backup::restore(ctx, path, replace)?,
         AccountCmd::Import { file, name } => {
             let password = ctx.passwords.password("Password of the exported account: ")?;
             let entry = ctx.keys()?.import(&file, password.as_bytes(), name.as_deref())?;

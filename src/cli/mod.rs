@@ -2,6 +2,7 @@
 //! contract that scripts rely on: 0 success, 1 an error (one line on stderr), 2 a usage error.
 
 mod account;
+mod backup;
 mod friend;
 mod messaging;
 mod object;
@@ -69,6 +70,8 @@ pub enum Command {
     /// Export, verify or garbage-collect stored files.
     #[command(subcommand)]
     Object(object::ObjectCmd),
+    /// Back up the account's history (`--out PATH`), or check a backup (`verify PATH`).
+    Backup(backup::BackupArgs),
 }
 
 /// Runs a parsed command line; returns the process exit code.
@@ -110,6 +113,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Some(Command::Run(args)) => messaging::run(&mut ctx, args),
         Some(Command::Broker(args)) => messaging::broker(args),
         Some(Command::Object(cmd)) => object::run(&mut ctx, cmd),
+        Some(Command::Backup(args)) => backup::run(&mut ctx, args),
     }
 }
 

@@ -5,6 +5,9 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::{Result, bail};
 use zeroize::Zeroizing;
 
+/// Where a backup's passphrase comes from first.
+pub const BACKUP_PASSWORD_ENV: &str = "WOCHAT_BACKUP_PASSWORD";
+
 /// Supplies passwords to commands, never echoing or logging them.
 pub struct PasswordSource {
     from_stdin: bool,
@@ -43,6 +46,18 @@ impl PasswordSource {
             bail!("the password is empty");
         }
         Ok(p)
+    }
+
+    /// The passphrase of a history backup: `WOCHAT_BACKUP_PASSWORD`, else stdin, else a
+    /// prompt (twice for a new backup).
+    pub fn backup_passphrase(&mut self, new: bool) -> Result<Zeroizing<String>> {
+        if new {
+            return self.new_password(BACKUP_PASSWORD_ENV, "Passphrase for the backup: ");
+        }
+        if let Ok(p) = std::env::var(BACKUP_PASSWORD_ENV) {
+            return Ok(Zeroizing::new(p));
+        }
+        self.read("Passphrase of the backup: ")
     }
 
     fn read(&mut self, prompt: &str) -> Result<Zeroizing<String>> {

@@ -10,6 +10,7 @@ mod identity;
 pub mod merkle;
 pub mod outer;
 pub mod password;
+pub mod stream;
 
 pub use address::{Address, AddressError};
 pub use aead::{open, seal};

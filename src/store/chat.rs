@@ -55,6 +55,12 @@ impl ChatDb {
         Ok(Self { conn, me: identity.address(), path: path.to_path_buf(), last_write: Default::default() })
     }
 
+    /// Writes a consistent copy of the database to the new file `dest` (same key), while the
+    /// account goes on (SQLite's online backup).
+    pub fn snapshot_to(&self, dest: &Path, identity: &Identity) -> Result<(), StoreError> {
+        super::snapshot(&self.conn, &identity.derive_key(DB_KEY_INFO), dest)
+    }
+
     /// The owner's address.
     pub fn me(&self) -> Address {
         self.me

@@ -244,6 +244,37 @@ impl KeyStore {
         Ok(id.address())
     }
 
+    /// The sealed key of an active account, as stored (for a history backup: it travels sealed
+    /// under the account's password, inside the backup's own encryption).
+    pub fn sealed_key(&self, name: &str) -> Result<(Address, SealedKey), KeysError> {
+        let (pk, sealed) = self.load_row(name)?;
+        let address = pk.parse().map_err(|e| KeysError::Damaged { name: name.into(), reason: format!("{e}") })?;
+        Ok((address, sealed))
+    }
+
+    /// The name of the account with this address, if it is in this home (active or not).
+    pub fn name_of(&self, address: &Address) -> Result<Option<String>, KeysError> {
+        Ok(self
+            .conn
+            .query_row("SELECT name FROM keys WHERE pk = ?1", [address.to_hex()], |r| r.get::<_, String>(0))
+            .optional()?)
+    }
+
+    /// Stores a sealed key restored from a backup under `name`, replacing the row of the same
+    /// address if there is one (the caller has asked the user first).
+    pub fn put_restored(&self, name: &str, address: &Address, sealed: &SealedKey) -> Result<(), KeysError> {
+        let name = normalize_name(name)?;
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("DELETE FROM keys WHERE pk = ?1", [address.to_hex()])?;
+        let taken: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM keys WHERE name = ?1)", [&name], |r| r.get(0))?;
+        if taken {
+            return Err(KeysError::NameTaken(name));
+        }
+        self.insert(&name, address, sealed, now_ms())?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Imports an exported account; the password is checked before anything is stored.
     /// `rename` gives it another name (for example when the name is taken here).
     pub fn import(&self, file: &Path, password: &[u8], rename: Option<&str>) -> Result<AccountEntry, KeysError> {

@@ -75,6 +75,40 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+/// Keys a SQLCipher connection with the raw `key`.
+fn apply_key(conn: &Connection, key: &Key32) -> Result<(), rusqlite::Error> {
+    // SQLCipher would print its own diagnostics (a wrong key) to stderr; errors are reported
+    // through the result instead.
+    conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
+    // Every copy of the key is wiped: the hex digits and the statement holding them.
+    let mut digits = Zeroizing::new([0u8; 64]);
+    hex::encode_to_slice(key.as_ref(), &mut digits[..])
+        .map_err(|e| rusqlite::Error::InvalidParameterName(e.to_string()))?;
+    let mut pragma = Zeroizing::new(String::with_capacity(80));
+    pragma.push_str("PRAGMA key = \"x'");
+    pragma
+        .push_str(std::str::from_utf8(&digits[..]).map_err(|e| rusqlite::Error::InvalidParameterName(e.to_string()))?);
+    pragma.push_str("'\";");
+    conn.execute_batch(&pragma)
+}
+
+/// Writes a consistent copy of the database of `conn` (keyed with `key`) to the new file
+/// `dest`, encrypted with the same key, with SQLite's online backup: writers go on meanwhile.
+pub fn snapshot(conn: &Connection, key: &Key32, dest: &Path) -> Result<(), StoreError> {
+    let mut out = Connection::open(dest)?;
+    apply_key(&out, key)?;
+    rusqlite::backup::Backup::new(conn, &mut out)?.run_to_completion(
+        1024,
+        std::time::Duration::from_millis(2),
+        None,
+    )?;
+    // One self-contained file (no -wal beside it).
+    let _: String = out.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
+    crate::fsutil::make_private_file(dest)
+        .map_err(|e| StoreError::Unreadable { path: dest.to_path_buf(), reason: e.to_string() })?;
+    Ok(())
+}
+
 /// Opens (creating if missing) a database, keys it if `key` is given (SQLCipher raw key),
 /// checks that it is readable, sets WAL, the busy timeout and foreign keys, and migrates it.
 pub fn open_database(path: &Path, key: Option<&Key32>, list: &[Migration]) -> Result<Connection, StoreError> {
@@ -85,17 +119,7 @@ pub fn open_database(path: &Path, key: Option<&Key32>, list: &[Migration]) -> Re
     )
     .map_err(|e| unreadable(e.to_string()))?;
     if let Some(key) = key {
-        // SQLCipher would print its own diagnostics (a wrong key) to stderr; errors are
-        // reported through the result instead.
-        conn.execute_batch("PRAGMA cipher_log_level = NONE;").map_err(|e| unreadable(e.to_string()))?;
-        // Every copy of the key is wiped: the hex digits and the statement holding them.
-        let mut digits = Zeroizing::new([0u8; 64]);
-        hex::encode_to_slice(key.as_ref(), &mut digits[..]).map_err(|e| unreadable(e.to_string()))?;
-        let mut pragma = Zeroizing::new(String::with_capacity(80));
-        pragma.push_str("PRAGMA key = \"x'");
-        pragma.push_str(std::str::from_utf8(&digits[..]).map_err(|e| unreadable(e.to_string()))?);
-        pragma.push_str("'\";");
-        conn.execute_batch(&pragma).map_err(|e| unreadable(e.to_string()))?;
+        apply_key(&conn, key).map_err(|e| unreadable(e.to_string()))?;
     }
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // The first read decrypts page 1: this is where a wrong key or a damaged file shows.

@@ -1,0 +1,123 @@
+//! The inner structure of a backup: entries of a 4-byte big-endian header length, a JSON
+//! header `{"kind","name","size"}`, and `size` bytes.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// Largest JSON header accepted.
+const MAX_HEADER: u32 = 64 * 1024;
+/// Largest body read whole into memory (the manifest).
+const MAX_SMALL: u64 = 64 * 1024;
+
+/// An entry's header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// What it is.
+    pub kind: String,
+    /// A file name or relative path, or empty.
+    pub name: String,
+    /// Bytes of its body.
+    pub size: u64,
+}
+
+/// Writes entries.
+pub struct EntryWriter<W: Write> {
+    inner: W,
+}
+
+impl<W: Write> EntryWriter<W> {
+    pub fn new(inner: W) -> Self {
+        Self { inner }
+    }
+
+    fn header(&mut self, kind: &str, name: &str, size: u64) -> io::Result<()> {
+        let header = serde_json::to_vec(&Entry { kind: kind.into(), name: name.into(), size })?;
+        let len = u32::try_from(header.len()).map_err(io::Error::other)?;
+        self.inner.write_all(&len.to_be_bytes())?;
+        self.inner.write_all(&header)
+    }
+
+    /// An entry whose body is `data`.
+    pub fn bytes(&mut self, kind: &str, name: &str, data: &[u8]) -> io::Result<()> {
+        self.header(kind, name, data.len() as u64)?;
+        self.inner.write_all(data)
+    }
+
+    /// An entry whose body is the file at `path` (which must not change meanwhile).
+    pub fn file(&mut self, kind: &str, name: &str, path: &Path) -> io::Result<()> {
+        let f = File::open(path)?;
+        let size = f.metadata()?.len();
+        self.header(kind, name, size)?;
+        let copied = io::copy(&mut f.take(size), &mut self.inner)?;
+        if copied != size {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{} shrank while read", path.display())));
+        }
+        Ok(())
+    }
+
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+/// Reads entries.
+pub struct EntryReader<R: Read> {
+    inner: R,
+}
+
+impl<R: Read> EntryReader<R> {
+    pub fn new(inner: R) -> Self {
+        Self { inner }
+    }
+
+    /// The next entry's header; `None` when the input ends between entries.
+    pub fn next(&mut self) -> io::Result<Option<Entry>> {
+        let mut len = [0u8; 4];
+        let mut got = 0;
+        while got < 4 {
+            match self.inner.read(&mut len[got..])? {
+                0 if got == 0 => return Ok(None),
+                0 => return Err(malformed("an entry header ends early")),
+                n => got += n,
+            }
+        }
+        let len = u32::from_be_bytes(len);
+        if len > MAX_HEADER {
+            return Err(malformed("an entry header is too long"));
+        }
+        let mut header = vec![0u8; len as usize];
+        self.inner.read_exact(&mut header)?;
+        serde_json::from_slice(&header).map(Some).map_err(|e| malformed(&format!("entry header: {e}")))
+    }
+
+    /// The body of `entry`, to be read to its end.
+    pub fn body(&mut self, entry: &Entry) -> io::Take<&mut R> {
+        (&mut self.inner).take(entry.size)
+    }
+
+    /// The whole body of a small entry.
+    pub fn read_small(&mut self, entry: &Entry) -> io::Result<Vec<u8>> {
+        if entry.size > MAX_SMALL {
+            return Err(malformed("an entry is too large"));
+        }
+        let mut v = Vec::new();
+        self.body(entry).read_to_end(&mut v)?;
+        if v.len() as u64 != entry.size {
+            return Err(malformed("an entry ends early"));
+        }
+        Ok(v)
+    }
+
+    /// Whether the input ends here (reading the last byte authenticates the last segment).
+    pub fn at_end(&mut self) -> io::Result<bool> {
+        let mut b = [0u8; 1];
+        Ok(self.inner.read(&mut b)? == 0)
+    }
+}
+
+fn malformed(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
+}

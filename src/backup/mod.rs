@@ -1,0 +1,450 @@
+//! History backups (docs/BACKUP.md): one file holding an account's sealed key, the home's
+//! settings, a consistent snapshot of its `chat.db` and its object store, sealed under a backup
+//! passphrase as a stream ([`crate::crypto::stream`]); checked without restoring; restored into
+//! a home through a temporary directory, so that a failure leaves the home as it was.
+//!
+//! Inside the stream, entries follow one another: a 4-byte big-endian length, a JSON header
+//! `{"kind","name","size"}` of that length, then `size` bytes. Kinds, in order: `manifest`
+//! (first), `key`, `config` (optional), `chat.db`, `object` (one per file of the object store,
+//! `name` its path below `objects/`), `end` (last, empty).
+
+mod entries;
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::password::{KdfParams, SealedKey};
+use crate::crypto::stream::{OpeningReader, SealingWriter, StreamError};
+use crate::crypto::{Address, Identity};
+use crate::home::Home;
+use crate::store::{AccountLock, ChatDb, KeyStore, KeysError, StoreError};
+use entries::{Entry, EntryReader, EntryWriter};
+
+/// What went wrong with a backup.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// The sealed stream: passphrase, damage, version.
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    /// The inner structure does not follow the format.
+    #[error("the backup's content is malformed: {0}")]
+    Malformed(String),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    File {
+        /// Which.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The account is in this home already (and `--replace` was not given).
+    #[error("the account {name:?} ({address}) is already in this home: restore with --replace to overwrite it")]
+    Exists {
+        /// Its name here.
+        name: String,
+        /// Its address.
+        address: Address,
+    },
+    /// The account is open in a window or another command.
+    #[error("the account is open in another window: close it first")]
+    InUse,
+    /// The key store refused.
+    #[error(transparent)]
+    Keys(#[from] KeysError),
+    /// The database could not be copied.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
+    move |source| BackupError::File { path: path.to_path_buf(), source }
+}
+
+/// What a backup holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The format of the inner structure.
+    pub format: String,
+    /// The WoChat version that wrote it.
+    pub app: String,
+    /// When it was written (ms since the Unix epoch).
+    pub created: i64,
+    /// The account's name.
+    pub name: String,
+    /// The account's address.
+    pub address: String,
+}
+
+/// The format name in [`Manifest::format`].
+pub const FORMAT: &str = "wochat-backup/1";
+
+/// The sealed key as the `key` entry carries it.
+#[derive(Debug, Serialize, Deserialize)]
+struct KeyEntry {
+    kdf_m: u32,
+    kdf_t: u32,
+    kdf_p: u32,
+    salt: String,
+    sk: String,
+}
+
+/// What was written, checked or restored.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Files of the object store.
+    pub objects: u64,
+    /// Bytes of the backup file.
+    pub bytes: u64,
+}
+
+/// Writes a backup of the account `name` (logged in as `identity`) of `home` to `out`: into a
+/// temporary file beside it, synced, then renamed. The account may be in use meanwhile.
+pub fn create(
+    home: &Home,
+    keys: &KeyStore,
+    name: &str,
+    identity: &Identity,
+    out: &Path,
+    passphrase: &[u8],
+    kdf: KdfParams,
+) -> Result<Summary, BackupError> {
+    let (address, sealed) = keys.sealed_key(name)?;
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        app: env!("CARGO_PKG_VERSION").into(),
+        created: crate::store::now_ms(),
+        name: name.trim().into(),
+        address: address.to_hex(),
+    };
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".{}.partial", out.file_name().and_then(|n| n.to_str()).unwrap_or("wochat-backup")));
+    let result = write_to(home, identity, &manifest, &sealed, &tmp, passphrase, kdf);
+    let objects = match result {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&tmp, out).map_err(file_error(out))?;
+    let _ = crate::fsutil::sync_dir(dir);
+    let bytes = std::fs::metadata(out).map_err(file_error(out))?.len();
+    Ok(Summary { manifest, objects, bytes })
+}
+
+fn write_to(
+    home: &Home,
+    identity: &Identity,
+    manifest: &Manifest,
+    sealed: &SealedKey,
+    tmp: &Path,
+    passphrase: &[u8],
+    kdf: KdfParams,
+) -> Result<u64, BackupError> {
+    let address = identity.address();
+    let file = File::create(tmp).map_err(file_error(tmp))?;
+    crate::fsutil::make_private_file(tmp).map_err(file_error(tmp))?;
+    let sealing = SealingWriter::new(BufWriter::with_capacity(1 << 16, file), passphrase, kdf)?;
+    let mut w = EntryWriter::new(sealing);
+    w.bytes("manifest", "", &json(manifest)?).map_err(file_error(tmp))?;
+    let key = KeyEntry {
+        kdf_m: sealed.kdf.m_kib,
+        kdf_t: sealed.kdf.t,
+        kdf_p: sealed.kdf.p,
+        salt: hex::encode(&sealed.salt),
+        sk: hex::encode(&sealed.blob),
+    };
+    w.bytes("key", "", &json(&key)?).map_err(file_error(tmp))?;
+    if let Ok(config) = std::fs::read(home.config_path()) {
+        w.bytes("config", "config.toml", &config).map_err(file_error(tmp))?;
+    }
+    // A consistent copy of the database, taken while the account may be in use.
+    let snapshot = tmp.with_extension("db-snapshot");
+    let db = ChatDb::open(&home.chat_db_path(&address), identity)?;
+    let copied = db.snapshot_to(&snapshot, identity);
+    drop(db);
+    let copied = copied.and_then(|()| {
+        w.file("chat.db", "chat.db", &snapshot)
+            .map_err(|e| StoreError::Unreadable { path: snapshot.clone(), reason: e.to_string() })
+    });
+    let _ = std::fs::remove_file(&snapshot);
+    copied?;
+    // The object store's files are encrypted under the account's key already: as they are.
+    // Partial downloads are left out (they are fetched again).
+    let objects_dir = home.objects_dir(&address);
+    let mut objects = 0;
+    for (rel, path) in object_files(&objects_dir).map_err(file_error(&objects_dir))? {
+        match w.file("object", &rel, &path) {
+            Ok(()) => objects += 1,
+            // Deleted meanwhile (collected as garbage): nothing refers to it any more.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(file_error(&path)(e)),
+        }
+    }
+    w.bytes("end", "", &[]).map_err(file_error(tmp))?;
+    let buffered = w.into_inner().finish()?;
+    let file = buffered.into_inner().map_err(|e| file_error(tmp)(e.into_error()))?;
+    file.sync_all().map_err(file_error(tmp))?;
+    Ok(objects)
+}
+
+fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, BackupError> {
+    serde_json::to_vec(v).map_err(|e| BackupError::Malformed(e.to_string()))
+}
+
+/// The files below `objects/` (not `partial/`), as (path with `/` separators, full path), sorted.
+fn object_files(root: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let path = entry.path();
+            let rel = path.strip_prefix(root).map_err(std::io::Error::other)?;
+            let rel: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+            if rel.first().is_some_and(|c| c == "partial") {
+                continue;
+            }
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                dirs.push(path);
+            } else if kind.is_file() {
+                out.push((rel.join("/"), path));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Reads a whole backup, checking every segment and the inner structure, without writing
+/// anything.
+pub fn verify(path: &Path, passphrase: &[u8]) -> Result<Summary, BackupError> {
+    read(path, passphrase, |_, _| Ok(()))
+}
+
+/// Reads the backup at `path`, handing each entry after the manifest to `each` with its body.
+fn read(
+    path: &Path,
+    passphrase: &[u8],
+    mut each: impl FnMut(&Entry, &mut dyn Read) -> Result<(), BackupError>,
+) -> Result<Summary, BackupError> {
+    let file = File::open(path).map_err(file_error(path))?;
+    let bytes = file.metadata().map_err(file_error(path))?.len();
+    let opening = OpeningReader::new(BufReader::with_capacity(1 << 16, file), passphrase)?;
+    let mut r = EntryReader::new(opening);
+    let malformed = |s: &str| BackupError::Malformed(s.into());
+    let io = |e: std::io::Error| stream_or(e, path);
+    let first = r.next().map_err(io)?.ok_or_else(|| malformed("empty"))?;
+    if first.kind != "manifest" {
+        return Err(malformed("the manifest does not come first"));
+    }
+    let manifest: Manifest = serde_json::from_slice(&r.read_small(&first).map_err(io)?)
+        .map_err(|e| BackupError::Malformed(format!("manifest: {e}")))?;
+    if manifest.format != FORMAT {
+        return Err(BackupError::Malformed(format!("unknown inner format {:?}", manifest.format)));
+    }
+    manifest.address.parse::<Address>().map_err(|e| BackupError::Malformed(format!("address: {e}")))?;
+    let (mut objects, mut seen_key, mut seen_db) = (0, false, false);
+    loop {
+        let entry = r.next().map_err(io)?.ok_or_else(|| malformed("the end entry is missing"))?;
+        match entry.kind.as_str() {
+            "end" => break,
+            "key" => seen_key = true,
+            "chat.db" => seen_db = true,
+            "object" => {
+                safe_relative(&entry.name)?;
+                objects += 1;
+            }
+            "config" => {}
+            other => return Err(BackupError::Malformed(format!("unknown entry kind {other:?}"))),
+        }
+        let mut body = r.body(&entry);
+        each(&entry, &mut body)?;
+        std::io::copy(&mut body, &mut std::io::sink()).map_err(io)?;
+        if body.limit() != 0 {
+            return Err(malformed("an entry ends early"));
+        }
+    }
+    if !seen_key || !seen_db {
+        return Err(malformed("the key or the database is missing"));
+    }
+    // Nothing after the end entry, and the stream's last segment authenticated as the last.
+    if r.at_end().map_err(io)? {
+        Ok(Summary { manifest, objects, bytes })
+    } else {
+        Err(malformed("data after the end entry"))
+    }
+}
+
+/// An error of reading the stream: the stream's own error when it is one, a malformed
+/// structure, or the file's.
+fn stream_or(e: std::io::Error, path: &Path) -> BackupError {
+    if e.kind() != std::io::ErrorKind::InvalidData {
+        return file_error(path)(e);
+    }
+    match e.into_inner() {
+        Some(inner) => match inner.downcast::<StreamError>() {
+            Ok(s) => BackupError::Stream(*s),
+            Err(other) => BackupError::Malformed(other.to_string()),
+        },
+        None => BackupError::Malformed("unreadable".into()),
+    }
+}
+
+/// `name` as a relative path below `objects/`: plain components only.
+fn safe_relative(name: &str) -> Result<PathBuf, BackupError> {
+    let bad = || BackupError::Malformed(format!("unsafe object path {name:?}"));
+    let mut p = PathBuf::new();
+    for part in name.split('/') {
+        if part.is_empty() || part == "." || part == ".." || part.contains(['\\', ':', '\0']) {
+            return Err(bad());
+        }
+        p.push(part);
+    }
+    if p.as_os_str().is_empty() {
+        return Err(bad());
+    }
+    Ok(p)
+}
+
+/// Restores the backup at `path` into `home`: its account (key, database, files) and, when
+/// the home has none, its settings. An account with the same address already here is
+/// replaced only with `replace`. Everything is written into a temporary directory of the home
+/// first; the home changes only once the whole backup has been read and checked.
+pub fn restore(
+    home: &Home,
+    keys: &KeyStore,
+    path: &Path,
+    passphrase: &[u8],
+    replace: bool,
+) -> Result<Summary, BackupError> {
+    let staging = home.root().join(format!(".restore-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    crate::fsutil::create_private_dir(&staging).map_err(file_error(&staging))?;
+    let result = stage(&staging, path, passphrase).and_then(|(summary, sealed, config)| {
+        install(home, keys, &staging, &summary, &sealed, config.as_deref(), replace)?;
+        Ok(summary)
+    });
+    let _ = std::fs::remove_dir_all(&staging);
+    result
+}
+
+/// Extracts the backup into `staging` (`account/` with `chat.db` and `objects/`).
+fn stage(staging: &Path, path: &Path, passphrase: &[u8]) -> Result<(Summary, SealedKey, Option<Vec<u8>>), BackupError> {
+    let account = staging.join("account");
+    crate::fsutil::create_private_dir(&account).map_err(file_error(&account))?;
+    let (mut sealed, mut config) = (None, None);
+    let summary = read(path, passphrase, |entry, body| {
+        let copy_to = |dest: &Path, body: &mut dyn Read| -> Result<(), BackupError> {
+            if let Some(parent) = dest.parent() {
+                crate::fsutil::create_private_dir(parent).map_err(file_error(parent))?;
+            }
+            let mut f = File::create(dest).map_err(file_error(dest))?;
+            crate::fsutil::make_private_file(dest).map_err(file_error(dest))?;
+            std::io::copy(body, &mut f).map_err(|e| stream_or(e, path))?;
+            f.sync_all().map_err(file_error(dest))
+        };
+        match entry.kind.as_str() {
+            "key" => {
+                let mut text = Vec::new();
+                body.take(4096).read_to_end(&mut text).map_err(|e| stream_or(e, path))?;
+                let k: KeyEntry =
+                    serde_json::from_slice(&text).map_err(|e| BackupError::Malformed(format!("key: {e}")))?;
+                let hex = |s: &str| hex::decode(s).map_err(|_| BackupError::Malformed("key: not hex".into()));
+                sealed = Some(SealedKey {
+                    kdf: KdfParams { m_kib: k.kdf_m, t: k.kdf_t, p: k.kdf_p },
+                    salt: hex(&k.salt)?,
+                    blob: hex(&k.sk)?,
+                });
+            }
+            "config" => {
+                let mut text = Vec::new();
+                body.take(1 << 20).read_to_end(&mut text).map_err(|e| stream_or(e, path))?;
+                config = Some(text);
+            }
+            "chat.db" => copy_to(&account.join("chat.db"), body)?,
+            "object" => copy_to(&account.join("objects").join(safe_relative(&entry.name)?), body)?,
+            _ => {}
+        }
+        Ok(())
+    })?;
+    let sealed = sealed.ok_or_else(|| BackupError::Malformed("the key is missing".into()))?;
+    Ok((summary, sealed, config))
+}
+
+/// Moves the staged account into the home and stores its key.
+fn install(
+    home: &Home,
+    keys: &KeyStore,
+    staging: &Path,
+    summary: &Summary,
+    sealed: &SealedKey,
+    config: Option<&[u8]>,
+    replace: bool,
+) -> Result<(), BackupError> {
+    let address: Address =
+        summary.manifest.address.parse().map_err(|e| BackupError::Malformed(format!("address: {e}")))?;
+    let existing = keys.name_of(&address)?;
+    let dest = home.account_dir(&address);
+    if (existing.is_some() || dest.exists()) && !replace {
+        let name = existing.unwrap_or_else(|| summary.manifest.name.clone());
+        return Err(BackupError::Exists { name, address });
+    }
+    // Nobody may have the account open while it is replaced.
+    let accounts = home.root().join("accounts");
+    crate::fsutil::create_private_dir(&accounts).map_err(file_error(&accounts))?;
+    let _lock = match dest.exists() {
+        true => Some(AccountLock::acquire(&home.lock_path(&address)).map_err(|_| BackupError::InUse)?),
+        false => None,
+    };
+    let old = staging.join("replaced");
+    if dest.exists() {
+        std::fs::rename(&dest, &old).map_err(file_error(&dest))?;
+    }
+    if let Err(e) = std::fs::rename(staging.join("account"), &dest) {
+        if old.exists() {
+            let _ = std::fs::rename(&old, &dest);
+        }
+        return Err(file_error(&dest)(e));
+    }
+    let name = existing.unwrap_or_else(|| summary.manifest.name.clone());
+    if let Err(e) = keys.put_restored(&name, &address, sealed) {
+        // Put the home back as it was.
+        let _ = std::fs::remove_dir_all(&dest);
+        if old.exists() {
+            let _ = std::fs::rename(&old, &dest);
+        }
+        return Err(e.into());
+    }
+    if let Some(config) = config
+        && !home.config_path().exists()
+    {
+        crate::fsutil::write_atomic(&home.config_path(), config).map_err(file_error(&home.config_path()))?;
+    }
+    let _ = crate::fsutil::sync_dir(&accounts);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_paths_stay_below_the_object_store() {
+        assert_eq!(safe_relative("ab/cdef.wob").unwrap(), Path::new("ab").join("cdef.wob"));
+        for evil in ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a\\..\\b", "C:x", "a/\0"] {
+            assert!(safe_relative(evil).is_err(), "{evil:?}");
+        }
+    }
+}
