@@ -138,3 +138,41 @@ async fn a_bad_backup_is_refused_and_the_home_stays_exactly_as_it_was() {
 fn alice_address() -> String {
     wochat::testkit::identity_of("alice").address().to_hex()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_account_chats_on_with_its_old_sessions_replaced() {
+    let net = TestNet::new().fast_retries(std::time::Duration::from_secs(1));
+    let mut alice = net.peer("alice").await;
+    let mut bob = net.peer("bob").await;
+    alice.send_confirmed(&bob, "one").await;
+    bob.send_confirmed(&alice, "two").await;
+    let backup = net.scratch().join("alice.backup");
+    let o = wochat(net.home(), PASS, &["--account", "alice", "backup", "--out", backup.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The ratchets move on after the backup: the restored state will be old.
+    for i in 0..3 {
+        alice.send_confirmed(&bob, &format!("after the backup {i}")).await;
+        bob.send_confirmed(&alice, &format!("reply {i}")).await;
+    }
+    let alice_at = alice.address;
+    alice.stop().await;
+    let o = wochat(net.home(), PASS, &["account", "restore", "--replace", backup.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Back with the old state: both directions work again, by themselves.
+    let mut alice = net.peer("alice").await;
+    bob.send_confirmed(&alice, "are you back?").await;
+    alice.until_history(&bob.address, |h| h.iter().any(|m| m.text.as_deref() == Some("are you back?"))).await;
+    alice.send_confirmed(&bob, "yes, restored").await;
+    let texts = bob.until_history(&alice_at, |h| h.iter().any(|m| m.text.as_deref() == Some("yes, restored"))).await;
+    // Nothing twice on either side.
+    let mut seen: Vec<String> = texts.iter().filter_map(|m| m.text.clone()).collect();
+    let all = seen.len();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), all, "a message twice in bob's history: {seen:?}");
+    let mine = alice.texts(&bob.address);
+    assert!(mine.contains(&"one".to_string()) && mine.contains(&"two".to_string()), "{mine:?}");
+    alice.stop().await;
+    bob.stop().await;
+}
