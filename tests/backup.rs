@@ -124,6 +124,17 @@ async fn a_bad_backup_is_refused_and_the_home_stays_exactly_as_it_was() {
     let o = wochat(net.home(), "not the passphrase", &["backup", "verify", backup.to_str().unwrap()]);
     assert!(!o.status.success() && stderr(&o).contains("wrong backup passphrase"));
 
+    // Another account of the target home is named alice: refused, then restored under a
+    // name of its own.
+    let o = wochat(&target.home, PASS, &["account", "create", "alice"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = wochat(&target.home, PASS, &["account", "restore", backup.to_str().unwrap()]);
+    assert!(stderr(&o).contains("an account named \"alice\" already exists"), "{}", stderr(&o));
+    let o = wochat(&target.home, PASS, &["account", "restore", "--name", "alice (laptop)", backup.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let list = stdout(&wochat(&target.home, PASS, &["account", "list"]));
+    assert!(list.contains(&format!("alice (laptop)\t{}", alice_address())), "{list}");
+
     // Onto the account itself: only with --replace.
     let home_before = snapshot(&net.home().root().join("accounts"));
     let o = wochat(net.home(), PASS, &["account", "restore", backup.to_str().unwrap()]);

@@ -163,9 +163,14 @@ fn write_to(
     if let Ok(config) = std::fs::read(home.config_path()) {
         w.bytes("config", "config.toml", &config).map_err(file_error(tmp))?;
     }
-    // A consistent copy of the database, taken while the account may be in use.
+    // A consistent copy of the database, taken while the account may be in use (never a new,
+    // empty one: opening a missing database would create it).
+    let db_path = home.chat_db_path(&address);
+    if !db_path.exists() {
+        return Err(file_error(&db_path)(std::io::Error::new(std::io::ErrorKind::NotFound, "no history here")));
+    }
     let snapshot = tmp.with_extension("db-snapshot");
-    let db = ChatDb::open(&home.chat_db_path(&address), identity)?;
+    let db = ChatDb::open(&db_path, identity)?;
     let copied = db.snapshot_to(&snapshot, identity);
     drop(db);
     let copied = copied.and_then(|()| {
@@ -320,7 +325,7 @@ fn safe_relative(name: &str) -> Result<PathBuf, BackupError> {
 
 /// Restores the backup at `path` into `home`: its account (key, database, files) and, when
 /// the home has none, its settings. An account with the same address already here is
-/// replaced only with `replace`. Everything is written into a temporary directory of the home
+/// replaced only with `replace`; `rename` stores it under another name. Everything is written into a temporary directory of the home
 /// first; the home changes only once the whole backup has been read and checked.
 pub fn restore(
     home: &Home,
@@ -328,11 +333,15 @@ pub fn restore(
     path: &Path,
     passphrase: &[u8],
     replace: bool,
+    rename: Option<&str>,
 ) -> Result<Summary, BackupError> {
     let staging = home.root().join(format!(".restore-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     crate::fsutil::create_private_dir(&staging).map_err(file_error(&staging))?;
-    let result = stage(&staging, path, passphrase).and_then(|(summary, sealed, config)| {
+    let result = stage(&staging, path, passphrase).and_then(|(mut summary, sealed, config)| {
+        if let Some(name) = rename {
+            summary.manifest.name = crate::store::normalize_name(name)?;
+        }
         install(home, keys, &staging, &summary, &sealed, config.as_deref(), replace)?;
         Ok(summary)
     });
@@ -418,7 +427,11 @@ fn install(
         }
         return Err(file_error(&dest)(e));
     }
-    let name = existing.unwrap_or_else(|| summary.manifest.name.clone());
+    // A replaced account keeps its name here unless another was asked for.
+    let name = match existing {
+        Some(here) if summary.manifest.name == here || !replace => here,
+        _ => summary.manifest.name.clone(),
+    };
     if let Err(e) = keys.put_restored(&name, &address, sealed) {
         // Put the home back as it was.
         let _ = std::fs::remove_dir_all(&dest);

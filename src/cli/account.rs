@@ -43,6 +43,9 @@ pub enum AccountCmd {
         /// Overwrite the account if it is in this home already.
         #[arg(long)]
         replace: bool,
+        /// Store it under another name (when its name is taken here).
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Import an account from an export file (asks for its password).
     Import {
@@ -77,7 +80,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AccountCmd) -> Result<()> {
             let password = ctx.passwords.password(&format!("Password for {name}: "))?;
             ctx.keys()?.export(&name, password.as_bytes(), &out)?;
         }
-        AccountCmd::Restore { path, replace } => super::backup::restore(ctx, path, replace)?,
+        AccountCmd::Restore { path, replace, name } => super::backup::restore(ctx, path, replace, name)?,
         AccountCmd::Import { file, name } => {
             let password = ctx.passwords.password("Password of the exported account: ")?;
             let entry = ctx.keys()?.import(&file, password.as_bytes(), name.as_deref())?;

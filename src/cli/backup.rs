@@ -54,11 +54,11 @@ pub(super) fn run(ctx: &mut Ctx, args: BackupArgs) -> Result<()> {
     }
 }
 
-/// `account restore PATH [--replace]`.
-pub(super) fn restore(ctx: &mut Ctx, path: PathBuf, replace: bool) -> Result<()> {
+/// `account restore PATH [--replace] [--name NAME]`.
+pub(super) fn restore(ctx: &mut Ctx, path: PathBuf, replace: bool, name: Option<String>) -> Result<()> {
     let passphrase = ctx.passwords.backup_passphrase(false)?;
     let home = ctx.home.clone();
-    let s = crate::backup::restore(&home, ctx.keys()?, &path, passphrase.as_bytes(), replace)?;
+    let s = crate::backup::restore(&home, ctx.keys()?, &path, passphrase.as_bytes(), replace, name.as_deref())?;
     println!("{}\t{}\t{} files", s.manifest.name, s.manifest.address, s.objects);
     Ok(())
 }

@@ -17,7 +17,7 @@ pub use chat::{ChatDb, DB_KEY_INFO};
 pub use chats::{ChatId, ChatKind, Talk, TalkSummary};
 pub(crate) use friends::is_blocked as is_blocked_in;
 pub use friends::{Friend, FriendStatus};
-pub use keys::{AccountEntry, KeyStore, KeysError};
+pub use keys::{AccountEntry, KeyStore, KeysError, normalize_name};
 pub use lock::{AccountLock, LockError};
 pub use maintenance::Maintenance;
 pub use messages::{MessageRow, MessageStatus, NewMessage, OutboxItem, RETRY_FIRST_MS, RETRY_FOR_MS, RETRY_MAX_MS};
