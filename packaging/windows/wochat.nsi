@@ -7,7 +7,11 @@
 
 ; A 64-bit installer for the 64-bit program (it also runs where 32-bit support is absent).
 Target amd64-unicode
+!ifdef FAST
+SetCompressor zlib ; CI's check of a debug build: quick, not small
+!else
 SetCompressor /SOLID lzma
+!endif
 RequestExecutionLevel user
 
 !include "MUI2.nsh"
