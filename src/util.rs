@@ -1,5 +1,22 @@
 //! Small helpers with no better home.
 
+use std::io::{self, Read};
+
+/// Reads until `buf` is full or the input ends; returns the bytes read (a file shorter than the
+/// buffer is not an error here).
+pub fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// Formats milliseconds since the Unix epoch as `YYYY-MM-DD HH:MM:SS` (UTC).
 pub fn format_utc(ms: i64) -> String {
     let ts = jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);

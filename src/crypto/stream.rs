@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 
 use super::password::{KdfParams, derive};
 use super::{Key32, random_bytes};
+use crate::util::read_full;
 
 /// The first bytes of a backup file.
 pub const MAGIC: &[u8; 8] = b"WOCHATBK";
@@ -302,20 +303,6 @@ impl<R: Read> Read for OpeningReader<R> {
         self.pos += n;
         Ok(n)
     }
-}
-
-/// Reads until `buf` is full or the input ends; how many bytes were read.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 #[cfg(test)]

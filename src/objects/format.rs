@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::crypto::{Key32, open, seal};
+pub use crate::util::read_full;
 pub use crate::wire::padme;
 
 /// Plaintext bytes per segment (= one transfer chunk).
@@ -164,21 +165,6 @@ impl Layout {
         let len = if i + 1 == self.segments { self.last_len } else { SEALED_SEGMENT };
         (self.header as u64 + i * SEALED_SEGMENT as u64, len)
     }
-}
-
-/// Reads until `buf` is full or the input ends; returns the bytes read (a file shorter than the
-/// buffer is not an error here).
-pub fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 pub(crate) fn corrupt(what: &str) -> io::Error {
