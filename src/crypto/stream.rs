@@ -252,12 +252,6 @@ impl<R: Read> OpeningReader<R> {
         Ok(reader)
     }
 
-    /// The header it was opened with.
-    pub fn header(&self) -> StreamHeader {
-        // Checked when opened.
-        StreamHeader::decode(&self.header).unwrap_or_else(|_| unreachable!("decoded once already"))
-    }
-
     fn read_sealed(&mut self) -> io::Result<Vec<u8>> {
         let mut buf = vec![0u8; SEGMENT + TAG];
         let n = read_full(&mut self.inner, &mut buf)?;
