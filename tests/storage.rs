@@ -459,3 +459,43 @@ fn leaf_hashes_of_unreferenced_files_are_forgotten() {
     let left: i64 = conn.query_row("SELECT count(*) FROM object_tree", [], |r| r.get(0)).unwrap();
     assert_eq!(left, 0);
 }
+
+/// The child's part of the next test: the engine's upkeep thread, with its own connection,
+/// is stopped, and the process exits at once: 7 when the thread is gone by then, 8 if not.
+#[cfg(target_os = "linux")]
+fn stop_upkeep_and_exit(dir: &std::path::Path) -> ! {
+    let identity = Identity::from_secret_bytes(&[0x11; 32]).unwrap();
+    let path = dir.join("chat.db");
+    let mut db = ChatDb::open(&path, &identity).unwrap();
+    let peer = Identity::from_secret_bytes(&[0x22; 32]).unwrap().address();
+    store_texts(&mut db, peer, identity.address(), &["a", "b", "c"]);
+    let upkeep = wochat::store::Maintenance::start(&db, ChatDb::open(&path, &identity).unwrap()).unwrap();
+    drop(upkeep);
+    // Linux names every thread of the process in /proc/self/task/*/comm.
+    let upkeep_alive = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flatten()
+        .any(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|name| name.trim() == "wochat-upkeep"));
+    std::process::exit(if upkeep_alive { 8 } else { 7 })
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn stopping_the_upkeep_closes_its_connection_before_the_process_may_exit() {
+    const CHILD: &str = "WOCHAT_TEST_EXIT_CHILD";
+    if let Some(dir) = std::env::var_os(CHILD) {
+        stop_upkeep_and_exit(std::path::Path::new(&dir));
+    }
+    // SQLCipher frees its state in an exit handler: a thread still closing its connection
+    // then crashes the process (SIGSEGV instead of the exit code; a CI run once ended so).
+    // Each child runs alone: no other test's threads are there.
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "stopping_the_upkeep_closes_its_connection_before_the_process_may_exit", "--nocapture"])
+            .env(CHILD, dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(7), "{:?}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    }
+}

@@ -20,10 +20,22 @@ const QUIET_MS: i64 = 500;
 /// The upkeep runs anyway when it has waited this long for a quiet moment.
 const AT_LEAST_EVERY_MS: i64 = 30_000;
 
-/// The upkeep thread of one database; it stops when dropped.
+/// The upkeep thread of one database; it stops when dropped, and the drop returns once the
+/// thread has closed its connection. (SQLCipher frees its state when the process exits: a
+/// thread still closing a connection then would crash the process on its way out.)
 #[derive(Debug)]
 pub struct Maintenance {
-    _stop: mpsc::Sender<()>,
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Maintenance {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Maintenance {
@@ -35,7 +47,7 @@ impl Maintenance {
         let last_write = writer.last_write.clone();
 
         let (stop, stopped) = mpsc::channel::<()>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("wochat-upkeep".into())
             .spawn(move || {
                 let mut last_run = super::now_ms();
@@ -54,6 +66,6 @@ impl Maintenance {
                 }
             })
             .map_err(|e| StoreError::Unreadable { path: writer.path().to_path_buf(), reason: e.to_string() })?;
-        Ok(Self { _stop: stop })
+        Ok(Self { stop: Some(stop), thread: Some(thread) })
     }
 }

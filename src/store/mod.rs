@@ -9,6 +9,7 @@ mod maintenance;
 mod messages;
 pub mod migrations;
 pub mod olm;
+mod openssl;
 mod requests;
 mod search;
 mod transfers;
@@ -112,6 +113,7 @@ pub fn snapshot(conn: &Connection, key: &Key32, dest: &Path) -> Result<(), Store
 /// Opens (creating if missing) a database, keys it if `key` is given (SQLCipher raw key),
 /// checks that it is readable, sets WAL, the busy timeout and foreign keys, and migrates it.
 pub fn open_database(path: &Path, key: Option<&Key32>, list: &[Migration]) -> Result<Connection, StoreError> {
+    openssl::init();
     let unreadable = |reason: String| StoreError::Unreadable { path: path.to_path_buf(), reason };
     let mut conn = Connection::open_with_flags(
         path,

@@ -213,7 +213,10 @@ impl Engine {
             detail: None,
             protocol: None,
         });
-        let Engine { account, link, .. } = self;
+        // Everything that holds the database is closed before the caller hears of the stop:
+        // it may end the process next.
+        let Engine { account, link, _maintenance, .. } = self;
+        drop(_maintenance);
         drop(link);
         drop(account);
         if let Some(reply) = shutdown_reply {
