@@ -98,11 +98,21 @@ fn apply_key(conn: &Connection, key: &Key32) -> Result<(), rusqlite::Error> {
 pub fn snapshot(conn: &Connection, key: &Key32, dest: &Path) -> Result<(), StoreError> {
     let mut out = Connection::open(dest)?;
     apply_key(&out, key)?;
-    rusqlite::backup::Backup::new(conn, &mut out)?.run_to_completion(
-        1024,
-        std::time::Duration::from_millis(2),
-        None,
-    )?;
+    {
+        use rusqlite::backup::{Backup, StepResult};
+        let backup = Backup::new(conn, &mut out)?;
+        // Every page in one step: one read transaction, so the copy is of one moment however
+        // busy the writers are (WAL lets them go on meanwhile). A copy in smaller steps starts
+        // over whenever another connection writes, and under a steady stream of messages it
+        // never ends.
+        loop {
+            match backup.step(-1)? {
+                StepResult::Done => break,
+                // More, Busy or Locked: another go.
+                _ => std::thread::sleep(std::time::Duration::from_millis(2)),
+            }
+        }
+    }
     // One self-contained file (no -wal beside it).
     let _: String = out.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
     crate::fsutil::make_private_file(dest)
