@@ -499,3 +499,46 @@ fn stopping_the_upkeep_closes_its_connection_before_the_process_may_exit() {
         assert_eq!(out.status.code(), Some(7), "{:?}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
     }
 }
+
+#[test]
+fn a_snapshot_completes_while_another_connection_keeps_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let identity = Identity::from_secret_bytes(&[0x33; 32]).unwrap();
+    let peer = Identity::from_secret_bytes(&[0x44; 32]).unwrap().address();
+    let me = identity.address();
+    let path = dir.path().join("chat.db");
+    let mut writer = ChatDb::open(&path, &identity).unwrap();
+    let texts: Vec<String> = (0..20_000).map(|i| format!("an older message, number {i}")).collect();
+    for chunk in texts.chunks(5000) {
+        store_texts(&mut writer, peer, me, &chunk.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    // A message every moment, from another connection, while the copy is taken.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writing = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                store_texts(&mut writer, peer, me, &[&format!("written during the copy {n}")]);
+                n += 1;
+            }
+            n
+        })
+    };
+    let dest = dir.path().join("copy.db");
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let reader = ChatDb::open(&path, &identity).unwrap();
+    let (to, id) = (dest.clone(), Identity::from_secret_bytes(&[0x33; 32]).unwrap());
+    std::thread::spawn(move || {
+        let _ = done_tx.send(reader.snapshot_to(&to, &id).map_err(|e| e.to_string()));
+    });
+    // A copy in steps started over at every write and never ended.
+    let copied = done.recv_timeout(std::time::Duration::from_secs(60));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written_meanwhile = writing.join().unwrap();
+    copied.expect("the snapshot never finished while another connection wrote").unwrap();
+    assert!(written_meanwhile > 0);
+    let copy = ChatDb::open(&dest, &identity).unwrap();
+    let count: i64 = copy.connection().query_row("SELECT count(*) FROM message", [], |r| r.get(0)).unwrap();
+    assert!(count >= 20_000, "{count}");
+}
