@@ -4,6 +4,8 @@
 //!
 //! Points: `exit-before-commit` (inside the store transaction of a batch that stored a
 //! message), `exit-after-commit` (after that commit, before its receipts are published).
+//! `slow-backup` does not stop anything: a backup takes 2 s longer (to test that only one
+//! runs at a time).
 
 use std::sync::OnceLock;
 

@@ -10,9 +10,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::engine::Engine;
 use super::transfers::{MediaLimits, NEED_FIRST, PreparedFile, prepare_file};
-use super::{Account, BrokerLogin, ClientError, ClientResult, Event, prepare_broker, transport_config};
+use super::{Account, Backups, BrokerLogin, ClientError, ClientResult, Event, prepare_broker, transport_config};
 use crate::config::Config;
 use crate::crypto::Address;
+use crate::crypto::password::KdfParams;
 use crate::media::ThumbError;
 use crate::objects::{ObjectId, ObjectStore};
 use crate::store::{ChatId, RETRY_FIRST_MS, RETRY_MAX_MS};
@@ -90,6 +91,10 @@ pub struct ClientOptions {
     /// How long an incoming file may be silent before its missing chunks are asked for (the
     /// wait doubles up to 5 minutes).
     pub need_first: Duration,
+    /// How often the automatic backups look whether one is due.
+    pub backup_check: Duration,
+    /// Argon2id parameters for the backup passphrase.
+    pub backup_kdf: KdfParams,
 }
 
 impl Default for ClientOptions {
@@ -99,6 +104,8 @@ impl Default for ClientOptions {
             limits: MediaLimits::default(),
             retry: RetryPolicy::default(),
             need_first: NEED_FIRST,
+            backup_check: Duration::from_secs(60),
+            backup_kdf: KdfParams::DEFAULT,
         }
     }
 }
@@ -120,6 +127,8 @@ impl ClientOptions {
     pub fn fast_timers(mut self) -> Self {
         self.retry = RetryPolicy { first: Duration::from_secs(1), max: Duration::from_secs(8) };
         self.need_first = Duration::from_secs(1);
+        self.backup_check = Duration::from_secs(1);
+        self.backup_kdf = KdfParams::INSECURE_FAST;
         self
     }
 }
@@ -198,6 +207,7 @@ pub struct Client {
     login: BrokerLogin,
     objects: Arc<ObjectStore>,
     limits: Arc<RwLock<MediaLimits>>,
+    backups: Backups,
 }
 
 impl Client {
@@ -208,10 +218,20 @@ impl Client {
         let address = account.address();
         let login = account.broker_login();
         let objects = account.objects.clone();
+        let backups = Backups::new(
+            account.home.clone(),
+            account.name.clone(),
+            account.keys.clone(),
+            events_tx.downgrade(),
+            options.backup_kdf,
+        );
         let engine = Engine::new(account, link, options, events_tx)?;
         tokio::spawn(engine.run(cmd_rx));
+        let commands = cmd_tx.downgrade();
+        let alive = move || commands.upgrade().is_some_and(|c| !c.is_closed());
+        tokio::spawn(backups.clone().schedule(options.backup_check, alive));
         let limits = Arc::new(RwLock::new(options.limits));
-        Ok((Self { commands: cmd_tx, address, login, objects, limits }, events_rx))
+        Ok((Self { commands: cmd_tx, address, login, objects, limits, backups }, events_rx))
     }
 
     /// Starts the client the way the app and the CLI do: brokers from `config` (or
@@ -266,6 +286,11 @@ impl Client {
     /// The account's object store.
     pub fn objects(&self) -> &Arc<ObjectStore> {
         &self.objects
+    }
+
+    /// The account's backups: "back up now", the automatic schedule's settings.
+    pub fn backups(&self) -> &Backups {
+        &self.backups
     }
 
     fn limits(&self) -> MediaLimits {

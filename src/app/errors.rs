@@ -84,6 +84,12 @@ pub enum ClientError {
         /// Why.
         source: ObjectError,
     },
+    /// A backup is asked for while one is being written.
+    #[error("a backup is being written already")]
+    BackupRunning,
+    /// A backup is asked for, but no folder is set for backups.
+    #[error("choose a folder for backups first")]
+    BackupFolderUnset,
     /// A received picture has no preview (too large to decode safely, or damaged).
     #[error("no preview for file {file}: {reason}")]
     NoPreview {

@@ -87,6 +87,8 @@ pub enum Event {
         /// Why (a short stable code).
         reason: &'static str,
     },
+    /// A backup is being written, was written, or failed ([`super::Backups`]).
+    Backup(super::BackupEvent),
     /// Something failed; the client keeps running.
     Error(Arc<ClientError>),
 }

@@ -6,6 +6,7 @@
 //! - [`read`] is the read model the GUI and the CLI show: talk list, pages of messages.
 
 mod account;
+mod backups;
 mod client;
 mod connect;
 mod engine;
@@ -15,6 +16,7 @@ pub mod read;
 pub mod transfers;
 
 pub use account::{Account, BrokerLogin, LockedAccount, OpenError};
+pub use backups::{BackupEvent, Backups};
 pub use client::{
     Client, ClientOptions, Events, LinkConfig, Protocol, RetryPolicy, SentFile, Started, TEST_TIMERS_ENV, To,
 };

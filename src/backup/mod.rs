@@ -9,9 +9,10 @@
 //! `name` its path below `objects/`), `end` (last, empty).
 
 mod entries;
+pub mod schedule;
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -102,8 +103,13 @@ pub struct Summary {
     pub bytes: u64,
 }
 
+/// How far a backup has come: bytes of the account's data written of the total.
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+
 /// Writes a backup of the account `name` (logged in as `identity`) of `home` to `out`: into a
 /// temporary file beside it, synced, then renamed. The account may be in use meanwhile.
+/// `progress` hears how many bytes of the database and the files are written, of how many.
+#[allow(clippy::too_many_arguments)]
 pub fn create(
     home: &Home,
     keys: &KeyStore,
@@ -112,6 +118,7 @@ pub fn create(
     out: &Path,
     passphrase: &[u8],
     kdf: KdfParams,
+    progress: Progress<'_>,
 ) -> Result<Summary, BackupError> {
     let (address, sealed) = keys.sealed_key(name)?;
     let manifest = Manifest {
@@ -123,7 +130,8 @@ pub fn create(
     };
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".{}.partial", out.file_name().and_then(|n| n.to_str()).unwrap_or("wochat-backup")));
-    let result = write_to(home, identity, &manifest, &sealed, &tmp, passphrase, kdf);
+    let passphrase = key_input(passphrase);
+    let result = write_to(home, identity, &manifest, &sealed, &tmp, &passphrase, kdf, progress);
     let objects = match result {
         Ok(n) => n,
         Err(e) => {
@@ -137,6 +145,15 @@ pub fn create(
     Ok(Summary { manifest, objects, bytes })
 }
 
+/// The passphrase as the key derivation takes it ([`schedule::normalize_passphrase`]).
+fn key_input(passphrase: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
+    match std::str::from_utf8(passphrase) {
+        Ok(text) => zeroize::Zeroizing::new(schedule::normalize_passphrase(text).as_bytes().to_vec()),
+        Err(_) => zeroize::Zeroizing::new(passphrase.to_vec()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn write_to(
     home: &Home,
     identity: &Identity,
@@ -145,12 +162,48 @@ fn write_to(
     tmp: &Path,
     passphrase: &[u8],
     kdf: KdfParams,
+    progress: Progress<'_>,
 ) -> Result<u64, BackupError> {
     let address = identity.address();
+    // A consistent copy of the database, taken while the account may be in use (never a new,
+    // empty one: opening a missing database would create it).
+    let db_path = home.chat_db_path(&address);
+    if !db_path.exists() {
+        return Err(file_error(&db_path)(std::io::Error::new(std::io::ErrorKind::NotFound, "no history here")));
+    }
+    let snapshot = tmp.with_extension("db-snapshot");
+    let written = ChatDb::open(&db_path, identity)
+        .and_then(|db| db.snapshot_to(&snapshot, identity))
+        .map_err(BackupError::from)
+        .and_then(|()| write_entries(home, &address, manifest, sealed, &snapshot, tmp, passphrase, kdf, progress));
+    let _ = std::fs::remove_file(&snapshot);
+    written
+}
+
+/// Writes the entries into the sealed stream at `tmp`, the database from `snapshot`.
+#[allow(clippy::too_many_arguments)]
+fn write_entries(
+    home: &Home,
+    address: &Address,
+    manifest: &Manifest,
+    sealed: &SealedKey,
+    snapshot: &Path,
+    tmp: &Path,
+    passphrase: &[u8],
+    kdf: KdfParams,
+    progress: Progress<'_>,
+) -> Result<u64, BackupError> {
+    // The object store's files are encrypted under the account's key already: as they are.
+    // Partial downloads are left out (they are fetched again).
+    let objects_dir = home.objects_dir(address);
+    let files = object_files(&objects_dir).map_err(file_error(&objects_dir))?;
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let total = size(snapshot) + files.iter().map(|(_, p)| size(p)).sum::<u64>();
+
     let file = File::create(tmp).map_err(file_error(tmp))?;
     crate::fsutil::make_private_file(tmp).map_err(file_error(tmp))?;
     let sealing = SealingWriter::new(BufWriter::with_capacity(1 << 16, file), passphrase, kdf)?;
-    let mut w = EntryWriter::new(sealing);
+    let mut w = EntryWriter::new(Counting::new(sealing, total, progress));
     w.bytes("manifest", "", &json(manifest)?).map_err(file_error(tmp))?;
     let key = KeyEntry {
         kdf_m: sealed.kdf.m_kib,
@@ -163,27 +216,9 @@ fn write_to(
     if let Ok(config) = std::fs::read(home.config_path()) {
         w.bytes("config", "config.toml", &config).map_err(file_error(tmp))?;
     }
-    // A consistent copy of the database, taken while the account may be in use (never a new,
-    // empty one: opening a missing database would create it).
-    let db_path = home.chat_db_path(&address);
-    if !db_path.exists() {
-        return Err(file_error(&db_path)(std::io::Error::new(std::io::ErrorKind::NotFound, "no history here")));
-    }
-    let snapshot = tmp.with_extension("db-snapshot");
-    let db = ChatDb::open(&db_path, identity)?;
-    let copied = db.snapshot_to(&snapshot, identity);
-    drop(db);
-    let copied = copied.and_then(|()| {
-        w.file("chat.db", "chat.db", &snapshot)
-            .map_err(|e| StoreError::Unreadable { path: snapshot.clone(), reason: e.to_string() })
-    });
-    let _ = std::fs::remove_file(&snapshot);
-    copied?;
-    // The object store's files are encrypted under the account's key already: as they are.
-    // Partial downloads are left out (they are fetched again).
-    let objects_dir = home.objects_dir(&address);
+    w.file("chat.db", "chat.db", snapshot).map_err(file_error(snapshot))?;
     let mut objects = 0;
-    for (rel, path) in object_files(&objects_dir).map_err(file_error(&objects_dir))? {
+    for (rel, path) in files {
         match w.file("object", &rel, &path) {
             Ok(()) => objects += 1,
             // Deleted meanwhile (collected as garbage): nothing refers to it any more.
@@ -192,10 +227,53 @@ fn write_to(
         }
     }
     w.bytes("end", "", &[]).map_err(file_error(tmp))?;
-    let buffered = w.into_inner().finish()?;
+    let mut counting = w.into_inner();
+    counting.finish();
+    let buffered = counting.inner.finish()?;
     let file = buffered.into_inner().map_err(|e| file_error(tmp)(e.into_error()))?;
     file.sync_all().map_err(file_error(tmp))?;
     Ok(objects)
+}
+
+/// Counts what passes through to report progress, about every MiB.
+struct Counting<'a, W> {
+    inner: W,
+    done: u64,
+    reported: u64,
+    total: u64,
+    progress: Progress<'a>,
+}
+
+impl<'a, W> Counting<'a, W> {
+    /// How often progress is reported.
+    const STEP: u64 = 1 << 20;
+
+    fn new(inner: W, total: u64, progress: Progress<'a>) -> Self {
+        progress(0, total);
+        Self { inner, done: 0, reported: 0, total, progress }
+    }
+
+    fn finish(&mut self) {
+        // The headers count too: the end is never less than the total.
+        self.total = self.total.max(self.done);
+        (self.progress)(self.done, self.total);
+    }
+}
+
+impl<W: Write> Write for Counting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.done += n as u64;
+        if self.done - self.reported >= Self::STEP {
+            self.reported = self.done;
+            (self.progress)(self.done.min(self.total), self.total);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, BackupError> {
@@ -246,7 +324,7 @@ fn read(
 ) -> Result<Summary, BackupError> {
     let file = File::open(path).map_err(file_error(path))?;
     let bytes = file.metadata().map_err(file_error(path))?.len();
-    let opening = OpeningReader::new(BufReader::with_capacity(1 << 16, file), passphrase)?;
+    let opening = OpeningReader::new(BufReader::with_capacity(1 << 16, file), &key_input(passphrase))?;
     let mut r = EntryReader::new(opening);
     let malformed = |s: &str| BackupError::Malformed(s.into());
     let io = |e: std::io::Error| stream_or(e, path);

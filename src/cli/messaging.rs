@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::Ctx;
 use crate::app::read::{MessageView, ReadModel};
-use crate::app::{Client, Event, Started};
+use crate::app::{BackupEvent, Client, Event, Started};
 use crate::crypto::Address;
 use crate::link::parse_contact;
 use crate::objects::ObjectId;
@@ -187,7 +187,7 @@ pub(super) fn run(ctx: &mut Ctx, args: RunArgs) -> Result<()> {
                     if line.trim().is_empty() {
                         continue;
                     }
-                    match command(&client, &line).await {
+                    match command(&client, &line, &out).await {
                         Ok(true) => break,
                         Ok(false) => {}
                         Err(e) => out.error(&format!("{e:#}")),
@@ -201,7 +201,7 @@ pub(super) fn run(ctx: &mut Ctx, args: RunArgs) -> Result<()> {
 }
 
 /// Handles one JSON command line; `Ok(true)` to quit.
-async fn command(client: &Client, line: &str) -> Result<bool> {
+async fn command(client: &Client, line: &str, out: &Printer) -> Result<bool> {
     let v: Value = serde_json::from_str(line).context("not a JSON object")?;
     let field = |k: &str| v.get(k).and_then(Value::as_str).with_context(|| format!("missing string field {k:?}"));
     match field("cmd")? {
@@ -227,6 +227,12 @@ async fn command(client: &Client, line: &str) -> Result<bool> {
             let contact = parse_contact(field("address")?)?;
             let name = v.get("name").and_then(Value::as_str).map(str::to_string).or(contact.name).unwrap_or_default();
             client.add_friend(contact.address, name).await?;
+        }
+        "backup" => {
+            // The first backup makes the passphrase: shown this once.
+            if let Some(p) = client.backups().back_up_now().await? {
+                out.print(json!({"event": "backup", "state": "passphrase", "passphrase": p.as_str()}));
+            }
         }
         "quit" => return Ok(true),
         other => bail!("unknown command {other:?}"),
@@ -347,6 +353,16 @@ impl Printer {
                 "event": "transfer", "hash": file.to_hex(), "done": done, "total": total,
                 "state": state.code().to_string()
             }),
+            Event::Backup(b) => match b {
+                BackupEvent::Progress { done, total } => {
+                    json!({"event": "backup", "state": "running", "done": done, "total": total})
+                }
+                BackupEvent::Done { path, bytes, pruned } => json!({
+                    "event": "backup", "state": "done", "path": path.display().to_string(), "bytes": bytes,
+                    "pruned": pruned
+                }),
+                BackupEvent::Failed { reason } => json!({"event": "backup", "state": "failed", "reason": reason}),
+            },
             Event::Error(e) => json!({"event": "error", "message": e.to_string()}),
         };
         self.print(v);

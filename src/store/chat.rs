@@ -61,6 +61,22 @@ impl ChatDb {
         super::snapshot(&self.conn, &identity.derive_key(DB_KEY_INFO), dest)
     }
 
+    /// A setting of the account (the `meta` table), if set.
+    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        super::olm::meta(&self.conn, key)
+    }
+
+    /// Sets (or, with `None`, removes) a setting of the account.
+    pub fn set_setting(&self, key: &str, value: Option<&str>) -> Result<(), StoreError> {
+        match value {
+            Some(v) => super::olm::set_meta(&self.conn, key, v),
+            None => {
+                self.conn.execute("DELETE FROM meta WHERE key = ?1", [key])?;
+                Ok(())
+            }
+        }
+    }
+
     /// The owner's address.
     pub fn me(&self) -> Address {
         self.me

@@ -13,7 +13,8 @@ use std::sync::mpsc as std_mpsc;
 use tokio::sync::mpsc;
 
 use crate::app::read::{MessageView, ReadModel, TalkView};
-use crate::app::{Account, Client, ClientError, ConnState, Event, LockedAccount, OpenError, Started};
+use crate::app::{Account, BackupEvent, Client, ClientError, ConnState, Event, LockedAccount, OpenError, Started};
+use crate::backup::schedule::{BackupSettings, Schedule};
 use crate::config::Config;
 use crate::crypto::Address;
 use crate::home::Home;
@@ -211,6 +212,35 @@ pub enum UiCmd {
         /// Display name.
         name: String,
     },
+    /// Read the backup settings (answered by [`UiMsg::BackupSettings`]).
+    OpenBackup,
+    /// Set the automatic backups (a passphrase made on the way comes as
+    /// [`UiMsg::BackupPassphrase`]).
+    ConfigureBackup {
+        /// How often.
+        schedule: Schedule,
+        /// Into which folder.
+        folder: Option<PathBuf>,
+        /// How many to keep.
+        keep: u32,
+    },
+    /// Write a backup into the folder now (progress comes as [`UiMsg::Backup`]).
+    BackupNow,
+    /// Make a new passphrase for the backups to come.
+    RenewBackupPassphrase,
+    /// Pick the backups' folder with the native dialog.
+    PickBackupFolder,
+    /// Pick a backup file to restore (login window).
+    PickRestore,
+    /// Restore an account from a backup file.
+    Restore {
+        /// The backup.
+        path: PathBuf,
+        /// Its passphrase.
+        passphrase: Password,
+        /// Replace an account of the same address in this home.
+        replace: bool,
+    },
 }
 
 /// One line of the talk list, with its time on the user's clock (worked out off the UI thread).
@@ -337,6 +367,22 @@ pub enum UiMsg {
     FriendAdded(ChatId),
     /// Adding a friend failed (inline error).
     FriendError(UiError),
+    /// The backup settings and how the last backup went.
+    BackupSettings(Box<BackupSettings>),
+    /// A backup passphrase was made: show it once.
+    BackupPassphrase(Password),
+    /// A backup's progress or outcome.
+    Backup(BackupEvent),
+    /// A folder for backups was picked.
+    BackupFolderPicked(PathBuf),
+    /// A backup file was picked to restore.
+    RestorePicked(PathBuf),
+    /// No file dialog works here: ask for the path of a backup to restore.
+    AskRestorePath,
+    /// An account was restored (its name).
+    Restored(String),
+    /// A restore failed (the home is as it was).
+    RestoreFailed(String),
     /// Something failed; shown, the app keeps running.
     Error(UiError),
 }
@@ -501,6 +547,45 @@ impl Worker {
                     }
                 });
             }
+            UiCmd::PickRestore => {
+                let (out, dialogs) = (self.out.clone(), self.dialogs.clone());
+                tokio::spawn(async move {
+                    let dialog = rfd::AsyncFileDialog::new()
+                        .add_filter("WoChat backup", &[crate::backup::schedule::EXTENSION])
+                        .add_filter("*", &["*"])
+                        .pick_file();
+                    match pick(&dialogs, dialog).await {
+                        Picked::File(path) => out(UiMsg::RestorePicked(path)),
+                        Picked::Unavailable => out(UiMsg::AskRestorePath),
+                        Picked::Cancelled => {}
+                    }
+                });
+            }
+            UiCmd::Restore { path, passphrase, replace } => {
+                let (home, out) = (self.home.clone(), self.out.clone());
+                tokio::task::spawn_blocking(move || {
+                    let restored = KeyStore::open(&home.keys_db_path()).map_err(|e| e.to_string()).and_then(|keys| {
+                        crate::backup::restore(&home, &keys, &path, passphrase.as_bytes(), replace, None)
+                            .map_err(|e| e.to_string())
+                    });
+                    match restored {
+                        Ok(summary) => {
+                            send_accounts(&home, &out);
+                            out(UiMsg::Restored(summary.manifest.name));
+                        }
+                        Err(e) => out(UiMsg::RestoreFailed(e)),
+                    }
+                });
+            }
+            UiCmd::PickBackupFolder => {
+                let (out, dialogs) = (self.out.clone(), self.dialogs.clone());
+                tokio::spawn(async move {
+                    // Where no dialog works the folder is typed into the field.
+                    if let Picked::File(path) = pick(&dialogs, rfd::AsyncFileDialog::new().pick_folder()).await {
+                        out(UiMsg::BackupFolderPicked(path));
+                    }
+                });
+            }
             UiCmd::Import { path, password } => {
                 let (home, out) = (self.home.clone(), self.out.clone());
                 tokio::task::spawn_blocking(move || {
@@ -638,6 +723,14 @@ impl Worker {
                 Event::Status { hash, stat } => (self.out)(UiMsg::Status { hash, stat }),
                 Event::Transfer { file, done, state, .. } => (self.out)(UiMsg::Transfer { file, done, state }),
                 Event::Dropped { reason: "request_over_limit" } => requests_dropped = true,
+                Event::Backup(b) => {
+                    let finished = !matches!(b, BackupEvent::Progress { .. });
+                    (self.out)(UiMsg::Backup(b));
+                    if finished {
+                        // The last backup's time and size changed.
+                        send_backup_settings(&s.client, &self.out).await;
+                    }
+                }
                 Event::Ready { .. } | Event::Dropped { .. } | Event::Hosting { .. } => {}
             }
         }
@@ -860,9 +953,33 @@ impl Session {
                 Ok(None) => out(UiMsg::Error(UiError::Other("no such file".into()))),
                 Err(e) => out(client_error(e.into())),
             },
+            UiCmd::OpenBackup => send_backup_settings(&self.client, out).await,
+            UiCmd::ConfigureBackup { schedule, folder, keep } => {
+                match self.client.backups().configure(schedule, folder, keep).await {
+                    Ok(Some(p)) => out(UiMsg::BackupPassphrase(Password::new(p.to_string()))),
+                    Ok(None) => {}
+                    Err(e) => out(UiMsg::Backup(BackupEvent::Failed { reason: e.to_string() })),
+                }
+                send_backup_settings(&self.client, out).await;
+            }
+            UiCmd::BackupNow => match self.client.backups().back_up_now().await {
+                Ok(made) => {
+                    if let Some(p) = made {
+                        out(UiMsg::BackupPassphrase(Password::new(p.to_string())));
+                    }
+                }
+                Err(e) => out(UiMsg::Backup(BackupEvent::Failed { reason: e.to_string() })),
+            },
+            UiCmd::RenewBackupPassphrase => match self.client.backups().renew_passphrase().await {
+                Ok(p) => out(UiMsg::BackupPassphrase(Password::new(p.to_string()))),
+                Err(e) => out(UiMsg::Backup(BackupEvent::Failed { reason: e.to_string() })),
+            },
             UiCmd::Login { .. }
             | UiCmd::Create { .. }
             | UiCmd::PickImport
+            | UiCmd::PickRestore
+            | UiCmd::Restore { .. }
+            | UiCmd::PickBackupFolder
             | UiCmd::Import { .. }
             | UiCmd::Focused(_)
             | UiCmd::Quit
@@ -920,6 +1037,14 @@ impl Session {
             // No notification service (a bare X server, a locked-down desktop): nothing to do.
             let _ = notify_rust::Notification::new().appname("WoChat").summary(&title).body(&body).show();
         });
+    }
+}
+
+/// Sends the backup settings (the backup window shows them).
+async fn send_backup_settings(client: &Client, out: &Out) {
+    match client.backups().settings().await {
+        Ok(s) => out(UiMsg::BackupSettings(Box::new(s))),
+        Err(e) => out(client_error(e)),
     }
 }
 

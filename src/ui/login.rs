@@ -65,7 +65,7 @@ fn login_form(app: &mut WoChatApp, ui: &mut egui::Ui) {
         ui.add(egui::TextEdit::singleline(&mut *st.password).password(true).desired_width(300.0)).labelled_by(label.id);
     let enter = pw.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
     // Type the password at once (and again after a wrong one), unless another field has focus.
-    if !st.busy && st.import.is_none() && ui.memory(|m| m.focused().is_none()) {
+    if !st.busy && st.import.is_none() && st.restore.is_none() && ui.memory(|m| m.focused().is_none()) {
         pw.request_focus();
     }
     if let Some(e) = &st.error {
@@ -93,8 +93,50 @@ fn login_form(app: &mut WoChatApp, ui: &mut egui::Ui) {
         st.error = None;
         app.backend.send(UiCmd::PickImport);
     }
+    if ui.button(tr("Restore from backup...")).clicked() {
+        st.error = None;
+        app.login.restore.get_or_insert_with(Default::default);
+        app.backend.send(UiCmd::PickRestore);
+    }
     import_path_form(&mut app.login, ui);
     import_form(&mut app.login, &app.backend, ui);
+    restore_form(&mut app.login, &app.backend, ui);
+}
+
+/// Restoring from a backup: the file (picked, or typed), its passphrase, then Restore.
+fn restore_form(st: &mut super::LoginState, backend: &super::backend::Backend, ui: &mut egui::Ui) {
+    let Some(form) = st.restore.as_mut() else { return };
+    ui.separator();
+    ui.strong(tr("Restore from backup"));
+    let label = ui.label(tr("Backup file"));
+    ui.add(egui::TextEdit::singleline(&mut form.path).desired_width(300.0)).labelled_by(label.id);
+    let label = ui.label(tr("Backup passphrase"));
+    let pw = ui
+        .add(egui::TextEdit::singleline(&mut *form.passphrase).password(true).desired_width(300.0))
+        .labelled_by(label.id);
+    ui.checkbox(&mut form.replace, tr("Replace the account here if it is the same one"));
+    if let Some(e) = &form.error {
+        ui.colored_label(ui.visuals().error_fg_color, super::i18n::tr_dynamic(e));
+    }
+    let enter = pw.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+    let ready = !form.busy && !form.path.trim().is_empty() && !form.passphrase.is_empty();
+    let mut cancel = false;
+    ui.horizontal(|ui| {
+        if (ui.add_enabled(ready, egui::Button::new(tr("Restore"))).clicked() || enter) && ready {
+            form.busy = true;
+            form.error = None;
+            let path = std::path::PathBuf::from(form.path.trim());
+            backend.send(UiCmd::Restore { path, passphrase: form.passphrase.take(), replace: form.replace });
+        }
+        if form.busy {
+            ui.spinner();
+        } else if ui.button(tr("Cancel")).clicked() {
+            cancel = true;
+        }
+    });
+    if cancel {
+        st.restore = None;
+    }
 }
 
 /// Where no file dialog works: the export file's path, typed.

@@ -2,6 +2,7 @@
 //! what it reports; nothing here blocks or touches SQLite, crypto or the network.
 
 pub mod backend;
+pub mod backup;
 mod chat;
 mod fonts;
 pub mod i18n;
@@ -146,6 +147,23 @@ pub struct LoginState {
     pub import_path: Option<String>,
     /// Its password.
     pub import_password: Password,
+    /// The restore form, when shown.
+    pub restore: Option<RestoreForm>,
+}
+
+/// Restoring an account from a backup (login window).
+#[derive(Debug, Default)]
+pub struct RestoreForm {
+    /// The backup file, once picked (or typed where no dialog works).
+    pub path: String,
+    /// Its passphrase.
+    pub passphrase: Password,
+    /// Replace an account of the same address in this home.
+    pub replace: bool,
+    /// A restore is running.
+    pub busy: bool,
+    /// Why the last one failed.
+    pub error: Option<String>,
 }
 
 /// Main screen state.
@@ -357,6 +375,8 @@ pub struct WoChatApp {
     pub config: crate::config::Config,
     /// The settings window, when open.
     pub settings: Option<settings::SettingsState>,
+    /// The backup window, when open.
+    pub backup: Option<backup::BackupWindow>,
     title: String,
     theme: Option<crate::config::Theme>,
     first_frame_done: bool,
@@ -389,6 +409,7 @@ impl WoChatApp {
             chat: None,
             config: crate::config::Config::default(),
             settings: None,
+            backup: None,
             title: String::new(),
             theme: None,
             first_frame_done: false,
@@ -435,6 +456,47 @@ impl WoChatApp {
             UiMsg::LoginFailed(e) => {
                 self.login.busy = false;
                 self.login.error = Some(e);
+            }
+            UiMsg::RestorePicked(path) => {
+                let form = self.login.restore.get_or_insert_with(Default::default);
+                form.path = path.display().to_string();
+                form.error = None;
+            }
+            UiMsg::AskRestorePath => {
+                self.login.restore.get_or_insert_with(Default::default);
+            }
+            UiMsg::Restored(name) => {
+                self.login.restore = None;
+                self.login.error = None;
+                self.login.selected = name;
+            }
+            UiMsg::RestoreFailed(e) => {
+                if let Some(form) = self.login.restore.as_mut() {
+                    form.busy = false;
+                    form.error = Some(e);
+                }
+            }
+            UiMsg::BackupSettings(s) => {
+                if let Some(w) = self.backup.as_mut() {
+                    w.apply_settings(*s);
+                }
+            }
+            UiMsg::BackupPassphrase(p) => {
+                // Shown once, in the backup window (opened for it if it was closed).
+                let w = self.backup.get_or_insert_with(Default::default);
+                w.passphrase = Some(p);
+                w.copied = false;
+                self.send(UiCmd::OpenBackup);
+            }
+            UiMsg::Backup(e) => {
+                if let Some(w) = self.backup.as_mut() {
+                    w.apply_event(e);
+                }
+            }
+            UiMsg::BackupFolderPicked(path) => {
+                if let Some(w) = self.backup.as_mut() {
+                    w.folder = path.display().to_string();
+                }
             }
             UiMsg::ImportPicked(path) => self.login.import = Some(path),
             UiMsg::AskImportPath => self.login.import_path = Some(String::new()),
@@ -536,7 +598,10 @@ impl WoChatApp {
         }
         if ui.input(|i| i.key_pressed(egui::Key::Escape)) {
             // Esc closes the topmost window or dialog, and does nothing else.
-            if self.settings.take().is_none()
+            let backup_closed = self.backup.as_ref().is_some_and(|w| w.passphrase.is_none());
+            if backup_closed {
+                self.backup = None;
+            } else if self.settings.take().is_none()
                 && let Some(chat) = self.chat.as_mut()
             {
                 chat::close_topmost(chat);
@@ -548,8 +613,23 @@ impl WoChatApp {
         }
         if let Some(s) = self.settings.as_mut() {
             let mut cmds = Vec::new();
-            if settings::settings_ui(s, ui.ctx(), &mut cmds) {
+            let close = settings::settings_ui(s, ui.ctx(), &mut cmds);
+            if std::mem::take(&mut s.open_backup) && self.backup.is_none() {
+                self.backup = Some(backup::BackupWindow::default());
+                cmds.push(UiCmd::OpenBackup);
+            }
+            if close {
                 self.settings = None;
+            }
+            for c in cmds {
+                self.send(c);
+            }
+        }
+        if let Some(w) = self.backup.as_mut() {
+            let mut cmds = Vec::new();
+            // A passphrase not yet confirmed as written down keeps the window open.
+            if backup::backup_ui(w, ui.ctx(), &mut cmds) && w.passphrase.is_none() {
+                self.backup = None;
             }
             for c in cmds {
                 self.send(c);
@@ -684,7 +764,15 @@ impl ChatState {
             | UiMsg::LoginFailed(_)
             | UiMsg::LoggedIn { .. }
             | UiMsg::Settings(_)
-            | UiMsg::SettingsError(_) => {}
+            | UiMsg::SettingsError(_)
+            | UiMsg::RestorePicked(_)
+            | UiMsg::AskRestorePath
+            | UiMsg::Restored(_)
+            | UiMsg::RestoreFailed(_)
+            | UiMsg::BackupSettings(_)
+            | UiMsg::BackupPassphrase(_)
+            | UiMsg::Backup(_)
+            | UiMsg::BackupFolderPicked(_) => {}
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct SettingsState {
     pub broker_override: Vec<String>,
     /// The version and what draws the window.
     pub about: String,
+    /// The Backup button was clicked (the app opens the backup window).
+    pub open_backup: bool,
 }
 
 impl SettingsState {
@@ -38,6 +40,7 @@ impl SettingsState {
             ca_file: config.broker.ca_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
             error: None,
             saving: false,
+            open_backup: false,
         }
     }
 
@@ -153,6 +156,12 @@ pub(super) fn settings_ui(s: &mut SettingsState, ctx: &egui::Context, cmds: &mut
                 })
                 .response
                 .labelled_by(label.id);
+            ui.end_row();
+
+            ui.label(tr("Backup"));
+            if ui.button(tr("Backup...")).clicked() {
+                s.open_backup = true;
+            }
             ui.end_row();
 
             ui.label(tr("About"));
