@@ -67,9 +67,13 @@ CREATE TABLE message
     -- added (v8): 1 for a message that arrived while its sender was not a friend (a message
     -- request); what strangers leave is bounded by dropping the oldest of these. Adding the
     -- sender as a friend sets it to 0.
-    req      INTEGER NOT NULL DEFAULT 0
+    req      INTEGER NOT NULL DEFAULT 0,
+    -- added (v10): where the message stands in its conversation: the sender's clock (`ts`)
+    -- clamped to [arrival - 7 days, arrival] (docs/PROTOCOL.md section 12), ms.
+    ord      INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX message_chat_id ON message (chat, id);
+CREATE INDEX message_chat_ord ON message (chat, ord, id);
 CREATE INDEX message_req ON message (chat, id) WHERE req = 1;
 CREATE INDEX message_outbox ON message (stat, next_try) WHERE stat IN ('N', 'S');
 CREATE INDEX message_obj ON message (obj) WHERE obj IS NOT NULL;

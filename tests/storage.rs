@@ -542,3 +542,34 @@ fn a_snapshot_completes_while_another_connection_keeps_writing() {
     let count: i64 = copy.connection().query_row("SELECT count(*) FROM message", [], |r| r.get(0)).unwrap();
     assert!(count >= 20_000, "{count}");
 }
+
+#[test]
+fn messages_stored_before_the_order_column_get_their_place() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    migrations::migrate_to(&mut conn, migrations::CHAT_DB, 9).unwrap();
+    let day = 24 * 3_600_000i64;
+    let arrival = 1_800_000_000_000i64;
+    // Written a minute before arrival, from a clock a day ahead, a month behind, and without a clock.
+    for (hash, ts) in [("01", arrival - 60_000), ("02", arrival + day), ("03", arrival - 30 * day), ("04", 0)] {
+        conn.execute(
+            "INSERT INTO message (dt, topic, pk, hash, size, type, stat, val, ts) VALUES (?1, 'a', 'b', ?2, 0, 'T', 'C', x'', ?3)",
+            rusqlite::params![arrival, hash, ts],
+        )
+        .unwrap();
+    }
+    migrations::migrate(&mut conn, migrations::CHAT_DB).unwrap();
+    let ords: Vec<(String, i64)> = conn
+        .prepare("SELECT hash, ord FROM message ORDER BY hash")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let expected = [("01", arrival - 60_000), ("02", arrival), ("03", arrival - 7 * day), ("04", arrival)];
+    assert_eq!(ords, expected.map(|(h, o)| (h.to_string(), o)));
+    assert_eq!(
+        expected.iter().map(|(_, o)| *o).collect::<Vec<_>>(),
+        [arrival - 60_000, arrival + day, arrival - 30 * day, 0].map(|ts| wochat::store::order_time(ts, arrival)),
+        "the migration and the code agree"
+    );
+}

@@ -95,6 +95,9 @@ pub struct MessageView {
     pub hash: MessageHash,
     /// When it was stored here (ms).
     pub dt: i64,
+    /// Where it stands in the conversation, and the time it shows: the sender's clock,
+    /// clamped ([`crate::store::order_time`]), ms.
+    pub ord: i64,
     /// Sent by this account.
     pub outgoing: bool,
     /// Sender.
@@ -231,7 +234,7 @@ impl ReadModel {
     /// About `limit` messages of a conversation around row id `id` (it included: half before,
     /// half after), oldest first.
     pub fn page_around(&self, chat: ChatId, id: i64, limit: usize) -> Result<Vec<MessageView>, StoreError> {
-        let mut rows = self.db.history(chat, limit / 2 + 1, Some(id.saturating_add(1)))?;
+        let mut rows = self.db.history_through(chat, limit / 2 + 1, id)?;
         rows.extend(self.db.history_after(chat, limit / 2, id)?);
         Ok(rows.iter().map(|r| self.view(r)).collect())
     }
@@ -302,6 +305,7 @@ impl ReadModel {
             chat: row.chat,
             hash: row.hash,
             dt: row.dt,
+            ord: row.ord(),
             outgoing,
             from: row.from,
             to: row.to,

@@ -140,7 +140,7 @@ pub(super) fn history(ctx: &mut Ctx, args: HistoryArgs) -> Result<()> {
                 text = format!("[{} {} bytes{incomplete}] {text}", o.name, o.size);
             }
             let dir = if v.outgoing { "out" } else { "in" };
-            println!("{}\t{dir}\t{}\t{}", crate::util::format_utc(v.dt), v.stat.code(), text.trim_end());
+            println!("{}\t{dir}\t{}\t{}", crate::util::format_utc(v.ord), v.stat.code(), text.trim_end());
         }
     }
     Ok(())

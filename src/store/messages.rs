@@ -71,7 +71,20 @@ pub struct MessageRow {
     pub cbor: Vec<u8>,
 }
 
+/// Where a message stands in its conversation: the sender's clock `ts`, but never after its
+/// arrival `dt` (a clock ahead cannot put a message in the future) nor more than the
+/// retransmission period before it (a clock far behind cannot bury it in the past); a message
+/// published again late still lands where it was written.
+pub fn order_time(ts: i64, dt: i64) -> i64 {
+    if ts <= 0 { dt } else { ts.clamp(dt - RETRY_FOR_MS, dt) }
+}
+
 impl MessageRow {
+    /// Where it stands in its conversation ([`order_time`]).
+    pub fn ord(&self) -> i64 {
+        order_time(self.ts, self.dt)
+    }
+
     /// Whether this account sent it.
     pub fn outgoing(&self, me: &Address) -> bool {
         self.from == *me
@@ -182,8 +195,8 @@ pub(crate) fn insert_message(
     let request = !outgoing && !is_friend;
     let n = tx
         .prepare_cached(
-            "INSERT INTO message (dt, topic, pk, hash, size, type, stat, val, chat, ts, obj, req)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (hash) DO NOTHING",
+            "INSERT INTO message (dt, topic, pk, hash, size, type, stat, val, chat, ts, obj, req, ord)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (hash) DO NOTHING",
         )?
         .execute(params![
             now,
@@ -197,7 +210,8 @@ pub(crate) fn insert_message(
             chat.0,
             m.ts,
             m.obj.map(hex::encode),
-            request
+            request,
+            order_time(m.ts, now)
         ])?;
     if n == 0 {
         return Ok(None);
@@ -332,21 +346,54 @@ impl ChatDb {
         Ok(self.conn.query_row(&sql, [hash.to_hex()], row_to_message).optional()?.flatten())
     }
 
-    /// The newest `limit` messages of a conversation whose id is below `before` (all when
-    /// `None`), oldest first.
+    /// The newest `limit` messages of a conversation that stand before the message with row
+    /// id `before` (all when `None`), oldest first. A conversation is in [`order_time`] order
+    /// (then arrival order).
     pub fn history(&self, chat: ChatId, limit: usize, before: Option<i64>) -> Result<Vec<MessageRow>, StoreError> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM message m WHERE m.chat = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3");
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![chat.0, before.unwrap_or(i64::MAX), limit as i64], row_to_message)?;
-        let mut out = collect(rows)?;
+        self.history_until(chat, limit, before, "<")
+    }
+
+    /// [`Self::history`] up to and with the message with row id `id`.
+    pub fn history_through(&self, chat: ChatId, limit: usize, id: i64) -> Result<Vec<MessageRow>, StoreError> {
+        self.history_until(chat, limit, Some(id), "<=")
+    }
+
+    fn history_until(
+        &self,
+        chat: ChatId,
+        limit: usize,
+        cursor: Option<i64>,
+        op: &str,
+    ) -> Result<Vec<MessageRow>, StoreError> {
+        let mut out = match cursor {
+            None => {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM message m WHERE m.chat = ?1 ORDER BY m.ord DESC, m.id DESC LIMIT ?2"
+                );
+                let mut stmt = self.conn.prepare_cached(&sql)?;
+                collect(stmt.query_map(params![chat.0, limit as i64], row_to_message)?)?
+            }
+            Some(id) => {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM message m WHERE m.chat = ?1 \
+                     AND (m.ord, m.id) {op} (SELECT ord, id FROM message WHERE id = ?2) \
+                     ORDER BY m.ord DESC, m.id DESC LIMIT ?3"
+                );
+                let mut stmt = self.conn.prepare_cached(&sql)?;
+                collect(stmt.query_map(params![chat.0, id, limit as i64], row_to_message)?)?
+            }
+        };
         out.reverse();
         Ok(out)
     }
 
-    /// The oldest `limit` messages of a conversation whose id is above `after`, oldest first.
+    /// The oldest `limit` messages of a conversation that stand after the message with row id
+    /// `after`, oldest first.
     pub fn history_after(&self, chat: ChatId, limit: usize, after: i64) -> Result<Vec<MessageRow>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM message m WHERE m.chat = ?1 AND m.id > ?2 ORDER BY m.id LIMIT ?3");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM message m WHERE m.chat = ?1 \
+             AND (m.ord, m.id) > (SELECT ord, id FROM message WHERE id = ?2) ORDER BY m.ord, m.id LIMIT ?3"
+        );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params![chat.0, after, limit as i64], row_to_message)?;
         collect(rows)

@@ -21,7 +21,9 @@ pub use friends::{Friend, FriendStatus};
 pub use keys::{AccountEntry, KeyStore, KeysError, normalize_name};
 pub use lock::{AccountLock, LockError};
 pub use maintenance::Maintenance;
-pub use messages::{MessageRow, MessageStatus, NewMessage, OutboxItem, RETRY_FIRST_MS, RETRY_FOR_MS, RETRY_MAX_MS};
+pub use messages::{
+    MessageRow, MessageStatus, NewMessage, OutboxItem, RETRY_FIRST_MS, RETRY_FOR_MS, RETRY_MAX_MS, order_time,
+};
 pub(crate) use messages::{
     chat_of_message, due_in, due_now, insert_message, is_stored, mark_confirmed, mark_sent, reschedule,
     restart_schedule, unconfirmed_in, unsent_in,

@@ -271,7 +271,8 @@ impl MessageItem {
             .and_then(|a| a.thumb.as_deref())
             .and_then(super::media::decode_preview)
             .map(Arc::new);
-        Self { local: crate::util::local_time(view.dt), view, preview }
+        // The time it was written (its place in the conversation), not when it arrived.
+        Self { local: crate::util::local_time(view.ord), view, preview }
     }
 }
 

@@ -686,7 +686,7 @@ impl ChatState {
                         self.messages = rows;
                     }
                     PageKind::Around(id) => {
-                        let before = rows.iter().filter(|m| m.view.id <= id).count();
+                        let before = rows.iter().position(|m| m.view.id == id).map_or(rows.len(), |i| i + 1);
                         // Each half was asked for in full: a short half is the end of the talk.
                         self.has_older = before > backend::PAGE / 2;
                         self.has_newer = rows.len() - before >= backend::PAGE / 2;
@@ -702,10 +702,17 @@ impl ChatState {
                     return;
                 }
                 let id = item.view.id;
-                match self.messages.binary_search_by_key(&id, |m| m.view.id) {
+                // A conversation is in (ord, id) order; a row keeps its place when it changes.
+                let found = match self.messages.iter().rposition(|m| m.view.id == id) {
+                    Some(i) => Ok(i),
+                    None => self.messages.binary_search_by_key(&(item.view.ord, id), |m| (m.view.ord, m.view.id)),
+                };
+                match found {
                     Ok(i) => self.messages[i] = *item,
                     // Beyond what is loaded while the newest are not: it comes with their page.
                     Err(i) if self.has_newer && i == self.messages.len() => {}
+                    // Before what is loaded while older rows are not: it comes with their page.
+                    Err(0) if self.has_older => {}
                     Err(i) => {
                         // What this window just sent: show it, wherever the user had scrolled.
                         self.scroll_to_newest |= item.view.outgoing && i == self.messages.len();
