@@ -75,9 +75,14 @@ fn a_chinese_conversation_looks_as_recorded() {
             })
             .collect();
         acc.chat.store_many(&rows).unwrap();
-        // Received times and the talk's activity, fixed a minute apart; the talk is read.
+        // Written and received times and the talk's activity, fixed a minute apart; the talk is read.
         let db = acc.chat.connection_mut();
-        db.execute("UPDATE message SET dt = ?1 + (id - 1) * 60000, stat = 'C'", [T0]).unwrap();
+        db.execute(
+            "UPDATE message SET dt = ?1 + (id - 1) * 60000, ts = ?1 + (id - 1) * 60000, ord = ?1 + (id - 1) * 60000, \
+             stat = 'C'",
+            [T0],
+        )
+        .unwrap();
         db.execute("UPDATE talk SET last_dt = ?1 + 120000, unread = 0", [T0]).unwrap();
     }
 
