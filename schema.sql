@@ -107,6 +107,15 @@ CREATE TABLE talk
     -- added (v2): 1 while the talk is a message request (an unknown sender wrote first),
     -- until the user adds the sender as a friend or blocks them.
     request INTEGER NOT NULL DEFAULT 0,
+    -- added (v11): how the user keeps it in the list. `pinned`: when it was pinned (0: not);
+    -- pinned talks first, the last pinned on top. Muted: no notifications. Archived: out of
+    -- the list until a new message. Marked unread: shown unread until opened. `draft`: the
+    -- composer's unsent text.
+    pinned        INTEGER NOT NULL DEFAULT 0,
+    muted         INTEGER NOT NULL DEFAULT 0,
+    archived      INTEGER NOT NULL DEFAULT 0,
+    marked_unread INTEGER NOT NULL DEFAULT 0,
+    draft         TEXT,
     CHECK ((kind = 'D') = (pk IS NOT NULL))
 );
 CREATE INDEX talk_last_dt ON talk (last_dt);

@@ -16,7 +16,7 @@ use crate::crypto::Address;
 use crate::crypto::password::KdfParams;
 use crate::media::ThumbError;
 use crate::objects::{ObjectId, ObjectStore};
-use crate::store::{ChatId, RETRY_FIRST_MS, RETRY_MAX_MS};
+use crate::store::{ChatId, RETRY_FIRST_MS, RETRY_MAX_MS, TalkChange};
 use crate::transport::TransportConfig;
 use crate::transport::memory::Hub;
 use crate::wire::MessageHash;
@@ -175,6 +175,11 @@ pub(super) enum Command {
     },
     MarkRead {
         chat: ChatId,
+        reply: Reply<()>,
+    },
+    ChangeTalk {
+        chat: ChatId,
+        change: TalkChange,
         reply: Reply<()>,
     },
     /// This process took over hosting the embedded broker (it had stopped answering).
@@ -379,6 +384,11 @@ impl Client {
     /// Marks a conversation read.
     pub async fn mark_read(&self, chat: ChatId) -> ClientResult<()> {
         self.ask(|reply| Command::MarkRead { chat, reply }).await
+    }
+
+    /// Pins, mutes, archives or marks a conversation unread, or keeps its draft.
+    pub async fn change_talk(&self, chat: ChatId, change: TalkChange) -> ClientResult<()> {
+        self.ask(|reply| Command::ChangeTalk { chat, change, reply }).await
     }
 
     /// Disconnects and stops the engine (the database is closed, the lock released).

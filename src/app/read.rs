@@ -10,8 +10,8 @@ use std::sync::Arc;
 use crate::crypto::Address;
 use crate::objects::{ObjectId, ObjectStore, SEGMENT};
 use crate::store::{
-    ChatDb, ChatId, ChatKind, Direction, Friend, FriendStatus, MessageRow, MessageStatus, StoreError, TalkSummary,
-    TransferState,
+    ChatDb, ChatId, ChatKind, Direction, Friend, FriendStatus, MessageRow, MessageStatus, StoreError, TalkState,
+    TalkSummary, TransferState,
 };
 use crate::wire::{AttachKind, Body, MessageHash, MessageKind, Packet};
 
@@ -41,6 +41,8 @@ pub struct TalkView {
     pub friend: bool,
     /// The peer is blocked: their messages are dropped.
     pub blocked: bool,
+    /// Pinned, muted, archived, marked unread, and the draft.
+    pub state: TalkState,
 }
 
 impl TalkView {
@@ -206,7 +208,9 @@ impl ReadModel {
                 .filter(|_| s.last_from.as_ref() == Some(peer)),
             _ => None,
         };
+        let state = s.talk.state.clone();
         TalkView {
+            state,
             chat: s.talk.id,
             kind: s.talk.kind,
             name,
@@ -218,6 +222,12 @@ impl ReadModel {
             friend: status == Some(FriendStatus::Active),
             blocked: status == Some(FriendStatus::Blocked),
         }
+    }
+
+    /// The first of the `unread` newest incoming messages of a conversation, in its order
+    /// (where the "unread messages" line goes), if any.
+    pub fn first_unread(&self, chat: ChatId, unread: u64) -> Result<Option<i64>, StoreError> {
+        self.db.first_unread(chat, unread)
     }
 
     /// The newest `limit` messages of a conversation before row id `before` (the newest when

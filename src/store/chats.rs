@@ -56,6 +56,8 @@ pub struct Talk {
     pub unread: u64,
     /// An unknown sender wrote first and the user has not accepted or blocked them yet.
     pub request: bool,
+    /// Pinned, muted, archived, marked unread, draft.
+    pub state: super::TalkState,
 }
 
 impl Talk {
@@ -66,7 +68,11 @@ impl Talk {
 }
 
 /// The columns [`talk_from_row`] reads, in order.
-pub(super) const TALK_COLUMNS: &str = "t.id, t.kind, t.pk, t.last_dt, t.unread, t.request";
+pub(super) const TALK_COLUMNS: &str =
+    "t.id, t.kind, t.pk, t.last_dt, t.unread, t.request, t.pinned, t.muted, t.archived, t.marked_unread, t.draft";
+
+/// The talk list's order: pinned talks first (the last pinned on top), then by activity.
+const LIST_ORDER: &str = "ORDER BY t.pinned DESC, t.last_dt DESC, t.id DESC";
 
 /// A `talk` row from [`TALK_COLUMNS`] (at `at`); `None` when its address does not parse.
 pub(super) fn talk_from_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<Talk>> {
@@ -84,6 +90,7 @@ pub(super) fn talk_from_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Resul
         last_dt: r.get(at + 3)?,
         unread: r.get::<_, i64>(at + 4)?.max(0) as u64,
         request: r.get::<_, i64>(at + 5)? != 0,
+        state: super::talk_state::state_from_row(r, at + 6)?,
     }))
 }
 
@@ -112,7 +119,7 @@ pub(crate) fn member_count(tx: &Transaction<'_>, chat: ChatId) -> Result<u64, St
 impl ChatDb {
     /// Every conversation, most recent activity first.
     pub fn talks(&self) -> Result<Vec<Talk>, StoreError> {
-        let sql = format!("SELECT {TALK_COLUMNS} FROM talk t ORDER BY t.last_dt DESC, t.id DESC");
+        let sql = format!("SELECT {TALK_COLUMNS} FROM talk t {LIST_ORDER}");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([], |r| talk_from_row(r, 0))?;
         let mut out = Vec::new();
@@ -168,13 +175,16 @@ impl ChatDb {
 
     /// Marks a conversation as read.
     pub fn mark_read(&mut self, chat: ChatId) -> Result<(), StoreError> {
-        self.conn.execute("UPDATE talk SET unread = 0 WHERE id = ?1", [chat.0])?;
+        self.conn.execute("UPDATE talk SET unread = 0, marked_unread = 0 WHERE id = ?1", [chat.0])?;
         Ok(())
     }
 
-    /// Sum of unread counts.
+    /// Sum of unread counts of the talks that are not muted.
     pub fn unread_total(&self) -> Result<u64, StoreError> {
-        Ok(self.conn.query_row("SELECT coalesce(sum(unread), 0) FROM talk", [], |r| r.get::<_, i64>(0))?.max(0) as u64)
+        Ok(self
+            .conn
+            .query_row("SELECT coalesce(sum(unread), 0) FROM talk WHERE muted = 0", [], |r| r.get::<_, i64>(0))?
+            .max(0) as u64)
     }
 }
 
@@ -193,23 +203,24 @@ pub struct TalkSummary {
     pub last_from: Option<Address>,
 }
 
-const SUMMARY_SQL: &str = "SELECT t.id, t.kind, t.pk, t.last_dt, t.unread, t.request, t.name, f.name, f.stat, \
+const SUMMARY_SQL: &str = "SELECT t.id, t.kind, t.pk, t.last_dt, t.unread, t.request, \
+     t.pinned, t.muted, t.archived, t.marked_unread, t.draft, t.name, f.name, f.stat, \
      (SELECT m.val FROM message m WHERE m.chat = t.id ORDER BY m.id DESC LIMIT 1), \
      (SELECT m.pk FROM message m WHERE m.chat = t.id ORDER BY m.id DESC LIMIT 1) \
      FROM talk t LEFT JOIN friend f ON f.pk = t.pk";
 
 fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<TalkSummary>> {
     let Some(talk) = talk_from_row(r, 0)? else { return Ok(None) };
-    let friend = match (r.get::<_, Option<String>>(7)?, r.get::<_, Option<String>>(8)?) {
+    let friend = match (r.get::<_, Option<String>>(12)?, r.get::<_, Option<String>>(13)?) {
         (Some(name), Some(stat)) => Some((name, super::friends::status_of(&stat))),
         _ => None,
     };
     Ok(Some(TalkSummary {
         talk,
-        title: r.get(6)?,
+        title: r.get(11)?,
         friend,
-        last: r.get(9)?,
-        last_from: r.get::<_, Option<String>>(10)?.and_then(|s| s.parse().ok()),
+        last: r.get(14)?,
+        last_from: r.get::<_, Option<String>>(15)?.and_then(|s| s.parse().ok()),
     }))
 }
 
@@ -217,9 +228,7 @@ impl ChatDb {
     /// The talk list: conversations with a message, those of active friends and groups, most
     /// recent activity first, each with its friend row and newest message (one query).
     pub fn talk_summaries(&self) -> Result<Vec<TalkSummary>, StoreError> {
-        let sql = format!(
-            "{SUMMARY_SQL} WHERE t.last_dt > 0 OR f.stat = 'A' OR t.kind = 'G' ORDER BY t.last_dt DESC, t.id DESC"
-        );
+        let sql = format!("{SUMMARY_SQL} WHERE t.last_dt > 0 OR f.stat = 'A' OR t.kind = 'G' {LIST_ORDER}");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([], summary_from_row)?;
         let mut out = Vec::new();

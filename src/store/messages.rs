@@ -218,7 +218,8 @@ pub(crate) fn insert_message(
     }
     let (unread, request) = if outgoing { (0, 0) } else { (1, i64::from(request)) };
     tx.prepare_cached(
-        "UPDATE talk SET last_dt = ?2, unread = unread + ?3, request = CASE WHEN ?4 = 0 THEN request ELSE 1 END
+        "UPDATE talk SET last_dt = ?2, unread = unread + ?3, request = CASE WHEN ?4 = 0 THEN request ELSE 1 END,
+         archived = 0
          WHERE id = ?1",
     )?
     .execute(params![chat.0, now, unread, request])?;
@@ -405,6 +406,22 @@ impl ChatDb {
             Some(chat) => self.history(chat, limit, None),
             None => Ok(Vec::new()),
         }
+    }
+
+    /// Of the `unread` messages of a conversation that arrived last from others, the one that
+    /// stands first in the conversation's order.
+    pub fn first_unread(&self, chat: ChatId, unread: u64) -> Result<Option<i64>, StoreError> {
+        if unread == 0 {
+            return Ok(None);
+        }
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM (SELECT id, ord FROM message WHERE chat = ?1 AND pk != ?2 ORDER BY id DESC LIMIT ?3)
+                 ORDER BY ord, id LIMIT 1",
+            )?
+            .query_row(params![chat.0, self.me.to_hex(), unread as i64], |r| r.get(0))
+            .optional()?)
     }
 
     /// Number of messages in a conversation.

@@ -12,6 +12,7 @@ pub mod olm;
 mod openssl;
 mod requests;
 mod search;
+mod talk_state;
 mod transfers;
 
 pub use chat::{ChatDb, DB_KEY_INFO};
@@ -30,6 +31,7 @@ pub(crate) use messages::{
 };
 pub use requests::{MAX_REQUEST_BYTES, MAX_REQUEST_MESSAGES, MAX_REQUESTERS, MAX_REQUESTS_BYTES};
 pub(crate) use requests::{is_friend, make_room as make_room_for_request};
+pub use talk_state::{MAX_DRAFT, TalkChange, TalkState};
 pub use transfers::{Direction, Transfer, TransferState};
 pub(crate) use transfers::{get_transfer, put_object_tree, put_transfer};
 

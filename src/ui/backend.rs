@@ -20,7 +20,7 @@ use crate::crypto::Address;
 use crate::home::Home;
 use crate::link::parse_contact;
 use crate::objects::ObjectId;
-use crate::store::{ChatId, KeyStore, KeysError, LockError, MessageStatus, TransferState};
+use crate::store::{ChatId, KeyStore, KeysError, LockError, MessageStatus, TalkChange, TransferState};
 use crate::util::LocalTime;
 use crate::wire::MessageHash;
 
@@ -117,6 +117,13 @@ pub enum UiCmd {
     Quit,
     /// The conversation is no longer shown (its new messages count as unread again).
     CloseTalk,
+    /// Pin, mute, archive or mark unread a conversation, or keep its draft.
+    ChangeTalk {
+        /// The conversation.
+        chat: ChatId,
+        /// What changes.
+        change: TalkChange,
+    },
     /// Load the page before message id `before`.
     LoadOlder {
         /// The conversation.
@@ -352,6 +359,14 @@ pub enum UiMsg {
         done: u64,
         /// Its state.
         state: TransferState,
+    },
+    /// Where the "unread messages" line of a conversation just opened goes (the row id of the
+    /// first unread message), if anywhere.
+    FirstUnread {
+        /// The conversation.
+        chat: ChatId,
+        /// The row.
+        id: Option<i64>,
     },
     /// Messages of a conversation that contain `query`, newest first.
     SearchResults {
@@ -782,6 +797,10 @@ impl Session {
         match cmd {
             UiCmd::OpenTalk(chat) => {
                 self.open = Some(chat);
+                // Where the "unread messages" line goes, found before the talk counts as read.
+                let unread = self.read.talk(chat).ok().flatten().map_or(0, |t| t.unread);
+                let first = self.read.first_unread(chat, unread).ok().flatten();
+                out(UiMsg::FirstUnread { chat, id: first });
                 if let Err(e) = self.client.mark_read(chat).await {
                     out(client_error(e));
                 }
@@ -801,6 +820,14 @@ impl Session {
                 }
             }
             UiCmd::CloseTalk => self.open = None,
+            UiCmd::ChangeTalk { chat, change } => {
+                if let Err(e) = self.client.change_talk(chat, change).await {
+                    out(client_error(e));
+                }
+                if let Ok(Some(view)) = self.read.talk(chat) {
+                    out(UiMsg::TalkChanged(talk_item(view)));
+                }
+            }
             UiCmd::LoadOlder { chat, before } => self.send_page(out, chat, Some(before)),
             UiCmd::LoadNewer { chat, after } => {
                 self.send_rows(out, chat, PageKind::Newer(after), self.read.page_after(chat, after, PAGE))
@@ -1030,7 +1057,7 @@ impl Session {
             return;
         }
         let title = match self.read.talk(view.chat) {
-            Ok(Some(t)) if !t.blocked => t.name,
+            Ok(Some(t)) if !t.blocked && !t.state.muted => t.name,
             _ => return,
         };
         let body = view.preview();

@@ -9,7 +9,7 @@ use super::{AddFriendState, ChatState, ViewerState, WoChatApp};
 use crate::app::ConnState;
 use crate::app::read::AttachmentView;
 use crate::objects::ObjectId;
-use crate::store::{ChatId, MessageStatus, TransferState};
+use crate::store::{ChatId, MessageStatus, TalkChange, TransferState};
 use crate::wire::AttachKind;
 
 pub(super) fn main_ui(app: &mut WoChatApp, ui: &mut egui::Ui) {
@@ -55,6 +55,8 @@ pub(super) fn main_ui(app: &mut WoChatApp, ui: &mut egui::Ui) {
     if let (false, Some(chat)) = (dropped.is_empty(), chat.open) {
         cmds.push(UiCmd::SendFiles { chat, paths: dropped });
     }
+    // What the state made itself (a draft kept) goes first: it was made earlier in the frame.
+    let cmds: Vec<UiCmd> = std::mem::take(&mut chat.outbox).into_iter().chain(cmds).collect();
     for c in cmds {
         app.send(c);
     }
@@ -144,7 +146,7 @@ fn talks_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
             let items: Vec<_> = chat
                 .talks
                 .iter()
-                .filter(|t| t.view.request == requests)
+                .filter(|t| t.view.request == requests && !t.view.state.archived)
                 .filter(|t| {
                     filter.is_empty()
                         || t.view.name.to_lowercase().contains(&filter)
@@ -180,29 +182,97 @@ fn talks_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
                         }
                     });
                 }
-                if let Some(peer) = t.view.peer() {
-                    r.context_menu(|ui| {
-                        if ui.button(tr("Profile...")).clicked() {
-                            let name = t.view.name.clone();
-                            chat.profile = Some(super::ProfileState { peer, name, own: false });
-                            ui.close();
-                        }
-                        let block = if t.view.blocked { tr("Unblock") } else { tr("Block") };
-                        if ui.button(block).clicked() {
-                            cmds.push(UiCmd::SetBlocked { peer, blocked: !t.view.blocked });
-                            ui.close();
-                        }
-                        if t.view.friend && ui.button(tr("Remove friend...")).clicked() {
-                            chat.confirm_remove = Some((peer, t.view.name.clone()));
-                            ui.close();
-                        }
-                    });
-                }
+                talk_menu(chat, &r, &t, cmds);
                 if r.clicked() && !selected {
                     cmds.push(chat.open_talk(t.view.chat));
                 }
             }
             ui.separator();
+        }
+        archived_ui(chat, ui, cmds, &filter, today);
+    });
+}
+
+/// The archived talks, behind a button at the end of the list.
+fn archived_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, filter: &str, today: jiff::civil::Date) {
+    let archived: Vec<_> = chat
+        .talks
+        .iter()
+        .filter(|t| t.view.state.archived)
+        .filter(|t| filter.is_empty() || t.view.name.to_lowercase().contains(filter))
+        .cloned()
+        .collect();
+    if archived.is_empty() {
+        return;
+    }
+    let label = super::i18n::tr_count("Archived chats ({})", archived.len());
+    if ui.add(egui::Button::selectable(chat.show_archived, label)).clicked() {
+        chat.show_archived = !chat.show_archived;
+    }
+    if !chat.show_archived {
+        return;
+    }
+    for t in archived {
+        let selected = chat.open == Some(t.view.chat);
+        let r = talk_row_ui(ui, &t, selected, today);
+        talk_menu(chat, &r, &t, cmds);
+        if r.clicked() && !selected {
+            cmds.push(chat.open_talk(t.view.chat));
+        }
+    }
+}
+
+/// The menu of a talk (right click): its profile, block, remove; pin, mute, archive, mark
+/// unread.
+fn talk_menu(chat: &mut ChatState, r: &egui::Response, t: &super::backend::TalkItem, cmds: &mut Vec<UiCmd>) {
+    let change = |change| UiCmd::ChangeTalk { chat: t.view.chat, change };
+    let state = &t.view.state;
+    r.context_menu(|ui| {
+        if let Some(peer) = t.view.peer() {
+            if ui.button(tr("Profile...")).clicked() {
+                let name = t.view.name.clone();
+                chat.profile = Some(super::ProfileState { peer, name, own: false });
+                ui.close();
+            }
+            let block = if t.view.blocked { tr("Unblock") } else { tr("Block") };
+            if ui.button(block).clicked() {
+                cmds.push(UiCmd::SetBlocked { peer, blocked: !t.view.blocked });
+                ui.close();
+            }
+            if t.view.friend && ui.button(tr("Remove friend...")).clicked() {
+                chat.confirm_remove = Some((peer, t.view.name.clone()));
+                ui.close();
+            }
+            ui.separator();
+        }
+        let pin = if state.is_pinned() { tr("Unpin") } else { tr("Pin to top") };
+        if ui.button(pin).clicked() {
+            cmds.push(change(TalkChange::Pin(!state.is_pinned())));
+            ui.close();
+        }
+        let mute = if state.muted { tr("Unmute") } else { tr("Mute") };
+        if ui.button(mute).clicked() {
+            cmds.push(change(TalkChange::Mute(!state.muted)));
+            ui.close();
+        }
+        let archive = if state.archived { tr("Unarchive") } else { tr("Archive") };
+        if ui.button(archive).clicked() {
+            cmds.push(change(TalkChange::Archive(!state.archived)));
+            if !state.archived && chat.open == Some(t.view.chat) {
+                chat.keep_draft();
+                chat.open = None;
+                cmds.push(UiCmd::CloseTalk);
+            }
+            ui.close();
+        }
+        if t.view.unread == 0 && !state.marked_unread && ui.button(tr("Mark as unread")).clicked() {
+            cmds.push(change(TalkChange::MarkUnread));
+            if chat.open == Some(t.view.chat) {
+                chat.keep_draft();
+                chat.open = None;
+                cmds.push(UiCmd::CloseTalk);
+            }
+            ui.close();
         }
     });
 }
@@ -254,14 +324,27 @@ fn talk_row_ui(
         painter.galley(egui::pos2(right - g.size().x, line1 + 2.0), g, weak);
     }
     let mut preview_right = right;
-    if t.unread > 0 {
-        let count = if t.unread > 999 { "999+".to_string() } else { t.unread.to_string() };
+    if t.unread > 0 || t.state.marked_unread {
+        // A muted talk's count is grey; a talk marked unread shows an empty badge.
+        let count = match t.unread {
+            0 => String::new(),
+            n if n > 999 => "999+".to_string(),
+            n => n.to_string(),
+        };
         let g = ui.painter().layout_no_wrap(count, egui::FontId::proportional(11.0), egui::Color32::WHITE);
         let w = (g.size().x + 10.0).max(18.0);
         let badge = egui::Rect::from_min_size(egui::pos2(right - w, line2), egui::vec2(w, 17.0));
-        painter.rect_filled(badge, 8.5, egui::Color32::from_rgb(225, 60, 60));
+        let color = if t.state.muted { egui::Color32::from_gray(150) } else { egui::Color32::from_rgb(225, 60, 60) };
+        painter.rect_filled(badge, 8.5, color);
         painter.galley(badge.center() - g.size() / 2.0, g, egui::Color32::WHITE);
         preview_right = badge.left() - 6.0;
+    }
+    if t.state.is_pinned() || t.state.muted {
+        let marks = [(t.state.is_pinned(), "📌"), (t.state.muted, "🔕")];
+        let text: String = marks.iter().filter(|(on, _)| *on).map(|(_, m)| *m).collect();
+        let g = ui.painter().layout_no_wrap(text, egui::FontId::proportional(11.0), weak);
+        preview_right -= g.size().x + 4.0;
+        painter.galley(egui::pos2(preview_right + 2.0, line2 + 2.0), g, weak);
     }
     let mut name = egui::RichText::new(&title).color(strong);
     if t.unread > 0 {
@@ -280,9 +363,18 @@ fn talk_row_ui(
     };
     let g = truncated(name, name_right - left);
     painter.galley(egui::pos2(left, line1), g, strong);
-    if !t.preview.is_empty() {
-        let g = truncated(egui::RichText::new(&t.preview).color(weak).size(12.0), preview_right - left);
-        painter.galley(egui::pos2(left, line2), g, weak);
+    match t.state.draft.as_deref().filter(|_| !selected) {
+        Some(draft) => {
+            let text = super::i18n::tr_fill("Draft: {}", &[&draft.replace('\n', " ")]);
+            let red = ui.visuals().error_fg_color;
+            let g = truncated(egui::RichText::new(text).color(red).size(12.0), preview_right - left);
+            painter.galley(egui::pos2(left, line2), g, red);
+        }
+        None if !t.preview.is_empty() => {
+            let g = truncated(egui::RichText::new(&t.preview).color(weak).size(12.0), preview_right - left);
+            painter.galley(egui::pos2(left, line2), g, weak);
+        }
+        None => {}
     }
     response
 }
@@ -360,6 +452,7 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
     }
     let back = egui::Panel::top("conversation_header").show(ui, |ui| header_ui(chat, ui, open, narrow)).inner;
     if back {
+        chat.keep_draft();
         chat.open = None;
         chat.search = None;
         cmds.push(UiCmd::CloseTalk);
@@ -396,14 +489,16 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
         chat.measured.clear();
         chat.measured_width = width;
     }
-    // A row's height is what its bubble took when last drawn; until then an estimate.
+    // A row's height is what its bubble took when last drawn; until then an estimate. The
+    // first unread message has the "unread messages" line above it.
+    let unread_line = |m: &MessageItem| chat.first_unread == Some(m.view.id);
     let heights: Vec<f32> = chat
         .messages
         .iter()
         .zip(&new_day)
         .map(|(m, first)| {
             let bubble = chat.measured.get(&m.view.id).copied().unwrap_or_else(|| row_height(m, width, line));
-            bubble + if *first { DAY_HEIGHT } else { 0.0 }
+            bubble + if *first { DAY_HEIGHT } else { 0.0 } + if unread_line(m) { UNREAD_HEIGHT } else { 0.0 }
         })
         .collect();
     let today = crate::util::today();
@@ -412,6 +507,7 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
     let mut want_newer = false;
     let mut attachment_cmds = Vec::new();
     let mut remeasured = false;
+    let mut at_bottom = true;
     // Stuck to the newest message, unless newer ones are still to be loaded.
     let mut area = egui::ScrollArea::vertical()
         .id_salt("conversation")
@@ -453,6 +549,11 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
                     ui.scope_builder(egui::UiBuilder::new().max_rect(day), |ui| day_ui(ui, m.local.day, today));
                     rect.min.y += DAY_HEIGHT;
                 }
+                if chat.first_unread == Some(m.view.id) {
+                    let band = egui::Rect::from_min_size(rect.min, egui::vec2(width, UNREAD_HEIGHT));
+                    ui.scope_builder(egui::UiBuilder::new().max_rect(band), unread_line_ui);
+                    rect.min.y += UNREAD_HEIGHT;
+                }
                 let highlighted = chat.highlight == Some(m.view.id);
                 let drawn = ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
                     bubble_ui(ui, m, highlighted, &mut chat.previews, &mut attachment_cmds)
@@ -469,8 +570,10 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
         let settled = target.is_none();
         want_older = settled && viewport.min.y < line * 2.0;
         want_newer = settled && viewport.max.y > total - line * 2.0;
+        at_bottom = viewport.max.y >= total - line;
     });
     cmds.extend(attachment_cmds);
+    chat.at_bottom = at_bottom && !chat.has_newer;
     if chat.scroll_to.is_some() {
         chat.scroll_frames += 1;
         if (target_in_view && !remeasured) || target.is_none() || chat.scroll_frames > SCROLL_TO_FRAMES {
@@ -501,6 +604,27 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
     }
 }
 
+/// Loads the newest page of the open talk again (the view was somewhere in the past).
+fn chat_reopen(chat: &mut ChatState, open: ChatId) -> UiCmd {
+    let first_unread = chat.first_unread;
+    let cmd = chat.open_talk(open);
+    chat.first_unread = first_unread;
+    chat.scroll_to_newest = true;
+    cmd
+}
+
+/// Height of the "unread messages" line.
+const UNREAD_HEIGHT: f32 = 26.0;
+
+/// The line above the first unread message.
+fn unread_line_ui(ui: &mut egui::Ui) {
+    ui.vertical_centered(|ui| {
+        ui.add_space(4.0);
+        let color = ui.visuals().hyperlink_color;
+        ui.label(egui::RichText::new(tr("Unread messages")).color(color).small());
+    });
+}
+
 /// Above the conversation: who it is with, and the buttons for their profile and for search;
 /// below them the search bar when it is open. With `back`, a button leads back to the talk
 /// list; `true` when it was clicked.
@@ -527,6 +651,27 @@ fn header_ui(chat: &mut ChatState, ui: &mut egui::Ui, open: ChatId, back: bool) 
                 && ui.button(tr("Profile...")).clicked()
             {
                 chat.profile = Some(super::ProfileState { peer, name: name.clone(), own: false });
+            }
+            if !chat.at_bottom && ui.button(format!("↓ {}", tr("Newest"))).clicked() {
+                if chat.has_newer {
+                    let cmd = chat_reopen(chat, open);
+                    chat.outbox.push(cmd);
+                } else {
+                    chat.scroll_to_newest = true;
+                }
+            }
+            if let Some(id) = chat.first_unread
+                && ui.button(format!("↑ {}", tr("First unread"))).clicked()
+            {
+                if chat.messages.iter().any(|m| m.view.id == id) {
+                    chat.scroll_to = Some(id);
+                    chat.scroll_frames = 0;
+                } else {
+                    // Not loaded: the page around it.
+                    let cmd = chat.open_at(open, id);
+                    chat.outbox.push(cmd);
+                    chat.first_unread = Some(id);
+                }
             }
             let search = egui::Button::selectable(chat.search.is_some(), format!("🔍 {}", tr("Search")));
             if ui.add(search).on_hover_text(tr("Search in this chat")).clicked() {
@@ -906,6 +1051,9 @@ fn status_icon(ui: &mut egui::Ui, stat: MessageStatus) {
 
 /// The composer; `enter_sends`: a plain Enter sends and Shift+Enter is a new line (else the
 /// other way round).
+/// How long typing pauses before the composer's text is kept as the talk's draft (s).
+const DRAFT_KEPT_AFTER: f64 = 1.0;
+
 fn composer_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, open: ChatId, enter_sends: bool) {
     ui.horizontal(|ui| {
         if ui.button(tr("Attach...")).on_hover_text(tr("Send a file or a picture")).clicked() {
@@ -950,6 +1098,19 @@ fn composer_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, o
         if std::mem::take(&mut chat.focus_composer) {
             r.request_focus();
         }
+        // The text typed is kept as the talk's draft once typing pauses.
+        let now = ui.input(|i| i.time);
+        if r.changed() {
+            chat.draft_edited = Some(now);
+        }
+        if chat.composer != chat.draft_saved {
+            let edited = *chat.draft_edited.get_or_insert(now);
+            if now - edited >= DRAFT_KEPT_AFTER {
+                chat.keep_draft();
+            } else {
+                ui.ctx().request_repaint_after(std::time::Duration::from_secs_f64(DRAFT_KEPT_AFTER - (now - edited)));
+            }
+        }
         let height = r.rect.height() + 4.0;
         if (height - chat.composer_height).abs() > 0.5 {
             chat.composer_height = height;
@@ -976,6 +1137,8 @@ fn composer_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, o
         if send && !chat.composer.trim().is_empty() {
             let text = std::mem::take(&mut chat.composer).trim_end().to_string();
             cmds.push(UiCmd::SendText { chat: open, text });
+            // Sent: no draft any more.
+            chat.keep_draft();
             if chat.has_newer {
                 // The view is somewhere in the past: show the newest again.
                 cmds.push(chat.open_talk(open));

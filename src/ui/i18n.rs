@@ -245,6 +245,18 @@ const ZH_CN: &[(&str, &str)] = &[
     ("Restore", "恢复"),
     ("a backup is being written already", "已经在写入一个备份"),
     ("choose a folder for backups first", "请先选择备份文件夹"),
+    ("Archived chats ({})", "已归档的聊天（{}）"),
+    ("Pin to top", "置顶"),
+    ("Unpin", "取消置顶"),
+    ("Mute", "免打扰"),
+    ("Unmute", "取消免打扰"),
+    ("Archive", "归档"),
+    ("Unarchive", "取消归档"),
+    ("Mark as unread", "标为未读"),
+    ("Draft: {}", "草稿：{}"),
+    ("Newest", "最新"),
+    ("First unread", "第一条未读"),
+    ("Unread messages", "未读消息"),
 ];
 
 /// `template` in the current language with `{}` replaced by `n`.

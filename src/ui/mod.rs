@@ -23,7 +23,7 @@ use crate::crypto::password::Password;
 use crate::app::ConnState;
 use crate::crypto::Address;
 use crate::home::Home;
-use crate::store::ChatId;
+use crate::store::{ChatId, TalkChange};
 pub use backend::Desktop;
 use backend::{Backend, MessageItem, PageKind, TalkItem, UiCmd, UiError, UiMsg};
 
@@ -235,6 +235,19 @@ pub struct ChatState {
     pub prepended: usize,
     /// Searching the open talk, when the search bar is shown.
     pub search: Option<SearchState>,
+    /// Where the "unread messages" line stands in the open talk (a row id), if anywhere.
+    pub first_unread: Option<i64>,
+    /// The composer's text as last kept as the open talk's draft.
+    pub draft_saved: String,
+    /// When (egui's clock, s) the composer last changed without the draft being kept since.
+    pub draft_edited: Option<f64>,
+    /// The archived talks are shown.
+    pub show_archived: bool,
+    /// The conversation shows its newest row.
+    pub at_bottom: bool,
+    /// Commands the state itself makes (a draft kept on the way to another talk), sent with
+    /// the frame's others.
+    pub outbox: Vec<UiCmd>,
 }
 
 /// The search bar of the open talk and what it found.
@@ -258,8 +271,27 @@ impl ChatState {
         self.talks.iter().find(|t| t.view.chat == chat)
     }
 
+    /// Keeps the composer's text as the open talk's draft, if it changed.
+    pub fn keep_draft(&mut self) {
+        self.draft_edited = None;
+        if let Some(open) = self.open
+            && self.composer != self.draft_saved
+        {
+            self.draft_saved = self.composer.clone();
+            let text = Some(self.composer.clone()).filter(|t| !t.trim().is_empty());
+            self.outbox.push(UiCmd::ChangeTalk { chat: open, change: TalkChange::Draft(text) });
+        }
+    }
+
     /// Shows `chat` (empty until its newest page comes) and returns the command that loads it.
+    /// The draft of the talk left is kept, and that of `chat` put in the composer.
     pub fn open_talk(&mut self, chat: ChatId) -> UiCmd {
+        if self.open != Some(chat) {
+            self.keep_draft();
+            self.composer = self.talk(chat).and_then(|t| t.view.state.draft.clone()).unwrap_or_default();
+            self.draft_saved = self.composer.clone();
+            self.first_unread = None;
+        }
         self.open = Some(chat);
         self.search = None;
         self.focus_composer = true;
@@ -542,6 +574,12 @@ impl WoChatApp {
                     prepended: 0,
                     scroll_to_newest: false,
                     search: None,
+                    first_unread: None,
+                    draft_saved: String::new(),
+                    draft_edited: None,
+                    show_archived: false,
+                    at_bottom: true,
+                    outbox: Vec::new(),
                 });
             }
             other => {
@@ -562,7 +600,8 @@ impl WoChatApp {
     pub fn window_title(&self) -> String {
         match &self.chat {
             Some(c) => {
-                let unread: u64 = c.talks.iter().map(|t| t.view.unread).sum();
+                // Muted talks are left out of the total, as from notifications.
+                let unread: u64 = c.talks.iter().filter(|t| !t.view.state.muted).map(|t| t.view.unread).sum();
                 if unread > 0 { format!("{} ({unread}) — WoChat", c.me.0) } else { format!("{} — WoChat", c.me.0) }
             }
             None => "WoChat".into(),
@@ -645,13 +684,16 @@ impl ChatState {
             UiMsg::RequestsDropped(n) => self.requests_dropped = n,
             UiMsg::TalkChanged(item) => {
                 self.talks.retain(|t| t.view.chat != item.view.chat);
-                // Newest activity first; friends without messages last.
-                let at = self
-                    .talks
-                    .iter()
-                    .position(|t| (t.view.last_dt, t.view.chat) < (item.view.last_dt, item.view.chat))
-                    .unwrap_or(self.talks.len());
+                // Pinned first (the last pinned on top), then the newest activity; friends
+                // without messages last: the order of the core's list.
+                let key = |t: &TalkItem| (t.view.state.pinned, t.view.last_dt, t.view.chat);
+                let at = self.talks.iter().position(|t| key(t) < key(&item)).unwrap_or(self.talks.len());
                 self.talks.insert(at, item);
+            }
+            UiMsg::FirstUnread { chat, id } => {
+                if self.open == Some(chat) {
+                    self.first_unread = id;
+                }
             }
             UiMsg::Page { chat, rows, kind } => {
                 if Some(chat) != self.open {
@@ -793,6 +835,13 @@ impl eframe::App for WoChatApp {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         storage.set_string(TALKS_WIDTH_KEY, self.talks_width.to_string());
+        // Also on the way out: what is in the composer is kept as the draft.
+        if let Some(chat) = self.chat.as_mut() {
+            chat.keep_draft();
+            for c in std::mem::take(&mut chat.outbox) {
+                self.backend.send(c);
+            }
+        }
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {

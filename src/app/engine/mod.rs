@@ -284,6 +284,7 @@ impl Engine {
             }
             Command::RemoveFriend { address, reply } => answer(reply, chat.remove_friend(&address).map(|_| ())),
             Command::MarkRead { chat: id, reply } => answer(reply, chat.mark_read(id)),
+            Command::ChangeTalk { chat: id, change, reply } => answer(reply, chat.change_talk(id, &change)),
             Command::Reconfigure { transport, limits, reply } => {
                 let r = self.reconfigure(*transport, limits).await;
                 answer(reply, r);
