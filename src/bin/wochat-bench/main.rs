@@ -3,6 +3,7 @@
 //! `cargo run --release --bin wochat-bench -- SCENARIO [--json]`
 
 mod backlog;
+mod backup;
 mod fanout;
 mod file;
 mod history;
@@ -32,11 +33,11 @@ struct Args {
     /// (internal) data home, broker URL and peer address of a child process.
     #[arg(long, hide = true, num_args = 3)]
     child: Vec<String>,
-    /// File size in MiB for `file`.
-    #[arg(long, default_value_t = 256)]
-    mib: u64,
+    /// File size in MiB for `file` (default 256); all files' size for `backup` (default 1,024).
+    #[arg(long)]
+    mib: Option<u64>,
     /// Number of messages (default: 20,000 for `messaging`, 10,000 for `backlog`, 1,000,000
-    /// for `history`), or of accounts for `fanout` (default 1,000).
+    /// for `history` and `backup`), or of accounts for `fanout` (default 1,000).
     #[arg(long)]
     count: Option<u64>,
     /// Minutes of `soak`.
@@ -88,6 +89,12 @@ enum Scenario {
     /// clients are killed at random; then every history is checked (exit 1 on any loss or
     /// duplicate).
     Soak,
+    /// An account of 1,000,000 messages and 1 GiB of files backed up and restored: MB/s beside
+    /// `cp -r` of the same bytes, and peak memory.
+    Backup,
+    /// (internal) one backup or restore of `backup`, in a process of its own.
+    #[value(hide = true)]
+    BackupWorker,
     /// (internal) a data home for measuring the app: `--child HOME x x`, `--count N`.
     #[value(hide = true)]
     GuiHome,
@@ -108,7 +115,9 @@ fn main() -> Result<()> {
         Scenario::Backlog => {
             protocols(&args).into_iter().try_for_each(|p| backlog::run(args.json, args.count.unwrap_or(10_000), p))
         }
-        Scenario::File => file::run(args.json, args.mib),
+        Scenario::File => file::run(args.json, args.mib.unwrap_or(256)),
+        Scenario::Backup => backup::run(args.json, args.count.unwrap_or(1_000_000), args.mib.unwrap_or(1024)),
+        Scenario::BackupWorker => backup::worker(&args.child),
         Scenario::History => history::run(args.json, args.count.unwrap_or(1_000_000)),
         Scenario::Fanout => fanout::run(args.json, args.count.unwrap_or(1_000)),
         Scenario::Soak => soak::run(args.json, args.minutes),
