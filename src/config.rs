@@ -130,11 +130,19 @@ pub struct UiConfig {
     /// Which renderer draws the window: `auto` (the first that works) or one of
     /// [`RENDERERS`]; `WOCHAT_RENDERER` overrides it.
     pub renderer: String,
+    /// Notifications show what the message says (`false`: only who wrote).
+    pub notify_content: bool,
 }
 
 impl Default for UiConfig {
     fn default() -> Self {
-        Self { theme: Theme::System, language: "auto".into(), enter_sends: true, renderer: "auto".into() }
+        Self {
+            theme: Theme::System,
+            language: "auto".into(),
+            enter_sends: true,
+            renderer: "auto".into(),
+            notify_content: true,
+        }
     }
 }
 

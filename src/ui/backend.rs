@@ -472,6 +472,8 @@ struct Session {
     open: Option<ChatId>,
     /// Where files are decrypted for the system to open (`None`: the temporary folder failed).
     opened: Option<Arc<OpenedFiles>>,
+    /// Notifications show what messages say (`ui.notify_content`).
+    notify_content: bool,
 }
 
 struct Worker {
@@ -550,7 +552,12 @@ impl Worker {
             UiCmd::Create { name, password } => return self.login(name, password, true).await,
             UiCmd::Focused(focused) => self.focused = focused,
             UiCmd::SaveSettings(config) => match self.save_settings(&config).await {
-                Ok(()) => self.send(UiMsg::Settings(config)),
+                Ok(()) => {
+                    if let Some(s) = self.session.as_mut() {
+                        s.notify_content = config.ui.notify_content;
+                    }
+                    self.send(UiMsg::Settings(config));
+                }
                 Err(e) => self.send(UiMsg::SettingsError(e)),
             },
             UiCmd::PickImport => {
@@ -644,6 +651,7 @@ impl Worker {
             s.client.objects().set_quota_mb(config.storage.quota_mb);
             let limits = crate::app::MediaLimits::from_config(config);
             s.client.reconfigure(tcfg, limits).await.map_err(|e| e.to_string())?;
+            super::i18n::set(super::i18n::resolve(&config.ui.language));
         } else {
             config.save(&self.home.config_path()).map_err(|e| e.to_string())?;
         }
@@ -696,7 +704,10 @@ impl Worker {
                         None
                     }
                 };
-                let session = Session { client, read, me, open: None, opened };
+                // Notifications are worded on this thread, in the window's language.
+                super::i18n::set(super::i18n::resolve(&config.ui.language));
+                let notify_content = config.ui.notify_content;
+                let session = Session { client, read, me, open: None, opened, notify_content };
                 self.send(UiMsg::LoggedIn { name, address: me });
                 session.send_talks(&self.out);
                 self.session = Some(session);
@@ -1053,19 +1064,24 @@ impl Session {
     /// A desktop notification for a new incoming message while the window is not focused.
     fn notify(&self, hash: &MessageHash) {
         let Ok(Some(view)) = self.read.message(hash) else { return };
-        if view.outgoing {
-            return;
-        }
-        let title = match self.read.talk(view.chat) {
-            Ok(Some(t)) if !t.blocked && !t.state.muted => t.name,
-            _ => return,
-        };
-        let body = view.preview();
+        let Ok(Some(talk)) = self.read.talk(view.chat) else { return };
+        let Some((title, body)) = notification(&view, &talk, self.notify_content) else { return };
         tokio::task::spawn_blocking(move || {
             // No notification service (a bare X server, a locked-down desktop): nothing to do.
             let _ = notify_rust::Notification::new().appname("WoChat").summary(&title).body(&body).show();
         });
     }
+}
+
+/// The title and text of the notification for a new message `view` of `talk`, if it gets
+/// one: not for one's own messages, a blocked sender or a muted talk; the text says only
+/// "New message" when notifications are not to show what messages say.
+fn notification(view: &MessageView, talk: &TalkView, show_content: bool) -> Option<(String, String)> {
+    if view.outgoing || talk.blocked || talk.state.muted {
+        return None;
+    }
+    let body = if show_content { view.preview() } else { super::i18n::tr("New message").to_string() };
+    Some((talk.name.clone(), body))
 }
 
 /// Sends the backup settings (the backup window shows them).
@@ -1137,4 +1153,58 @@ fn downloads_dir() -> PathBuf {
         .and_then(|d| d.download_dir().map(PathBuf::from))
         .or_else(|| dirs.as_ref().map(|d| d.home_dir().join("Downloads")))
         .unwrap_or_else(|| PathBuf::from("Downloads"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::read::{MessageView, TalkView};
+    use crate::store::{ChatKind, TalkState};
+    use crate::wire::MessageKind;
+
+    fn views(outgoing: bool) -> (MessageView, TalkView) {
+        let peer = crate::crypto::Identity::from_secret_bytes(&[5; 32]).unwrap().address();
+        let view = MessageView {
+            id: 1,
+            chat: ChatId(1),
+            hash: MessageHash::of(b"x"),
+            dt: 0,
+            ord: 0,
+            outgoing,
+            from: peer,
+            to: peer,
+            kind: MessageKind::Text,
+            stat: MessageStatus::Confirmed,
+            text: Some("the secret plan".into()),
+            attachment: None,
+        };
+        let talk = TalkView {
+            chat: ChatId(1),
+            kind: ChatKind::Direct(peer),
+            name: "Bob".into(),
+            preview: String::new(),
+            last_dt: 0,
+            unread: 1,
+            request: false,
+            claimed_name: None,
+            friend: true,
+            blocked: false,
+            state: TalkState::default(),
+        };
+        (view, talk)
+    }
+
+    #[test]
+    fn notifications_name_the_sender_and_show_the_text_only_when_allowed() {
+        let (view, mut talk) = views(false);
+        assert_eq!(notification(&view, &talk, true), Some(("Bob".into(), "the secret plan".into())));
+        assert_eq!(notification(&view, &talk, false), Some(("Bob".into(), "New message".into())));
+        talk.state.muted = true;
+        assert_eq!(notification(&view, &talk, true), None, "muted");
+        talk.state.muted = false;
+        talk.blocked = true;
+        assert_eq!(notification(&view, &talk, true), None, "blocked");
+        let (own, talk) = views(true);
+        assert_eq!(notification(&own, &talk, true), None, "one's own");
+    }
 }

@@ -257,6 +257,9 @@ const ZH_CN: &[(&str, &str)] = &[
     ("Newest", "最新"),
     ("First unread", "第一条未读"),
     ("Unread messages", "未读消息"),
+    ("Notifications", "通知"),
+    ("Show the message (off: only who wrote)", "显示消息内容（关闭：只显示发送者）"),
+    ("New message", "新消息"),
 ];
 
 /// `template` in the current language with `{}` replaced by `n`.

@@ -134,6 +134,10 @@ pub(super) fn settings_ui(s: &mut SettingsState, ctx: &egui::Context, cmds: &mut
             ui.checkbox(&mut s.config.ui.enter_sends, tr("Enter sends (Shift+Enter: new line)"));
             ui.end_row();
 
+            ui.label(tr("Notifications"));
+            ui.checkbox(&mut s.config.ui.notify_content, tr("Show the message (off: only who wrote)"));
+            ui.end_row();
+
             let label = ui.label(tr("Language"));
             egui::ComboBox::from_id_salt("language")
                 .selected_text(language_name(&s.config.ui.language))
