@@ -82,7 +82,10 @@ fn home(language: &str) -> (TestHome, Address) {
         .collect();
     acc.chat.store_many(&rows).unwrap();
     let db = acc.chat.connection_mut();
-    db.execute("UPDATE message SET dt = ?1 + (id - 1) * 60000, stat = 'C'", [T0]).unwrap();
+    // Written and received a minute apart (its place in the talk with them).
+    let minutes = "?1 + (id - 1) * 60000";
+    db.execute(&format!("UPDATE message SET dt = {minutes}, ts = {minutes}, ord = {minutes}, stat = 'C'"), [T0])
+        .unwrap();
     db.execute("UPDATE talk SET last_dt = ?1 + id * 60000", [T0]).unwrap();
     (t, friend)
 }

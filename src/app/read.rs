@@ -315,7 +315,7 @@ impl ReadModel {
             chat: row.chat,
             hash: row.hash,
             dt: row.dt,
-            ord: row.ord(),
+            ord: row.ord,
             outgoing,
             from: row.from,
             to: row.to,

@@ -69,6 +69,9 @@ pub struct MessageRow {
     pub stat: MessageStatus,
     /// The CBOR packet.
     pub cbor: Vec<u8>,
+    /// Where it stands in its conversation ([`order_time`] of `ts` and its arrival, as
+    /// stored).
+    pub ord: i64,
 }
 
 /// Where a message stands in its conversation: the sender's clock `ts`, but never after its
@@ -80,11 +83,6 @@ pub fn order_time(ts: i64, dt: i64) -> i64 {
 }
 
 impl MessageRow {
-    /// Where it stands in its conversation ([`order_time`]).
-    pub fn ord(&self) -> i64 {
-        order_time(self.ts, self.dt)
-    }
-
     /// Whether this account sent it.
     pub fn outgoing(&self, me: &Address) -> bool {
         self.from == *me
@@ -143,7 +141,7 @@ const RESTART_SQL: &str = "UPDATE message SET tries = 0, next_try = ?3
      WHERE stat IN ('N', 'S') AND stat = 'S' AND pk = ?1 AND dt >= ?2";
 
 /// The columns [`row_to_message`] reads (of `message m`), in order.
-pub(super) const COLUMNS: &str = "m.id, m.chat, m.dt, m.ts, m.topic, m.pk, m.hash, m.type, m.stat, m.val";
+pub(super) const COLUMNS: &str = "m.id, m.chat, m.dt, m.ts, m.topic, m.pk, m.hash, m.type, m.stat, m.val, m.ord";
 
 /// A message row from [`COLUMNS`]; `None` when an address or the hash does not parse.
 pub(super) fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<MessageRow>> {
@@ -163,6 +161,7 @@ pub(super) fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<M
         kind,
         stat: MessageStatus::from_code(letter(r.get(8)?)),
         cbor: r.get(9)?,
+        ord: r.get(10)?,
     }))
 }
 

@@ -168,8 +168,7 @@ fn talks_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
                 ));
             }
             for t in items {
-                let selected = chat.open == Some(t.view.chat);
-                let r = talk_row_ui(ui, &t, selected, today);
+                talk_entry_ui(chat, ui, &t, today, cmds);
                 if let (true, Some(peer)) = (requests, t.view.peer()) {
                     ui.horizontal(|ui| {
                         if ui.small_button(tr("Accept")).clicked() {
@@ -181,10 +180,6 @@ fn talks_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>) {
                             cmds.push(UiCmd::SetBlocked { peer, blocked: true });
                         }
                     });
-                }
-                talk_menu(chat, &r, &t, cmds);
-                if r.clicked() && !selected {
-                    cmds.push(chat.open_talk(t.view.chat));
                 }
             }
             ui.separator();
@@ -213,12 +208,23 @@ fn archived_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, f
         return;
     }
     for t in archived {
-        let selected = chat.open == Some(t.view.chat);
-        let r = talk_row_ui(ui, &t, selected, today);
-        talk_menu(chat, &r, &t, cmds);
-        if r.clicked() && !selected {
-            cmds.push(chat.open_talk(t.view.chat));
-        }
+        talk_entry_ui(chat, ui, &t, today, cmds);
+    }
+}
+
+/// One talk of the list: its row, its menu, and opening it with a click.
+fn talk_entry_ui(
+    chat: &mut ChatState,
+    ui: &mut egui::Ui,
+    t: &super::backend::TalkItem,
+    today: jiff::civil::Date,
+    cmds: &mut Vec<UiCmd>,
+) {
+    let selected = chat.open == Some(t.view.chat);
+    let r = talk_row_ui(ui, t, selected, today);
+    talk_menu(chat, &r, t, cmds);
+    if r.clicked() && !selected {
+        cmds.push(chat.open_talk(t.view.chat));
     }
 }
 
