@@ -70,7 +70,14 @@ CREATE TABLE message
     req      INTEGER NOT NULL DEFAULT 0,
     -- added (v10): where the message stands in its conversation: the sender's clock (`ts`)
     -- clamped to [arrival - 7 days, arrival] (docs/PROTOCOL.md section 12), ms.
-    ord      INTEGER NOT NULL DEFAULT 0
+    ord      INTEGER NOT NULL DEFAULT 0,
+    -- added (v12): how many edits the message has (message_edit); 1 when it was deleted for
+    -- everyone (its content is gone: `val` is empty), 2 when deleted here only (not shown);
+    -- `seen`: an own message, when the peer said it displayed it (read receipts,
+    -- docs/PROTOCOL.md section 13), ms.
+    edits    INTEGER NOT NULL DEFAULT 0,
+    deleted  INTEGER NOT NULL DEFAULT 0,
+    seen     INTEGER
 );
 CREATE INDEX message_chat_id ON message (chat, id);
 CREATE INDEX message_chat_ord ON message (chat, ord, id);
@@ -116,6 +123,9 @@ CREATE TABLE talk
     archived      INTEGER NOT NULL DEFAULT 0,
     marked_unread INTEGER NOT NULL DEFAULT 0,
     draft         TEXT,
+    -- added (v12): the newest message row id whose display was reported to the other party
+    -- (read receipts): what comes after it is reported when the talk is read next.
+    seen_upto     INTEGER NOT NULL DEFAULT 0,
     CHECK ((kind = 'D') = (pk IS NOT NULL))
 );
 CREATE INDEX talk_last_dt ON talk (last_dt);
@@ -243,4 +253,53 @@ CREATE TABLE meta
 (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- added (v12): packets that act on an earlier message (E edit, D delete, X reaction;
+-- docs/PROTOCOL.md section 13), sent and received. Own ones wait for their receipt like
+-- messages (the outbox columns mean the same); every one is kept so that a packet arriving
+-- twice is taken once, and one that arrives before its message is applied when it comes.
+-- `applied`: 0 waiting for its message, 1 applied, 2 refused (not from the message's sender,
+-- too late, too many edits).
+CREATE TABLE action
+(
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    dt       INTEGER NOT NULL,
+    topic    CHAR(66) NOT NULL,
+    pk       CHAR(66) NOT NULL,
+    hash     CHAR(64) NOT NULL UNIQUE,
+    type     CHAR(1) NOT NULL CHECK (type IN ('E', 'D', 'X')),
+    target   CHAR(64) NOT NULL,
+    ts       INTEGER NOT NULL,
+    stat     CHAR(1) NOT NULL CHECK (stat IN ('N', 'S', 'C')),
+    val      BLOB NOT NULL,
+    tries    INTEGER NOT NULL DEFAULT 0,
+    next_try INTEGER,
+    applied  INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX action_outbox ON action (stat, next_try) WHERE stat IN ('N', 'S');
+CREATE INDEX action_waiting ON action (target) WHERE applied = 0;
+
+-- added (v12): one reaction per person per message, the newest by the reactor's clock (then
+-- by hash); an empty emoji is a removed reaction, kept so that an older one arriving late
+-- loses.
+CREATE TABLE reaction
+(
+    msg   INTEGER NOT NULL REFERENCES message (id) ON DELETE CASCADE,
+    pk    CHAR(66) NOT NULL,
+    emoji TEXT NOT NULL,
+    ts    INTEGER NOT NULL,
+    hash  CHAR(64) NOT NULL,
+    PRIMARY KEY (msg, pk)
+) WITHOUT ROWID;
+
+-- added (v12): the edit history of a text message; the text shown is the newest (by the
+-- sender's clock, then by hash).
+CREATE TABLE message_edit
+(
+    msg  INTEGER NOT NULL REFERENCES message (id) ON DELETE CASCADE,
+    hash CHAR(64) NOT NULL,
+    ts   INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    PRIMARY KEY (msg, hash)
 ) WITHOUT ROWID;

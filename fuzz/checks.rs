@@ -57,8 +57,8 @@ pub fn packet_decode(data: &[u8]) {
 /// re-encodes to itself.
 pub fn message_decode(data: &[u8]) {
     use wochat::wire::{
-        AttachKind, Body, Inner, KeyBundle, MAX_ACKS, MAX_DIMENSION, MAX_FILE_NAME, MAX_MIME, MAX_NEEDS, MAX_TEXT,
-        MAX_THUMB,
+        AttachKind, Body, Inner, KeyBundle, MAX_ACKS, MAX_DIMENSION, MAX_EMOJI, MAX_FILE_NAME, MAX_MIME, MAX_NEEDS,
+        MAX_TEXT, MAX_THUMB,
     };
     let Some((&mode, rest)) = data.split_first() else { return };
     match mode % 3 {
@@ -78,7 +78,10 @@ pub fn message_decode(data: &[u8]) {
                 Body::Receipt { ack } => assert!(ack.len() <= MAX_ACKS),
                 Body::Need { i, .. } => assert!(i.len() <= MAX_NEEDS),
                 Body::Chunk { data, .. } => assert!(data.len() <= 65536),
-                Body::Keys { .. } => {}
+                Body::Keys { .. } | Body::Delete { .. } | Body::Typing { .. } => {}
+                Body::Edit { text, .. } => assert!(text.len() <= MAX_TEXT),
+                Body::React { emoji, .. } => assert!(wochat::wire::valid_reaction(emoji) && emoji.len() <= MAX_EMOJI),
+                Body::Read { ack } => assert!(ack.len() <= MAX_ACKS),
             }
             assert_eq!(Packet::decode(&p.encode()).expect("our own encoding decodes"), p);
         }

@@ -166,3 +166,124 @@ fn screenshots() {
     open(&mut h, "李雷");
     save(&mut h, "main-zh");
 }
+
+/// A home with Ana Lima (password "pw") and a talk with Ben Okafor: replies, reactions, an
+/// edited and a deleted message, own messages read, and the last three unread.
+fn conversation_home() -> TestHome {
+    let t = TestHome::new();
+    std::fs::write(
+        t.home.config_path(),
+        "[broker]\nurls = [\"mqtt://127.0.0.1:9\"]\nembedded = \"off\"\n[ui]\nlanguage = \"en\"\n",
+    )
+    .unwrap();
+    let me = Identity::from_secret_bytes(&[0x44; 32]).unwrap();
+    let ben = Identity::from_secret_bytes(&[0x55; 32]).unwrap().address();
+    let cleo = Identity::from_secret_bytes(&[0x66; 32]).unwrap().address();
+    t.keys().create_from("Ana Lima", &me, b"pw").unwrap();
+    let keys = t.keys();
+    let mut acc = wochat::app::Account::open(&t.home, &keys, "Ana Lima", b"pw").unwrap();
+    acc.chat.upsert_friend(&ben, "Ben Okafor").unwrap();
+    acc.chat.upsert_friend(&cleo, "Cleo").unwrap();
+    let me = me.address();
+    // (from, to, text, replies to the message at this index)
+    let script: Vec<(Address, Address, &str, Option<usize>)> = vec![
+        (ben, me, "Are we still on for the climbing gym on Saturday?", None),
+        (me, ben, "Yes! 10:00 at the north entrance.", Some(0)),
+        (ben, me, "Great, I'll book the wall for two hours.", None),
+        (me, ben, "Could you bring the spare harness?", None),
+        (ben, me, "Sure. Old one or the new one?", Some(3)),
+        (me, ben, "The new one, please", None),
+        (ben, me, "I had typed the wrong address here", None),
+        (ben, me, "Booked: wall 3, 10:00-12:00", None),
+        (ben, me, "Parking is free before 10.", None),
+        (ben, me, "See you there!", Some(1)),
+    ];
+    let mut hashes = Vec::new();
+    let mut packets = Vec::new();
+    for (i, (_, _, text, reply)) in script.iter().enumerate() {
+        let mut p = Packet::new(Body::Text { text: text.to_string() }).replying_to(reply.map(|r| hashes[r]));
+        p.id = [i as u8; 16];
+        let cbor = p.encode();
+        hashes.push(wochat::wire::MessageHash::of(&cbor).0);
+        packets.push(cbor);
+    }
+    let rows: Vec<_> = script
+        .iter()
+        .zip(&packets)
+        .map(|((from, to, _, _), cbor)| wochat::store::NewMessage {
+            chat: None,
+            from: *from,
+            to: *to,
+            hash: wochat::wire::MessageHash::of(cbor),
+            kind: wochat::wire::MessageKind::Text,
+            ts: T0,
+            cbor,
+            obj: None,
+        })
+        .collect();
+    acc.chat.store_many(&rows).unwrap();
+    // A talk with Cleo below it.
+    let hi = Packet::new(Body::Text { text: "Thanks for the photos!".into() }).encode();
+    let cleo_row = wochat::store::NewMessage {
+        chat: None,
+        from: cleo,
+        to: me,
+        hash: wochat::wire::MessageHash::of(&hi),
+        kind: wochat::wire::MessageKind::Text,
+        ts: T0,
+        cbor: &hi,
+        obj: None,
+    };
+    acc.chat.store_many(&[cleo_row]).unwrap();
+    let db = acc.chat.connection_mut();
+    let minutes = "?1 + (id - 1) * 60000";
+    db.execute(&format!("UPDATE message SET dt = {minutes}, ts = {minutes}, ord = {minutes}, stat = 'C'"), [T0])
+        .unwrap();
+    // Ben read Ana's messages; reactions from both; Ana edited one; Ben deleted one.
+    db.execute("UPDATE message SET seen = dt WHERE pk = ?1", [me.to_hex()]).unwrap();
+    let react = |msg: usize, who: &Address, emoji: &str| {
+        db.execute(
+            "INSERT INTO reaction (msg, pk, emoji, ts, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![msg as i64 + 1, who.to_hex(), emoji, T0, hex::encode([msg as u8; 32])],
+        )
+        .unwrap();
+    };
+    react(0, &me, "👍");
+    react(2, &me, "🙏");
+    react(7, &me, "🎉");
+    react(5, &ben, "👍");
+    db.execute(
+        "INSERT INTO message_edit (msg, hash, ts, text) VALUES (6, ?1, ?2, 'The new one, please — the blue one')",
+        rusqlite::params![hex::encode([0xee; 32]), T0 + 6 * 60000],
+    )
+    .unwrap();
+    db.execute("UPDATE message SET edits = 1 WHERE id = 6", []).unwrap();
+    db.execute("UPDATE message SET deleted = 1, val = x'' WHERE id = 7", []).unwrap();
+    db.execute("UPDATE talk SET last_dt = ?1 + id * 60000", [T0]).unwrap();
+    db.execute("UPDATE talk SET unread = 3 WHERE pk = ?1", [ben.to_hex()]).unwrap();
+    t
+}
+
+#[test]
+#[ignore = "writes docs/screenshots; run on purpose"]
+fn conversation_screenshot() {
+    // SAFETY: the only test run with this filter; nothing else runs yet.
+    unsafe { std::env::set_var("TZ", "UTC") };
+    let t = conversation_home();
+    let desktop = common::gui::test_desktop();
+    let app = WoChatApp::with_desktop(t.home.clone(), desktop, std::sync::Arc::new(|| {})).unwrap();
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1000.0, 760.0))
+        .wgpu()
+        .build_ui_state(|ui, app: &mut WoChatApp| app.ui(ui), app);
+    h.ctx.set_missing_glyph_policy(egui::epaint::text::MissingGlyphPolicy::Panic);
+    until(&mut h, "the accounts", |a| !a.login.accounts.is_empty());
+    h.get_by_label("Password").click();
+    h.step();
+    h.get_by_label("Password").type_text("pw");
+    h.key_press(egui::Key::Enter);
+    until(&mut h, "the talk list", |a| a.chat.as_ref().is_some_and(|c| c.talks.len() == 2));
+    open(&mut h, "Ben Okafor");
+    until(&mut h, "the unread line", |a| a.chat.as_ref().unwrap().first_unread.is_some());
+    save(&mut h, "conversation");
+}

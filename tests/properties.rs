@@ -56,6 +56,11 @@ fn body() -> impl Strategy<Value = Body> {
         )
             .prop_map(|(hash, i, data, proof)| Body::Chunk { hash, i, data, proof }),
         (hash(), proptest::collection::vec(any::<u64>(), 0..100)).prop_map(|(hash, i)| Body::Need { hash, i }),
+        (hash(), ".{0,300}").prop_map(|(target, text)| Body::Edit { target, text }),
+        hash().prop_map(|target| Body::Delete { target }),
+        (hash(), "[😀-🙏]{0,2}").prop_map(|(target, emoji)| Body::React { target, emoji }),
+        proptest::collection::vec(hash(), 0..40).prop_map(|ack| Body::Read { ack }),
+        any::<bool>().prop_map(|on| Body::Typing { on }),
     ]
 }
 
@@ -63,7 +68,8 @@ fn packet() -> impl Strategy<Value = Packet> {
     // A sender name, when there is one, is valid (an invalid one is dropped on decoding).
     let name = proptest::option::of("[a-zA-Z0-9 一-龥]{1,64}")
         .prop_filter("a name is not blank", |n| n.as_deref().is_none_or(wochat::wire::valid_sender_name));
-    (any::<[u8; 16]>(), any::<u64>(), body(), name).prop_map(|(id, ts, body, name)| Packet { id, ts, body, name })
+    (any::<[u8; 16]>(), any::<u64>(), body(), name, proptest::option::of(hash()))
+        .prop_map(|(id, ts, body, name, re)| Packet { id, ts, body, name, reply_to: None }.replying_to(re))
 }
 
 proptest! {

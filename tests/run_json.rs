@@ -323,3 +323,88 @@ fn no_receipt_leaves_for_a_message_not_on_disk() {
         assert_eq!(stored_hashes(&bob_db, &alice_address).get(&hash), Some(&1), "{fault}: stored once");
     }
 }
+
+/// Issue 14's names: `send --reply-to`, `react`, `edit`, `delete`, and `run --json`'s `react`,
+/// `edit`, `delete`, `read`; `history --json` rows with `reply_to`, `reactions`, `edited`,
+/// `deleted`, `read`.
+#[test]
+fn replies_reactions_edits_deletes_and_reads_from_json_and_the_command_line() {
+    let broker = Mosquitto::start();
+    let home = TestHome::new();
+    let (alice_addr, bob_addr) = alice_and_bob(&home);
+    let mut alice = Runner::start(&home, "alice", &broker.url());
+    let mut bob = Runner::start(&home, "bob", &broker.url());
+    alice.wait(20, "alice ready", |v| event(v) == "ready");
+    bob.wait(20, "bob ready", |v| event(v) == "ready");
+    alice.send(&json!({"cmd": "send", "to": bob_addr, "text": "lunch?"}).to_string());
+    let lunch = alice.wait(20, "own message", |v| event(v) == "message")["hash"].as_str().unwrap().to_string();
+    bob.wait(20, "bob receives", |v| event(v) == "message" && v["hash"] == lunch.as_str());
+    bob.send(&json!({"cmd": "send", "to": alice_addr, "text": "yes", "reply_to": lunch}).to_string());
+    let reply = alice.wait(20, "the reply", |v| event(v) == "message" && v["dir"] == "in");
+    assert_eq!(reply["reply_to"], lunch.as_str());
+    let yes = reply["hash"].as_str().unwrap().to_string();
+
+    bob.send(&json!({"cmd": "react", "peer": alice_addr, "hash": lunch, "emoji": "👍"}).to_string());
+    let changed = alice.wait(20, "the reaction", |v| event(v) == "changed" && v["hash"] == lunch.as_str());
+    assert_eq!(changed["reactions"], json!({"👍": [bob_addr]}));
+    alice.send(&json!({"cmd": "edit", "peer": bob_addr, "hash": lunch, "text": "lunch at 12?"}).to_string());
+    let edited = bob.wait(20, "the edit", |v| event(v) == "changed" && v["edited"] == 1);
+    assert_eq!(edited["text"], "lunch at 12?");
+    bob.send(&json!({"cmd": "read", "peer": alice_addr}).to_string());
+    alice.wait(20, "read", |v| event(v) == "changed" && v["hash"] == lunch.as_str() && v["read"] == true);
+    // Bob may not edit Alice's message: an error event, nothing sent.
+    bob.send(&json!({"cmd": "edit", "peer": alice_addr, "hash": lunch, "text": "no"}).to_string());
+    let err = bob.wait(10, "refused", |v| event(v) == "error");
+    assert!(err["message"].as_str().unwrap().contains("only its sender"), "{err}");
+    alice.send(&json!({"cmd": "delete", "peer": bob_addr, "hash": lunch, "for_everyone": true}).to_string());
+    bob.wait(20, "the delete", |v| event(v) == "changed" && v["deleted"] == true && v["text"].is_null());
+    alice.send(r#"{"cmd":"quit"}"#);
+    assert_eq!(alice.wait_exit(10), 0);
+
+    // The command line, Bob online: a reply, a reaction, an edit, a delete for everyone.
+    let url = broker.url();
+    let cli = |args: &[&str]| {
+        let mut all = vec!["--account", "alice", "--broker", url.as_str()];
+        all.extend_from_slice(args);
+        let o = home.run(Some("pw"), &all);
+        assert!(o.status.success(), "{args:?}: {}", common::stderr(&o));
+        common::stdout(&o).trim().to_string()
+    };
+    let again = cli(&["send", &bob_addr, "--text", "see you", "--reply-to", &yes]);
+    let seen = bob.wait(20, "the reply", |v| event(v) == "message" && v["hash"] == again.as_str());
+    assert_eq!(seen["reply_to"], yes.as_str());
+    let react = cli(&["react", &bob_addr, &yes, "🎉"]);
+    assert_eq!(react.len(), 64, "prints the hash of what it sent: {react}");
+    bob.wait(20, "the reaction", |v| event(v) == "changed" && v["reactions"] == json!({"🎉": [alice_addr]}));
+    cli(&["edit", &bob_addr, &again, "--text", "see you soon"]);
+    bob.wait(20, "the edit", |v| event(v) == "changed" && v["text"] == "see you soon");
+    cli(&["delete", &bob_addr, &again, "--for-everyone"]);
+    bob.wait(20, "the delete", |v| event(v) == "changed" && v["hash"] == again.as_str() && v["deleted"] == true);
+    // Deleted here only: nothing is printed, nothing sent.
+    assert_eq!(cli(&["delete", &bob_addr, &yes]), "");
+    let o = home.run(Some("pw"), &["--account", "alice", "react", &bob_addr, &"ab".repeat(32), "👍"]);
+    assert_eq!(o.status.code(), Some(1), "an unknown message");
+    bob.send(r#"{"cmd":"quit"}"#);
+    assert_eq!(bob.wait_exit(10), 0);
+
+    let history = |who: &str, peer: &str| -> Vec<Value> {
+        let o = home.run(Some("pw"), &["--account", who, "history", peer, "--json"]);
+        common::stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let alice_rows = history("alice", &bob_addr);
+    let by_hash = |rows: &[Value], h: &str| rows.iter().find(|r| r["hash"] == h).cloned();
+    assert!(by_hash(&alice_rows, &yes).is_none(), "deleted here");
+    let first = by_hash(&alice_rows, &lunch).unwrap();
+    assert_eq!(
+        (first["deleted"].clone(), first["read"].clone(), first["text"].clone()),
+        (json!(true), json!(true), Value::Null)
+    );
+    let bob_rows = history("bob", &alice_addr);
+    let yes_row = by_hash(&bob_rows, &yes).unwrap();
+    assert_eq!(yes_row["reply_to"], lunch.as_str());
+    assert_eq!(yes_row["reactions"], json!({"🎉": [alice_addr]}));
+    assert_eq!((yes_row["edited"].clone(), yes_row["deleted"].clone()), (json!(0), json!(false)));
+    for key in ["reply_to", "reactions", "edited", "deleted", "read"] {
+        assert!(yes_row.get(key).is_some(), "history --json lacks {key}");
+    }
+}

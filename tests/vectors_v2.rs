@@ -85,7 +85,8 @@ fn compute() -> Value {
         },
         "merkle": merkle_vectors(),
         "sender_name": sender_name_vector(),
-        "file_padding": file_padding_vector()
+        "file_padding": file_padding_vector(),
+        "actions": actions_vector()
     })
 }
 
@@ -110,6 +111,7 @@ fn file_padding_vector() -> Value {
         ts: 1_767_225_600_001,
         body: Body::Chunk { hash, i: w - 1, data: vec![0; 65_536], proof: vec![[0; 32]; tree.proof(0).unwrap().len()] },
         name: None,
+        reply_to: None,
     };
     let len = longest.encode().len() + 8;
     let last = Packet {
@@ -117,12 +119,41 @@ fn file_padding_vector() -> Value {
         ts: 1_767_225_600_001,
         body: Body::Chunk { hash, i: 2, data: file[2 * 65536..].to_vec(), proof: tree.proof(2).unwrap() },
         name: None,
+        reply_to: None,
     };
     let padded = last.encode_padded_to(len);
     json!({
         "sizes": rows,
         "last_chunk": { "L": len, "len": padded.len(), "sha256": h(&wochat::crypto::sha256(&padded)) }
     })
+}
+
+/// Section 13: a reply, an edit, a delete, a reaction, a read receipt and a typing packet.
+fn actions_vector() -> Value {
+    let target = [0x44; 32];
+    let packet = |n: u8, body: Body| Packet {
+        id: [n; 16],
+        ts: 1_767_225_600_000 + u64::from(n),
+        body,
+        name: None,
+        reply_to: None,
+    };
+    let rows = [
+        ("reply", packet(1, Body::Text { text: "yes".into() }).replying_to(Some(target))),
+        ("edit", packet(2, Body::Edit { target, text: "lunch at 1?".into() })),
+        ("delete", packet(3, Body::Delete { target })),
+        ("react", packet(4, Body::React { target, emoji: "👍🏽".into() })),
+        ("unreact", packet(5, Body::React { target, emoji: String::new() })),
+        ("read", packet(6, Body::Read { ack: vec![target] })),
+        ("typing", packet(7, Body::Typing { on: true })),
+    ];
+    let mut out = serde_json::Map::new();
+    out.insert("target".into(), json!(h(&target)));
+    for (name, p) in rows {
+        let cbor = p.encode();
+        out.insert(name.into(), json!({ "cbor": h(&cbor), "hash": h(&wochat::crypto::sha256(&cbor)) }));
+    }
+    Value::Object(out)
 }
 
 /// Section 10: a text packet carrying the sender's name.
@@ -132,6 +163,7 @@ fn sender_name_vector() -> Value {
         ts: 1_767_225_600_002,
         body: Body::Text { text: "Hello! We met at the conference.".into() },
         name: Some("王芳 Wang Fang".into()),
+        reply_to: None,
     };
     json!({ "name": "王芳 Wang Fang", "cbor": h(&p.encode()) })
 }
@@ -161,6 +193,7 @@ fn merkle_vectors() -> Value {
         ts: 1_767_225_600_000,
         body: Body::Attachment { kind: AttachKind::File, text: None, obj: meta },
         name: None,
+        reply_to: None,
     };
     let proof = tree.proof(2).unwrap();
     let chunk = Packet {
@@ -168,6 +201,7 @@ fn merkle_vectors() -> Value {
         ts: 1_767_225_600_001,
         body: Body::Chunk { hash, i: 2, data: file[2 * 65536..].to_vec(), proof },
         name: None,
+        reply_to: None,
     };
     json!({
         "file": "byte i = i mod 251, 131082 bytes",
@@ -207,6 +241,15 @@ fn v2_vectors_match_byte_for_byte() {
     // chunks.
     for row in v["file_padding"]["sizes"].as_array().unwrap() {
         assert!(row["w"].as_u64() >= row["n"].as_u64(), "{row}");
+    }
+    // Each action decodes to its type, acting on the target (a reply refers to it).
+    let target: [u8; 32] = unh(&v["actions"]["target"]);
+    for (name, letter) in
+        [("reply", 'T'), ("edit", 'E'), ("delete", 'D'), ("react", 'X'), ("read", 'S'), ("typing", 'Y')]
+    {
+        let p = Packet::decode(&unhv(&v["actions"][name]["cbor"])).unwrap();
+        assert_eq!(p.body.letter(), letter, "{name}");
+        assert!(p.reply_to == Some(target) || p.body.action_target() == Some(target) || letter == 'S' || letter == 'Y');
     }
     let named = Packet::decode(&unhv(&v["sender_name"]["cbor"])).unwrap();
     assert_eq!(named.name.as_deref(), v["sender_name"]["name"].as_str());

@@ -139,7 +139,25 @@ pub(super) enum Command {
     SendText {
         to: To,
         text: String,
+        reply_to: Option<MessageHash>,
         reply: Reply<MessageHash>,
+    },
+    Act {
+        action: Action,
+        reply: Reply<Option<MessageHash>>,
+    },
+    Typing {
+        chat: ChatId,
+        on: bool,
+    },
+    Forwardable {
+        hash: MessageHash,
+        reply: Reply<Forwardable>,
+    },
+    SetPrivacy {
+        read_receipts: Option<bool>,
+        typing: Option<bool>,
+        reply: Reply<()>,
     },
     SendFile {
         to: To,
@@ -186,6 +204,55 @@ pub(super) enum Command {
     Hosting(SocketAddr),
     Shutdown {
         reply: oneshot::Sender<()>,
+    },
+}
+
+/// A change to an earlier message of a conversation (docs/PROTOCOL.md section 13).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// One's reaction to a message: one emoji, or empty to remove it.
+    React {
+        /// The message.
+        target: MessageHash,
+        /// The emoji, or empty.
+        emoji: String,
+    },
+    /// A new text for an own text message (within 24 hours, at most 20 times).
+    Edit {
+        /// The message.
+        target: MessageHash,
+        /// Its new text.
+        text: String,
+    },
+    /// Deletes a message: here only, or (an own message) for everyone.
+    Delete {
+        /// The message.
+        target: MessageHash,
+        /// For everyone (only the sender may), not only here.
+        for_everyone: bool,
+    },
+}
+
+impl Action {
+    /// The message acted on.
+    pub fn target(&self) -> MessageHash {
+        match self {
+            Self::React { target, .. } | Self::Edit { target, .. } | Self::Delete { target, .. } => *target,
+        }
+    }
+}
+
+/// What a forwarded message carries again.
+#[derive(Debug)]
+pub(super) enum Forwardable {
+    /// A text.
+    Text(String),
+    /// An attachment: its kind, caption and `obj` map, and the leaf hashes when they are kept.
+    File {
+        kind: crate::wire::AttachKind,
+        caption: Option<String>,
+        meta: Box<crate::wire::ObjectMeta>,
+        leaves: Option<Vec<[u8; 32]>>,
     },
 }
 
@@ -317,11 +384,92 @@ impl Client {
         text: String,
     ) -> impl Future<Output = ClientResult<MessageHash>> + Send + 'static {
         let (reply, rx) = oneshot::channel();
-        let queued = self.commands.send(Command::SendText { to: to.into(), text, reply });
+        let queued = self.commands.send(Command::SendText { to: to.into(), text, reply_to: None, reply });
         async move {
             queued.map_err(|_| ClientError::Stopped)?;
             rx.await.map_err(|_| ClientError::Stopped)?
         }
+    }
+
+    /// Sends a text replying to the message `reply_to` of the same conversation (quoted
+    /// above it); otherwise like [`Client::send_text`].
+    pub fn send_reply(
+        &self,
+        to: impl Into<To>,
+        text: String,
+        reply_to: Option<MessageHash>,
+    ) -> impl Future<Output = ClientResult<MessageHash>> + Send + 'static {
+        let (reply, rx) = oneshot::channel();
+        let queued = self.commands.send(Command::SendText { to: to.into(), text, reply_to, reply });
+        async move {
+            queued.map_err(|_| ClientError::Stopped)?;
+            rx.await.map_err(|_| ClientError::Stopped)?
+        }
+    }
+
+    /// Reacts to, edits or deletes a message (stored first, then sent like a message to a
+    /// peer that speaks protocol v2; applied here at once). Returns the hash of the packet
+    /// sent (its [`Event::Status`] follow), `None` when nothing is sent (a delete here only,
+    /// or a peer that speaks only v1).
+    pub async fn act(&self, action: Action) -> ClientResult<Option<MessageHash>> {
+        self.ask(|reply| Command::Act { action, reply }).await
+    }
+
+    /// Forwards a message (a text, or an attachment whose file is stored here: it is sent
+    /// from the object store, not imported again) to each of `targets`, as a new message of
+    /// this account. Returns the new messages' hashes, in the order of `targets`.
+    pub async fn forward(&self, hash: MessageHash, targets: Vec<To>) -> ClientResult<Vec<MessageHash>> {
+        let what = self.ask(|reply| Command::Forwardable { hash, reply }).await?;
+        let mut out = Vec::new();
+        match what {
+            Forwardable::Text(text) => {
+                for to in targets {
+                    out.push(self.send_text(to, text.clone()).await?);
+                }
+            }
+            Forwardable::File { kind, caption, mut meta, leaves } => {
+                let id = ObjectId(meta.hash);
+                if !self.objects.contains(&id) {
+                    return Err(ClientError::Object(crate::objects::ObjectError::Missing(id)));
+                }
+                let leaves = match leaves.filter(|l| l.len() as u64 == meta.chunks) {
+                    Some(l) => l,
+                    None => {
+                        let objects = self.objects.clone();
+                        tokio::task::spawn_blocking(move || objects.leaves(&id))
+                            .await
+                            .map_err(|_| ClientError::Stopped)??
+                    }
+                };
+                meta.root = Some(crate::crypto::merkle::MerkleTree::new(leaves.clone()).root());
+                let file = PreparedFile {
+                    id,
+                    meta: *meta,
+                    kind,
+                    caption,
+                    display: None,
+                    avatar: None,
+                    preview_error: None,
+                    leaves,
+                };
+                for to in targets {
+                    let file = Box::new(file.clone());
+                    out.push(self.ask(|reply| Command::SendFile { to, file, reply }).await?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Tells the conversation's peer that the user is typing (`on`) or stopped; nothing is
+    /// sent with typing indicators off. Never stored, never sent again.
+    pub fn typing(&self, chat: ChatId, on: bool) {
+        let _ = self.commands.send(Command::Typing { chat, on });
+    }
+
+    /// Turns read receipts and typing indicators on or off (`None` leaves one as it is).
+    pub async fn set_privacy(&self, read_receipts: Option<bool>, typing: Option<bool>) -> ClientResult<()> {
+        self.ask(|reply| Command::SetPrivacy { read_receipts, typing, reply }).await
     }
 
     /// Sends a file: imports it into the object store and makes its preview (off the async
@@ -381,7 +529,8 @@ impl Client {
         Ok(())
     }
 
-    /// Marks a conversation read.
+    /// Marks a conversation read; with read receipts on, tells its peer which messages were
+    /// displayed.
     pub async fn mark_read(&self, chat: ChatId) -> ClientResult<()> {
         self.ask(|reply| Command::MarkRead { chat, reply }).await
     }

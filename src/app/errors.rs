@@ -84,6 +84,13 @@ pub enum ClientError {
         /// Why.
         source: ObjectError,
     },
+    /// A reply to, an edit or a delete of, or a reaction to a message that is not stored in
+    /// that conversation.
+    #[error("no message {0} in this conversation")]
+    NoSuchMessage(crate::wire::MessageHash),
+    /// An edit or a delete for everyone that the protocol does not allow.
+    #[error("{0}")]
+    NotAllowed(NotAllowed),
     /// A backup is asked for while one is being written.
     #[error("a backup is being written already")]
     BackupRunning,
@@ -98,6 +105,29 @@ pub enum ClientError {
         /// Why.
         reason: ThumbError,
     },
+}
+
+/// Why a change to a message is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotAllowed {
+    /// Only the sender may edit or delete a message for everyone.
+    #[error("only its sender can change a message")]
+    NotYours,
+    /// Only text messages are edited.
+    #[error("only text messages can be edited")]
+    NotText,
+    /// Edits end 24 hours after the message.
+    #[error("a message can be edited for 24 hours")]
+    TooLate,
+    /// At most 20 edits.
+    #[error("a message can be edited 20 times")]
+    TooManyEdits,
+    /// The message was deleted.
+    #[error("the message was deleted")]
+    Deleted,
+    /// Not one emoji.
+    #[error("a reaction is one emoji")]
+    BadReaction,
 }
 
 /// Why an incoming file was not kept.

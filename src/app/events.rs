@@ -9,6 +9,12 @@ use crate::objects::ObjectId;
 use crate::store::{ChatId, MessageStatus, TransferState};
 use crate::wire::MessageHash;
 
+/// How long a typing indicator shows without a new `on` (a sender repeats it every
+/// [`TYPING_REPEAT`] while typing).
+pub const TYPING_SHOWN: std::time::Duration = std::time::Duration::from_secs(6);
+/// How often a front end says again that the user is typing.
+pub const TYPING_REPEAT: std::time::Duration = std::time::Duration::from_secs(4);
+
 /// Connection state shown to the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnState {
@@ -63,6 +69,22 @@ pub enum Event {
         chat: ChatId,
         /// Its hash.
         hash: MessageHash,
+    },
+    /// A message was edited, deleted, reacted to, or read by the peer: read it again.
+    Changed {
+        /// Its conversation.
+        chat: ChatId,
+        /// Its hash.
+        hash: MessageHash,
+    },
+    /// Someone in a conversation started or stopped typing (typing indicators on).
+    Typing {
+        /// The conversation.
+        chat: ChatId,
+        /// Who.
+        from: Address,
+        /// Typing now; a front end also stops showing it after [`TYPING_SHOWN`] without news.
+        on: bool,
     },
     /// An own message changed status.
     Status {

@@ -18,9 +18,9 @@ pub mod transfers;
 pub use account::{Account, BrokerLogin, LockedAccount, OpenError};
 pub use backups::{BackupEvent, Backups};
 pub use client::{
-    Client, ClientOptions, Events, LinkConfig, Protocol, RetryPolicy, SentFile, Started, TEST_TIMERS_ENV, To,
+    Action, Client, ClientOptions, Events, LinkConfig, Protocol, RetryPolicy, SentFile, Started, TEST_TIMERS_ENV, To,
 };
 pub use connect::{prepare_broker, transport_config};
-pub use errors::{ClientError, ClientResult, FileProblem};
-pub use events::{ConnState, Event};
+pub use errors::{ClientError, ClientResult, FileProblem, NotAllowed};
+pub use events::{ConnState, Event, TYPING_REPEAT, TYPING_SHOWN};
 pub use transfers::{MediaLimits, PreparedFile, WINDOW, prepare_file};

@@ -10,10 +10,13 @@ use std::sync::Arc;
 use crate::crypto::Address;
 use crate::objects::{ObjectId, ObjectStore, SEGMENT};
 use crate::store::{
-    ChatDb, ChatId, ChatKind, Direction, Friend, FriendStatus, MessageRow, MessageStatus, StoreError, TalkState,
-    TalkSummary, TransferState,
+    ChatDb, ChatId, ChatKind, DELETED_FOR_EVERYONE, Direction, Friend, FriendStatus, MessageRow, MessageStatus,
+    Reactions, StoreError, TalkState, TalkSummary, TransferState,
 };
 use crate::wire::{AttachKind, Body, MessageHash, MessageKind, Packet};
+
+/// The preview of a message deleted for everyone.
+pub const DELETED_PREVIEW: &str = "🚫 Message deleted";
 
 /// Longest preview of a message in the talk list, in characters.
 const PREVIEW_CHARS: usize = 60;
@@ -114,11 +117,37 @@ pub struct MessageView {
     pub text: Option<String>,
     /// The attachment.
     pub attachment: Option<AttachmentView>,
+    /// The message it replies to.
+    pub reply_to: Option<QuoteView>,
+    /// Reactions: each emoji with who chose it, the most chosen first.
+    pub reactions: Reactions,
+    /// How many times its sender edited it (the text is the newest).
+    pub edited: u32,
+    /// Deleted for everyone: no text, no attachment.
+    pub deleted: bool,
+    /// An own message the peer displayed (read receipts on).
+    pub read: bool,
+}
+
+/// The message a reply quotes, as shown above the reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuoteView {
+    /// Its hash.
+    pub hash: MessageHash,
+    /// Its row id, when it is stored here (a click scrolls to it).
+    pub id: Option<i64>,
+    /// Its sender, when stored here.
+    pub from: Option<Address>,
+    /// One line of it ([`MessageView::preview`]); empty when it is not here.
+    pub snippet: String,
 }
 
 impl MessageView {
     /// The text as one line for lists: the text, or an attachment's caption or name with an icon.
     pub fn preview(&self) -> String {
+        if self.deleted {
+            return DELETED_PREVIEW.to_string();
+        }
         let line = match &self.attachment {
             None => self.text.clone().unwrap_or_default(),
             Some(a) => format!("{} {}", icon(a.kind), self.text.clone().unwrap_or_else(|| a.name.clone())),
@@ -198,7 +227,11 @@ impl ReadModel {
             (ChatKind::Group, Some(title)) => title.clone(),
             (ChatKind::Group, None) => String::new(),
         };
-        let preview = s.last.as_deref().map(preview_of_packet).unwrap_or_default();
+        let preview = match (&s.last_edited, s.last.as_deref()) {
+            (Some(text), _) => one_line(text),
+            (None, Some([])) => DELETED_PREVIEW.to_string(),
+            (None, last) => last.map(preview_of_packet).unwrap_or_default(),
+        };
         let claimed_name = match (&s.talk.kind, s.talk.request && status.is_none()) {
             (ChatKind::Direct(peer), true) => s
                 .last
@@ -249,9 +282,9 @@ impl ReadModel {
         Ok(rows.iter().map(|r| self.view(r)).collect())
     }
 
-    /// One message.
+    /// One message (`None` also when it was deleted here).
     pub fn message(&self, hash: &MessageHash) -> Result<Option<MessageView>, StoreError> {
-        Ok(self.db.message(hash)?.map(|r| self.view(&r)))
+        Ok(self.db.message(hash)?.filter(|r| r.deleted != crate::store::DELETED_HERE).map(|r| self.view(&r)))
     }
 
     /// The newest `limit` messages containing `query` (any case), newest first; only those of
@@ -272,8 +305,30 @@ impl ReadModel {
 
     /// The view of a stored row.
     pub fn view(&self, row: &MessageRow) -> MessageView {
+        let mut v = self.view_without_quote(row);
+        let reply_to = Packet::decode(&row.cbor).ok().and_then(|p| p.reply_to).map(MessageHash);
+        v.reply_to = reply_to.map(|hash| match self.db.message(&hash).ok().flatten() {
+            Some(q) if q.chat == row.chat && q.deleted != crate::store::DELETED_HERE => {
+                let quoted = self.view_without_quote(&q);
+                QuoteView { hash, id: Some(q.id), from: Some(q.from), snippet: quoted.preview() }
+            }
+            _ => QuoteView { hash, id: None, from: None, snippet: String::new() },
+        });
+        v
+    }
+
+    /// The edit history of a message: (the sender's clock, text), oldest first.
+    pub fn edits(&self, id: i64) -> Result<Vec<(i64, String)>, StoreError> {
+        self.db.edits(id)
+    }
+
+    fn view_without_quote(&self, row: &MessageRow) -> MessageView {
         let outgoing = row.outgoing(&self.me);
         let (text, attachment) = match row.body() {
+            _ if row.deleted == DELETED_FOR_EVERYONE => (None, None),
+            Ok(Body::Text { text }) if row.edits > 0 => {
+                (self.db.edited_text(row.id).ok().flatten().or(Some(text)), None)
+            }
             Ok(Body::Text { text }) => (Some(text), None),
             Ok(Body::Attachment { kind, text, obj }) => {
                 let file = ObjectId(obj.hash);
@@ -323,6 +378,11 @@ impl ReadModel {
             stat: row.stat,
             text,
             attachment,
+            reply_to: None,
+            reactions: self.db.reactions(row.id).unwrap_or_default(),
+            edited: row.edits,
+            deleted: row.deleted == DELETED_FOR_EVERYONE,
+            read: outgoing && row.seen.is_some() && self.db.read_receipts().unwrap_or(true),
         }
     }
 

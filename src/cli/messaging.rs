@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::Ctx;
 use crate::app::read::{MessageView, ReadModel};
-use crate::app::{BackupEvent, Client, Event, Started};
+use crate::app::{Action, BackupEvent, Client, Event, Started};
 use crate::crypto::Address;
 use crate::link::parse_contact;
 use crate::objects::ObjectId;
@@ -28,6 +28,9 @@ pub struct SendArgs {
     /// A file to send (image, GIF, video or any file).
     #[arg(long, value_name = "PATH")]
     pub file: Option<std::path::PathBuf>,
+    /// The hash of the message of this conversation that the text replies to.
+    #[arg(long, value_name = "HASH", conflicts_with = "file")]
+    pub reply_to: Option<String>,
     /// Seconds to wait for the broker's acknowledgement (for a file: without progress).
     #[arg(long, default_value_t = 30.0)]
     pub timeout: f64,
@@ -65,17 +68,18 @@ pub struct BrokerArgs {
     pub port: u16,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
 }
 
-fn parse_address(s: &str) -> Result<Address> {
+pub(super) fn parse_address(s: &str) -> Result<Address> {
     Ok(parse_contact(s)?.address)
 }
 
 /// Stores, publishes and waits for the broker's acknowledgement (of every chunk, for a file).
 pub(super) fn send(ctx: &mut Ctx, args: SendArgs) -> Result<()> {
     let to = parse_address(&args.to)?;
+    let reply_to = args.reply_to.as_deref().map(super::conversation::parse_hash).transpose()?;
     let account = ctx.open_account()?;
     let config = ctx.config()?;
     let rt = runtime()?;
@@ -95,7 +99,7 @@ pub(super) fn send(ctx: &mut Ctx, args: SendArgs) -> Result<()> {
                     return Err(e.into());
                 }
             },
-            None => (client.send_text(to, args.text.clone().unwrap_or_default()).await?, None),
+            None => (client.send_reply(to, args.text.clone().unwrap_or_default(), reply_to).await?, None),
         };
         let (mut message_acked, mut file_done) = (false, file.is_none());
         loop {
@@ -207,7 +211,33 @@ async fn command(client: &Client, line: &str, out: &Printer) -> Result<bool> {
     match field("cmd")? {
         "send" => {
             let to = parse_address(field("to")?)?;
-            client.send_text(to, field("text")?.to_string()).await?;
+            let reply_to =
+                v.get("reply_to").and_then(Value::as_str).map(super::conversation::parse_hash).transpose()?;
+            client.send_reply(to, field("text")?.to_string(), reply_to).await?;
+        }
+        "react" | "edit" | "delete" => {
+            let peer = parse_address(field("peer")?)?;
+            let target = super::conversation::parse_hash(field("hash")?)?;
+            let chat = out.read.chat_with(&peer)?;
+            match out.read.message(&target)? {
+                Some(m) if Some(m.chat) == chat => {}
+                _ => bail!("no message {target} in the conversation with {peer}"),
+            }
+            let action = match field("cmd")? {
+                "react" => Action::React { target, emoji: field("emoji")?.trim().to_string() },
+                "edit" => Action::Edit { target, text: field("text")?.to_string() },
+                _ => Action::Delete {
+                    target,
+                    for_everyone: v.get("for_everyone").and_then(Value::as_bool).unwrap_or(false),
+                },
+            };
+            client.act(action).await?;
+        }
+        "read" => {
+            let peer = parse_address(field("peer")?)?;
+            if let Some(chat) = out.read.chat_with(&peer)? {
+                client.mark_read(chat).await?;
+            }
         }
         "send_file" => {
             let to = parse_address(field("to")?)?;
@@ -265,6 +295,11 @@ struct JsonMessage<'a> {
     stat: String,
     text: Option<&'a str>,
     obj: Option<JsonObject<'a>>,
+    reply_to: Option<String>,
+    reactions: std::collections::BTreeMap<&'a str, Vec<String>>,
+    edited: u32,
+    deleted: bool,
+    read: bool,
 }
 
 impl<'a> JsonMessage<'a> {
@@ -287,6 +322,15 @@ impl<'a> JsonMessage<'a> {
                 h: a.h,
                 complete: a.complete,
             }),
+            reply_to: v.reply_to.as_ref().map(|q| q.hash.to_hex()),
+            reactions: v
+                .reactions
+                .iter()
+                .map(|(emoji, who)| (emoji.as_str(), who.iter().map(Address::to_hex).collect()))
+                .collect(),
+            edited: v.edited,
+            deleted: v.deleted,
+            read: v.read,
         }
     }
 }
@@ -345,6 +389,18 @@ impl Printer {
                 Ok(None) => return,
                 Err(e) => json!({"event": "error", "message": e.to_string()}),
             },
+            Event::Changed { hash, .. } => match self.read.message(hash) {
+                Ok(Some(view)) => {
+                    let mut v = serde_json::to_value(JsonMessage::of(&view)).unwrap_or(Value::Null);
+                    if let Value::Object(m) = &mut v {
+                        m.insert("event".into(), "changed".into());
+                    }
+                    v
+                }
+                Ok(None) => return,
+                Err(e) => json!({"event": "error", "message": e.to_string()}),
+            },
+            Event::Typing { from, on, .. } => json!({"event": "typing", "peer": from.to_hex(), "on": on}),
             Event::Status { hash, stat } => {
                 json!({"event": "status", "hash": hash.to_hex(), "stat": stat.code().to_string()})
             }

@@ -3,6 +3,7 @@
 
 mod account;
 mod backup;
+mod conversation;
 mod friend;
 mod messaging;
 mod object;
@@ -61,6 +62,12 @@ pub enum Command {
     Friend(friend::FriendCmd),
     /// Send a message and wait for the broker's acknowledgement; prints its hash.
     Send(messaging::SendArgs),
+    /// React to a message with one emoji (an empty one removes the reaction).
+    React(conversation::ReactArgs),
+    /// Edit an own text message (within 24 hours, at most 20 times).
+    Edit(conversation::EditArgs),
+    /// Delete a message here, or an own message for everyone (`--for-everyone`).
+    Delete(conversation::DeleteArgs),
     /// Print a conversation, oldest first.
     History(messaging::HistoryArgs),
     /// Stay connected: receive, send receipts, keep the outbox going, until SIGINT or SIGTERM.
@@ -110,6 +117,9 @@ fn dispatch(cli: Cli) -> Result<()> {
         Some(Command::Friend(cmd)) => friend::run(&mut ctx, cmd),
         Some(Command::Send(args)) => messaging::send(&mut ctx, args),
         Some(Command::History(args)) => messaging::history(&mut ctx, args),
+        Some(Command::React(args)) => conversation::react(&mut ctx, args),
+        Some(Command::Edit(args)) => conversation::edit(&mut ctx, args),
+        Some(Command::Delete(args)) => conversation::delete(&mut ctx, args),
         Some(Command::Run(args)) => messaging::run(&mut ctx, args),
         Some(Command::Broker(args)) => messaging::broker(args),
         Some(Command::Object(cmd)) => object::run(&mut ctx, cmd),

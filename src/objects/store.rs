@@ -370,6 +370,32 @@ impl ObjectStore {
         Ok(bad)
     }
 
+    /// The Merkle leaf hash of each 64 KiB chunk of a stored object (to send it again without
+    /// importing it again). Reads the whole object: blocking.
+    pub fn leaves(&self, id: &ObjectId) -> Result<Vec<[u8; 32]>, ObjectError> {
+        let mut reader = self.open_reader(id)?;
+        let mut out = Vec::new();
+        let mut chunk = vec![0u8; SEGMENT];
+        loop {
+            let filled = format::read_full(&mut reader, &mut chunk)?;
+            if filled == 0 {
+                return Ok(out);
+            }
+            out.push(crate::crypto::merkle::leaf_hash(&chunk[..filled]));
+            if filled < chunk.len() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Removes an object (its message was deleted); nothing when it is not stored.
+    pub fn remove(&self, id: &ObjectId) -> io::Result<()> {
+        match fs::remove_file(self.path_of(id)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// Removes every complete object whose id is not in `keep`; returns how many were removed.
     pub fn gc(&self, keep: &HashSet<ObjectId>) -> io::Result<usize> {
         let mut removed = 0;

@@ -201,12 +201,17 @@ pub struct TalkSummary {
     pub last: Option<Vec<u8>>,
     /// The newest message's sender.
     pub last_from: Option<Address>,
+    /// The newest message's text when it was edited.
+    pub last_edited: Option<String>,
 }
 
 const SUMMARY_SQL: &str = "SELECT t.id, t.kind, t.pk, t.last_dt, t.unread, t.request, \
      t.pinned, t.muted, t.archived, t.marked_unread, t.draft, t.name, f.name, f.stat, \
-     (SELECT m.val FROM message m WHERE m.chat = t.id ORDER BY m.id DESC LIMIT 1), \
-     (SELECT m.pk FROM message m WHERE m.chat = t.id ORDER BY m.id DESC LIMIT 1) \
+     (SELECT m.val FROM message m WHERE m.chat = t.id AND m.deleted != 2 ORDER BY m.id DESC LIMIT 1), \
+     (SELECT m.pk FROM message m WHERE m.chat = t.id AND m.deleted != 2 ORDER BY m.id DESC LIMIT 1), \
+     (SELECT e.text FROM message_edit e WHERE e.msg = \
+         (SELECT m.id FROM message m WHERE m.chat = t.id AND m.deleted != 2 ORDER BY m.id DESC LIMIT 1) \
+         ORDER BY e.ts DESC, e.hash DESC LIMIT 1) \
      FROM talk t LEFT JOIN friend f ON f.pk = t.pk";
 
 fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<TalkSummary>> {
@@ -221,6 +226,7 @@ fn summary_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<TalkSummar
         friend,
         last: r.get(14)?,
         last_from: r.get::<_, Option<String>>(15)?.and_then(|s| s.parse().ok()),
+        last_edited: r.get(16)?,
     }))
 }
 

@@ -72,6 +72,14 @@ pub struct MessageRow {
     /// Where it stands in its conversation ([`order_time`] of `ts` and its arrival, as
     /// stored).
     pub ord: i64,
+    /// How many times its sender edited it.
+    pub edits: u32,
+    /// 0, or deleted for everyone ([`super::DELETED_FOR_EVERYONE`]: the content is gone), or
+    /// here only ([`super::DELETED_HERE`]: not shown).
+    pub deleted: i64,
+    /// An own message: when the peer said it displayed it; a received one: when this account
+    /// said so (read receipts).
+    pub seen: Option<i64>,
 }
 
 /// Where a message stands in its conversation: the sender's clock `ts`, but never after its
@@ -128,20 +136,32 @@ pub struct NewMessage<'a> {
 
 // The outbox queries repeat the partial index's condition (`stat IN ('N', 'S')`) word for
 // word: SQLite uses a partial index only then. Without it, every second's retry check
-// scanned the whole history.
-const UNSENT_SQL: &str =
-    "SELECT hash, topic, val FROM message WHERE stat IN ('N', 'S') AND stat = 'N' AND pk = ?1 ORDER BY id";
-const DUE_SQL: &str = "SELECT hash, topic, val FROM message
+// scanned the whole history. Own actions (edits, deletes, reactions: `store::actions`) wait
+// for their receipts in the same way, in their own table; messages go first at equal times.
+const UNSENT_SQL: &str = "SELECT hash, topic, val, dt, 0 AS k, id FROM message
+     WHERE stat IN ('N', 'S') AND stat = 'N' AND pk = ?1
+     UNION ALL SELECT hash, topic, val, dt, 1 AS k, id FROM action
+     WHERE stat IN ('N', 'S') AND stat = 'N' AND pk = ?1
+     ORDER BY 4, 5, 6";
+const DUE_SQL: &str = "SELECT hash, topic, val, next_try FROM message
      WHERE stat IN ('N', 'S') AND stat = 'S' AND next_try <= ?2 AND pk = ?1 AND dt >= ?3
-     ORDER BY next_try LIMIT 1000";
+     UNION ALL SELECT hash, topic, val, next_try FROM action
+     WHERE stat IN ('N', 'S') AND stat = 'S' AND next_try <= ?2 AND pk = ?1 AND dt >= ?3
+     ORDER BY 4 LIMIT 1000";
 
-const UNCONFIRMED_SQL: &str = "SELECT hash, topic, val FROM message
-     WHERE stat IN ('N', 'S') AND stat = 'S' AND pk = ?1 AND dt >= ?2 ORDER BY id LIMIT ?3";
-const RESTART_SQL: &str = "UPDATE message SET tries = 0, next_try = ?3
+const UNCONFIRMED_SQL: &str = "SELECT hash, topic, val, dt, 0 AS k, id FROM message
+     WHERE stat IN ('N', 'S') AND stat = 'S' AND pk = ?1 AND dt >= ?2
+     UNION ALL SELECT hash, topic, val, dt, 1 AS k, id FROM action
+     WHERE stat IN ('N', 'S') AND stat = 'S' AND pk = ?1 AND dt >= ?2
+     ORDER BY 4, 5, 6 LIMIT ?3";
+/// The tables whose own rows wait for receipts.
+const OUTBOX_TABLES: [&str; 2] = ["message", "action"];
+const RESTART_SQL: &str = "UPDATE {table} SET tries = 0, next_try = ?3
      WHERE stat IN ('N', 'S') AND stat = 'S' AND pk = ?1 AND dt >= ?2";
 
 /// The columns [`row_to_message`] reads (of `message m`), in order.
-pub(super) const COLUMNS: &str = "m.id, m.chat, m.dt, m.ts, m.topic, m.pk, m.hash, m.type, m.stat, m.val, m.ord";
+pub(super) const COLUMNS: &str =
+    "m.id, m.chat, m.dt, m.ts, m.topic, m.pk, m.hash, m.type, m.stat, m.val, m.ord, m.edits, m.deleted, m.seen";
 
 /// A message row from [`COLUMNS`]; `None` when an address or the hash does not parse.
 pub(super) fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<MessageRow>> {
@@ -162,6 +182,9 @@ pub(super) fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<M
         stat: MessageStatus::from_code(letter(r.get(8)?)),
         cbor: r.get(9)?,
         ord: r.get(10)?,
+        edits: r.get::<_, i64>(11)?.clamp(0, i64::from(u32::MAX)) as u32,
+        deleted: r.get(12)?,
+        seen: r.get(13)?,
     }))
 }
 
@@ -215,6 +238,8 @@ pub(crate) fn insert_message(
     if n == 0 {
         return Ok(None);
     }
+    // Edits, deletes and reactions that came before it.
+    super::actions::apply_waiting(tx, me, &m.hash)?;
     let (unread, request) = if outgoing { (0, 0) } else { (1, i64::from(request)) };
     tx.prepare_cached(
         "UPDATE talk SET last_dt = ?2, unread = unread + ?3, request = CASE WHEN ?4 = 0 THEN request ELSE 1 END,
@@ -225,11 +250,19 @@ pub(crate) fn insert_message(
     Ok(Some(chat))
 }
 
-/// Marks an own message N -> S (the broker acknowledged it), to be published again at
+/// Marks an own message (or action) N -> S (the broker acknowledged it), to be published again at
 /// `next_try` (ms) unless a receipt comes first; `true` if it changed.
 pub(crate) fn mark_sent(tx: &Transaction<'_>, hash: &MessageHash, next_try: i64) -> Result<bool, StoreError> {
-    Ok(tx
+    let changed = tx
         .prepare_cached("UPDATE message SET stat = 'S', next_try = ?2 WHERE hash = ?1 AND stat = 'N'")?
+        .execute(params![hash.to_hex(), next_try])?
+        > 0;
+    if changed {
+        return Ok(true);
+    }
+    // An own action (edit, delete, reaction) has a status too.
+    Ok(tx
+        .prepare_cached("UPDATE action SET stat = 'S', next_try = ?2 WHERE hash = ?1 AND stat = 'N'")?
         .execute(params![hash.to_hex(), next_try])?
         > 0)
 }
@@ -237,11 +270,15 @@ pub(crate) fn mark_sent(tx: &Transaction<'_>, hash: &MessageHash, next_try: i64)
 /// Makes every own message to `peer` that waits for a receipt due for publishing now (its
 /// session was started again: what it carried in the old one may never have been readable).
 pub(crate) fn due_now(tx: &Transaction<'_>, me: &Address, peer: &Address) -> Result<usize, StoreError> {
-    Ok(tx
-        .prepare_cached(
-            "UPDATE message SET next_try = 0 WHERE stat IN ('N', 'S') AND stat = 'S' AND pk = ?1 AND topic = ?2",
-        )?
-        .execute(params![me.to_hex(), peer.to_hex()])?)
+    let mut n = 0;
+    for table in OUTBOX_TABLES {
+        n += tx
+            .prepare_cached(&format!(
+                "UPDATE {table} SET next_try = 0 WHERE stat IN ('N', 'S') AND stat = 'S' AND pk = ?1 AND topic = ?2"
+            ))?
+            .execute(params![me.to_hex(), peer.to_hex()])?;
+    }
+    Ok(n)
 }
 
 /// Whether a message with this hash is stored.
@@ -279,7 +316,15 @@ pub(crate) fn mark_confirmed(
     let mut confirm = tx.prepare_cached("UPDATE message SET stat = 'C', next_try = NULL WHERE id = ?1")?;
     let mut changed = Vec::new();
     let from_hex = from.to_hex();
+    // An own action is confirmed by its recipient.
+    let mut action = tx.prepare_cached(
+        "UPDATE action SET stat = 'C', next_try = NULL WHERE hash = ?1 AND pk = ?2 AND topic = ?3 AND stat != 'C'",
+    )?;
     for h in hashes {
+        if action.execute(params![h.to_hex(), me.to_hex(), from_hex])? > 0 {
+            changed.push(*h);
+            continue;
+        }
         let found: Option<(i64, i64, String)> = find
             .query_row(params![h.to_hex(), from_hex, me.to_hex()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
@@ -368,14 +413,15 @@ impl ChatDb {
         let mut out = match cursor {
             None => {
                 let sql = format!(
-                    "SELECT {COLUMNS} FROM message m WHERE m.chat = ?1 ORDER BY m.ord DESC, m.id DESC LIMIT ?2"
+                    "SELECT {COLUMNS} FROM message m WHERE m.chat = ?1 AND m.deleted != 2 \
+                     ORDER BY m.ord DESC, m.id DESC LIMIT ?2"
                 );
                 let mut stmt = self.conn.prepare_cached(&sql)?;
                 collect(stmt.query_map(params![chat.0, limit as i64], row_to_message)?)?
             }
             Some(id) => {
                 let sql = format!(
-                    "SELECT {COLUMNS} FROM message m WHERE m.chat = ?1 \
+                    "SELECT {COLUMNS} FROM message m WHERE m.chat = ?1 AND m.deleted != 2 \
                      AND (m.ord, m.id) {op} (SELECT ord, id FROM message WHERE id = ?2) \
                      ORDER BY m.ord DESC, m.id DESC LIMIT ?3"
                 );
@@ -391,7 +437,7 @@ impl ChatDb {
     /// `after`, oldest first.
     pub fn history_after(&self, chat: ChatId, limit: usize, after: i64) -> Result<Vec<MessageRow>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM message m WHERE m.chat = ?1 \
+            "SELECT {COLUMNS} FROM message m WHERE m.chat = ?1 AND m.deleted != 2 \
              AND (m.ord, m.id) > (SELECT ord, id FROM message WHERE id = ?2) ORDER BY m.ord, m.id LIMIT ?3"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
@@ -416,7 +462,8 @@ impl ChatDb {
         Ok(self
             .conn
             .prepare_cached(
-                "SELECT id FROM (SELECT id, ord FROM message WHERE chat = ?1 AND pk != ?2 ORDER BY id DESC LIMIT ?3)
+                "SELECT id FROM (SELECT id, ord FROM message WHERE chat = ?1 AND pk != ?2 AND deleted != 2
+                 ORDER BY id DESC LIMIT ?3)
                  ORDER BY ord, id LIMIT 1",
             )?
             .query_row(params![chat.0, self.me.to_hex(), unread as i64], |r| r.get(0))
@@ -425,8 +472,9 @@ impl ChatDb {
 
     /// Number of messages in a conversation.
     pub fn message_count(&self, chat: ChatId) -> Result<u64, StoreError> {
-        Ok(self.conn.query_row("SELECT count(*) FROM message WHERE chat = ?1", [chat.0], |r| r.get::<_, i64>(0))?
-            as u64)
+        Ok(self.conn.query_row("SELECT count(*) FROM message WHERE chat = ?1 AND deleted != 2", [chat.0], |r| {
+            r.get::<_, i64>(0)
+        })? as u64)
     }
 }
 
@@ -444,7 +492,15 @@ pub(crate) fn unconfirmed_in(
 /// Starts the retransmission schedule of every own message without a receipt again: the next
 /// attempt at `next`, then doubling from the first wait. Returns how many there are.
 pub(crate) fn restart_schedule(tx: &Transaction<'_>, me: &Address, now: i64, next: i64) -> Result<usize, StoreError> {
-    Ok(tx.prepare_cached(RESTART_SQL)?.execute(params![me.to_hex(), now - RETRY_FOR_MS, next])?)
+    let mut n = 0;
+    for table in OUTBOX_TABLES {
+        n += tx.prepare_cached(&RESTART_SQL.replace("{table}", table))?.execute(params![
+            me.to_hex(),
+            now - RETRY_FOR_MS,
+            next
+        ])?;
+    }
+    Ok(n)
 }
 
 /// Doubles the wait of messages just published again (from `first_ms`), up to `max_ms`.
@@ -455,13 +511,15 @@ pub(crate) fn reschedule(
     first_ms: i64,
     max_ms: i64,
 ) -> Result<(), StoreError> {
-    let mut stmt = tx.prepare_cached(
-        "UPDATE message SET tries = tries + 1,
-             next_try = ?2 + min(?3 * (1 << min(tries + 1, 20)), ?4)
-         WHERE hash = ?1 AND stat = 'S'",
-    )?;
-    for h in hashes {
-        stmt.execute(params![h.to_hex(), now, first_ms, max_ms])?;
+    for table in OUTBOX_TABLES {
+        let mut stmt = tx.prepare_cached(&format!(
+            "UPDATE {table} SET tries = tries + 1,
+                 next_try = ?2 + min(?3 * (1 << min(tries + 1, 20)), ?4)
+             WHERE hash = ?1 AND stat = 'S'"
+        ))?;
+        for h in hashes {
+            stmt.execute(params![h.to_hex(), now, first_ms, max_ms])?;
+        }
     }
     Ok(())
 }
@@ -510,7 +568,8 @@ mod tests {
         for sql in [UNSENT_SQL, DUE_SQL] {
             let p = plan(&conn, &sql.replace("?1", "'x'").replace("?2", "0").replace("?3", "0"));
             assert!(p.contains("USING INDEX message_outbox"), "{sql}: {p}");
-            assert!(!p.contains("SCAN message"), "{sql}: {p}");
+            assert!(p.contains("USING INDEX action_outbox"), "{sql}: {p}");
+            assert!(!p.contains("SCAN message") && !p.contains("SCAN action"), "{sql}: {p}");
         }
     }
 }

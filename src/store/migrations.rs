@@ -42,6 +42,7 @@ pub const CHAT_DB: &[Migration] = &[
     Migration { version: 9, sql: include_str!("migrations/chat_009_chunk_proofs.sql"), fill: None },
     Migration { version: 10, sql: include_str!("migrations/chat_010_order.sql"), fill: None },
     Migration { version: 11, sql: include_str!("migrations/chat_011_talk_list.sql"), fill: None },
+    Migration { version: 12, sql: include_str!("migrations/chat_012_actions.sql"), fill: None },
 ];
 
 /// The version a database reaches after `list`.

@@ -1,5 +1,6 @@
 //! Storage: the plain key database (`wochat.db`) and each account's encrypted `chat.db`.
 
+mod actions;
 mod chat;
 mod chats;
 mod friends;
@@ -15,6 +16,11 @@ mod search;
 mod talk_state;
 mod transfers;
 
+pub use actions::{
+    ActionOutcome, DELETED_FOR_EVERYONE, DELETED_HERE, EDIT_WINDOW_MS, MAX_EDITS, MAX_WAITING_ACTIONS, NewAction,
+    Reactions,
+};
+pub(crate) use actions::{insert_action, is_deleted, mark_seen, read_receipts_on, take_unseen, typing_on};
 pub use chat::{ChatDb, DB_KEY_INFO};
 pub use chats::{ChatId, ChatKind, Talk, TalkSummary};
 pub(crate) use friends::is_blocked as is_blocked_in;

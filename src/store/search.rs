@@ -59,11 +59,17 @@ impl ChatDb {
             let mut last = upto;
             let mut n = 0;
             {
-                let mut read = tx.prepare_cached("SELECT id, val FROM message WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+                // An edited message is found by the text it shows; a deleted one (no packet) not.
+                let mut read = tx.prepare_cached(
+                    "SELECT id, val, (SELECT e.text FROM message_edit e WHERE e.msg = message.id
+                         ORDER BY e.ts DESC, e.hash DESC LIMIT 1)
+                     FROM message WHERE id > ?1 ORDER BY id LIMIT ?2",
+                )?;
                 let mut rows = read.query(params![upto, INDEX_BATCH])?;
                 while let Some(r) = rows.next()? {
-                    let (id, cbor): (i64, Vec<u8>) = (r.get(0)?, r.get(1)?);
-                    if let Some(text) = Packet::decode(&cbor).ok().and_then(|p| p.body.search_text()) {
+                    let (id, cbor, edited): (i64, Vec<u8>, Option<String>) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                    let text = edited.or_else(|| Packet::decode(&cbor).ok().and_then(|p| p.body.search_text()));
+                    if let Some(text) = text {
                         index_message(&tx, id, &text)?;
                     }
                     last = id;

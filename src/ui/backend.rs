@@ -144,6 +144,31 @@ pub enum UiCmd {
         chat: ChatId,
         /// Text.
         text: String,
+        /// The message it replies to.
+        reply_to: Option<MessageHash>,
+    },
+    /// React to, edit or delete a message.
+    Act(crate::app::Action),
+    /// Forward a message to conversations.
+    Forward {
+        /// The message.
+        hash: MessageHash,
+        /// Where to.
+        to: Vec<ChatId>,
+    },
+    /// The user types in the open conversation (or stopped).
+    Typing {
+        /// The conversation.
+        chat: ChatId,
+        /// Typing now.
+        on: bool,
+    },
+    /// Turn read receipts or typing indicators on or off.
+    SetPrivacy {
+        /// Read receipts.
+        read_receipts: Option<bool>,
+        /// Typing indicators.
+        typing: Option<bool>,
     },
     /// Rename a friend (or add them under this name).
     RenameFriend {
@@ -344,6 +369,26 @@ pub enum UiMsg {
     },
     /// A message of the open conversation is new or changed.
     Upsert(Box<MessageItem>),
+    /// The account's privacy settings.
+    Privacy {
+        /// Read receipts are sent and shown.
+        read_receipts: bool,
+        /// Typing indicators are sent and shown.
+        typing: bool,
+    },
+    /// A notification was clicked: open this conversation and raise the window.
+    OpenChat(ChatId),
+    /// A message of the open conversation was deleted here: it goes.
+    Removed(MessageHash),
+    /// Someone in a conversation types (or stopped).
+    Typing {
+        /// The conversation.
+        chat: ChatId,
+        /// Who.
+        from: Address,
+        /// Typing now.
+        on: bool,
+    },
     /// An own message changed status.
     Status {
         /// The message.
@@ -723,6 +768,8 @@ impl Worker {
     async fn on_events(&mut self, batch: Vec<Event>) {
         let Some(s) = self.session.as_mut() else { return };
         let mut chats = Vec::new();
+        // Talks whose newest message may have changed (an edit, a delete): their line again.
+        let mut changed = Vec::new();
         let mut requests_dropped = false;
         for e in batch {
             match e {
@@ -741,12 +788,25 @@ impl Worker {
                         (self.out)(UiMsg::Upsert(Box::new(MessageItem::of(view))));
                     }
                     if !self.focused {
-                        s.notify(&hash);
+                        s.notify(&hash, &self.out);
                     }
                     if !chats.contains(&chat) {
                         chats.push(chat);
                     }
                 }
+                Event::Changed { chat, hash } => {
+                    if Some(chat) == s.open {
+                        match s.read.message(&hash) {
+                            Ok(Some(view)) => (self.out)(UiMsg::Upsert(Box::new(MessageItem::of(view)))),
+                            Ok(None) => (self.out)(UiMsg::Removed(hash)),
+                            Err(_) => {}
+                        }
+                    }
+                    if !changed.contains(&chat) {
+                        changed.push(chat);
+                    }
+                }
+                Event::Typing { chat, from, on } => (self.out)(UiMsg::Typing { chat, from, on }),
                 Event::Status { hash, stat } => (self.out)(UiMsg::Status { hash, stat }),
                 Event::Transfer { file, done, state, .. } => (self.out)(UiMsg::Transfer { file, done, state }),
                 Event::Dropped { reason: "request_over_limit" } => requests_dropped = true,
@@ -764,11 +824,17 @@ impl Worker {
         if requests_dropped {
             s.send_requests_dropped(&self.out);
         }
+        changed.retain(|c| !chats.contains(c));
         for chat in chats {
             if Some(chat) == s.open {
                 // The open talk is being read: its new messages do not count as unread.
                 let _ = s.client.mark_read(chat).await;
             }
+            if let Ok(Some(view)) = s.read.talk(chat) {
+                (self.out)(UiMsg::TalkChanged(talk_item(view)));
+            }
+        }
+        for chat in changed {
             if let Ok(Some(view)) = s.read.talk(chat) {
                 (self.out)(UiMsg::TalkChanged(talk_item(view)));
             }
@@ -850,10 +916,28 @@ impl Session {
                 }
                 Err(e) => out(client_error(e.into())),
             },
-            UiCmd::SendText { chat, text } => {
-                if let Err(e) = self.client.send_text(chat, text).await {
+            UiCmd::SendText { chat, text, reply_to } => {
+                if let Err(e) = self.client.send_reply(chat, text, reply_to).await {
                     out(client_error(e));
                 }
+            }
+            UiCmd::Act(action) => {
+                if let Err(e) = self.client.act(action).await {
+                    out(client_error(e));
+                }
+            }
+            UiCmd::Typing { chat, on } => self.client.typing(chat, on),
+            UiCmd::Forward { hash, to } => {
+                let to = to.into_iter().map(crate::app::To::Chat).collect();
+                if let Err(e) = self.client.forward(hash, to).await {
+                    out(client_error(e));
+                }
+            }
+            UiCmd::SetPrivacy { read_receipts, typing } => {
+                if let Err(e) = self.client.set_privacy(read_receipts, typing).await {
+                    out(client_error(e));
+                }
+                self.send_privacy(out);
             }
             UiCmd::RenameFriend { peer, name } => {
                 if let Err(e) = self.client.add_friend(peer, name.trim().to_string()).await {
@@ -1032,6 +1116,16 @@ impl Session {
             Err(e) => out(client_error(e.into())),
         }
         self.send_requests_dropped(out);
+        self.send_privacy(out);
+    }
+
+    /// Sends the account's privacy settings (read receipts, typing indicators).
+    fn send_privacy(&self, out: &Out) {
+        let db = self.read.db();
+        out(UiMsg::Privacy {
+            read_receipts: db.read_receipts().unwrap_or(true),
+            typing: db.typing_indicators().unwrap_or(true),
+        });
     }
 
     fn send_requests_dropped(&self, out: &Out) {
@@ -1062,16 +1156,48 @@ impl Session {
     }
 
     /// A desktop notification for a new incoming message while the window is not focused.
-    fn notify(&self, hash: &MessageHash) {
+    /// Shows a desktop notification for a new message; where the desktop reports clicks
+    /// (freedesktop notifications), a click opens its talk and raises the window.
+    fn notify(&self, hash: &MessageHash, out: &Out) {
         let Ok(Some(view)) = self.read.message(hash) else { return };
         let Ok(Some(talk)) = self.read.talk(view.chat) else { return };
         let Some((title, body)) = notification(&view, &talk, self.notify_content) else { return };
+        let (chat, out) = (view.chat, out.clone());
         tokio::task::spawn_blocking(move || {
+            let mut n = notify_rust::Notification::new();
+            n.appname("WoChat").summary(&title).body(&body);
+            #[cfg(all(unix, not(target_os = "macos")))]
+            {
+                use std::sync::atomic::Ordering;
+                // Waiting for a click holds a thread until the notification is gone: a few at
+                // most; beyond them, notifications are shown without it.
+                if WAITING_CLICKS.fetch_add(1, Ordering::SeqCst) < MAX_WAITING_CLICKS {
+                    n.action("default", &super::i18n::tr("Open"));
+                    if let Ok(handle) = n.show() {
+                        handle.wait_for_action(|action| {
+                            if action == "default" {
+                                out(UiMsg::OpenChat(chat));
+                            }
+                        });
+                    }
+                    WAITING_CLICKS.fetch_sub(1, Ordering::SeqCst);
+                    return;
+                }
+                WAITING_CLICKS.fetch_sub(1, Ordering::SeqCst);
+            }
+            let _ = (&out, chat);
             // No notification service (a bare X server, a locked-down desktop): nothing to do.
-            let _ = notify_rust::Notification::new().appname("WoChat").summary(&title).body(&body).show();
+            let _ = n.show();
         });
     }
 }
+
+/// Notifications whose click is being waited for.
+#[cfg(all(unix, not(target_os = "macos")))]
+static WAITING_CLICKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// At most this many notifications wait for a click at once.
+#[cfg(all(unix, not(target_os = "macos")))]
+const MAX_WAITING_CLICKS: usize = 8;
 
 /// The title and text of the notification for a new message `view` of `talk`, if it gets
 /// one: not for one's own messages, a blocked sender or a muted talk; the text says only
@@ -1177,6 +1303,11 @@ mod tests {
             stat: MessageStatus::Confirmed,
             text: Some("the secret plan".into()),
             attachment: None,
+            reply_to: None,
+            reactions: Vec::new(),
+            edited: 0,
+            deleted: false,
+            read: false,
         };
         let talk = TalkView {
             chat: ChatId(1),

@@ -3,11 +3,13 @@
 use eframe::egui;
 
 use super::backend::{MessageItem, UiCmd};
+use super::bubble::{self, BubbleAction};
 use super::i18n::tr;
 use super::media::{self, ViewedContent};
 use super::{AddFriendState, ChatState, ViewerState, WoChatApp};
 use crate::app::ConnState;
 use crate::app::read::AttachmentView;
+use crate::crypto::Address;
 use crate::objects::ObjectId;
 use crate::store::{ChatId, MessageStatus, TalkChange, TransferState};
 use crate::wire::AttachKind;
@@ -16,6 +18,7 @@ pub(super) fn main_ui(app: &mut WoChatApp, ui: &mut egui::Ui) {
     let Some(chat) = app.chat.as_mut() else { return };
     let mut cmds = Vec::new();
     shortcuts(chat, ui);
+    super::switcher::keys(chat, ui, &mut cmds);
     let mut open_settings = false;
     // A narrow window shows the talk list or the conversation, not both side by side.
     let narrow = ui.available_width() < NARROW_WIDTH;
@@ -25,6 +28,7 @@ pub(super) fn main_ui(app: &mut WoChatApp, ui: &mut egui::Ui) {
         let mut settings = super::settings::SettingsState::new(&app.config, &app.broker_override);
         settings.about =
             super::i18n::tr_fill("WoChat {}, drawn with {}", &[&env!("CARGO_PKG_VERSION"), &app.renderer.describe()]);
+        settings.privacy = Some(chat.privacy);
         app.settings = Some(settings);
     }
     if !narrow {
@@ -49,6 +53,8 @@ pub(super) fn main_ui(app: &mut WoChatApp, ui: &mut egui::Ui) {
     confirm_remove_ui(chat, ui, &mut cmds);
     super::profile::profile_ui(chat, ui, &mut cmds);
     viewer_ui(chat, ui);
+    super::switcher::switcher_ui(chat, ui, &mut cmds);
+    super::switcher::forward_ui(chat, ui, &mut cmds);
     // Files dropped on the window go to the open conversation.
     let dropped: Vec<std::path::PathBuf> =
         ui.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| p.is_file()).collect());
@@ -78,6 +84,9 @@ fn shortcuts(chat: &mut ChatState, ui: &egui::Ui) {
 /// was nothing to close.
 pub(super) fn close_topmost(chat: &mut ChatState) -> bool {
     if chat.confirm_remove.take().is_some() || chat.path_prompt.take().is_some() || chat.paste.take().is_some() {
+        return true;
+    }
+    if chat.switcher.take().is_some() || chat.forward.take().is_some() {
         return true;
     }
     if chat.add_friend.is_some() || chat.profile.is_some() || chat.viewer.is_some() {
@@ -511,7 +520,10 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
     let total: f32 = heights.iter().sum();
     let mut want_older = false;
     let mut want_newer = false;
-    let mut attachment_cmds = Vec::new();
+    let me = chat.me.1;
+    let peer_name = chat.talks.iter().find(|t| t.view.chat == open).map(|t| t.view.name.clone()).unwrap_or_default();
+    let name_of = move |a: &Address| if *a == me { tr("You").to_string() } else { peer_name.clone() };
+    let mut cx = BubbleContext { me, name_of: &name_of, previews: &mut chat.previews, actions: Vec::new() };
     let mut remeasured = false;
     let mut at_bottom = true;
     // Stuck to the newest message, unless newer ones are still to be loaded.
@@ -561,9 +573,8 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
                     rect.min.y += UNREAD_HEIGHT;
                 }
                 let highlighted = chat.highlight == Some(m.view.id);
-                let drawn = ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
-                    bubble_ui(ui, m, highlighted, &mut chat.previews, &mut attachment_cmds)
-                });
+                let drawn = ui
+                    .scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| bubble_ui(ui, m, highlighted, &mut cx));
                 let height = drawn.response.rect.height() + BUBBLE_GAP;
                 if chat.measured.insert(m.view.id, height).is_none_or(|was| (was - height).abs() > 0.5) {
                     // The estimate was off: lay the rows out again with the real height.
@@ -578,7 +589,10 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
         want_newer = settled && viewport.max.y > total - line * 2.0;
         at_bottom = viewport.max.y >= total - line;
     });
-    cmds.extend(attachment_cmds);
+    let actions = std::mem::take(&mut cx.actions);
+    for action in actions {
+        apply_bubble_action(chat, action, open, cmds);
+    }
     chat.at_bottom = at_bottom && !chat.has_newer;
     if chat.scroll_to.is_some() {
         chat.scroll_frames += 1;
@@ -611,6 +625,37 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
 }
 
 /// Loads the newest page of the open talk again (the view was somewhere in the past).
+/// What a click in a bubble asked for.
+fn apply_bubble_action(chat: &mut ChatState, action: BubbleAction, open: ChatId, cmds: &mut Vec<UiCmd>) {
+    match action {
+        BubbleAction::Reply(m) => {
+            chat.editing = None;
+            chat.replying = Some(*m);
+            chat.focus_composer = true;
+        }
+        BubbleAction::Edit(m) => {
+            chat.replying = None;
+            chat.editing = Some(m.hash);
+            chat.composer = m.text.unwrap_or_default();
+            chat.focus_composer = true;
+        }
+        BubbleAction::Forward(hash) => {
+            chat.forward = Some(super::switcher::ForwardState { hash, picked: Vec::new(), filter: String::new() });
+        }
+        BubbleAction::JumpTo(id) => {
+            if chat.messages.iter().any(|m| m.view.id == id) {
+                chat.scroll_to = Some(id);
+                chat.scroll_frames = 0;
+                chat.highlight = Some(id);
+            } else {
+                // Not loaded: the page around it comes, older pages as the user scrolls.
+                cmds.push(chat.open_at(open, id));
+            }
+        }
+        BubbleAction::Cmd(c) => cmds.push(c),
+    }
+}
+
 fn chat_reopen(chat: &mut ChatState, open: ChatId) -> UiCmd {
     let first_unread = chat.first_unread;
     let cmd = chat.open_talk(open);
@@ -645,9 +690,13 @@ fn header_ui(chat: &mut ChatState, ui: &mut egui::Ui, open: ChatId, back: bool) 
         if let Some(peer) = &peer {
             super::identicon::identicon_ui(ui, peer, 30.0);
         }
+        let typing_until = chat.typing.get(&open).copied().filter(|t| *t > std::time::Instant::now());
         ui.vertical(|ui| {
             ui.strong(&title);
-            if let Some(peer) = &peer {
+            if let Some(until) = typing_until {
+                ui.label(egui::RichText::new(tr("typing...")).italics().color(ui.visuals().hyperlink_color));
+                ui.ctx().request_repaint_after(until.saturating_duration_since(std::time::Instant::now()));
+            } else if let Some(peer) = &peer {
                 let hex = peer.to_hex();
                 ui.weak(format!("{}...{}", &hex[..8], &hex[58..]));
             }
@@ -828,13 +877,15 @@ fn day_ui(ui: &mut egui::Ui, day: jiff::civil::Date, today: jiff::civil::Date) {
     });
 }
 
-fn bubble_ui(
-    ui: &mut egui::Ui,
-    m: &MessageItem,
-    highlighted: bool,
-    previews: &mut std::collections::HashMap<ObjectId, egui::TextureHandle>,
-    cmds: &mut Vec<UiCmd>,
-) {
+/// What a bubble needs of its conversation: who is who, and where its clicks go.
+struct BubbleContext<'a> {
+    me: Address,
+    name_of: &'a dyn Fn(&Address) -> String,
+    previews: &'a mut std::collections::HashMap<ObjectId, egui::TextureHandle>,
+    actions: Vec<BubbleAction>,
+}
+
+fn bubble_ui(ui: &mut egui::Ui, m: &MessageItem, highlighted: bool, cx: &mut BubbleContext<'_>) {
     let outgoing = m.view.outgoing;
     let text = m.view.text.as_deref().unwrap_or("");
     let layout = if outgoing {
@@ -842,39 +893,63 @@ fn bubble_ui(
     } else {
         egui::Layout::left_to_right(egui::Align::TOP)
     };
+    let mut commands = Vec::new();
+    // Where a right click opens the bubble's menu: the bubble, and its text (which takes
+    // clicks of its own for selecting).
+    let mut menu_on = Vec::new();
     ui.with_layout(layout, |ui| {
         let fill = if outgoing { ui.visuals().selection.bg_fill } else { ui.visuals().faint_bg_color };
         // The message a search result led to is outlined.
         let stroke = if highlighted { egui::Stroke::new(2.5, ui.visuals().warn_fg_color) } else { egui::Stroke::NONE };
         let frame = egui::Frame::new().fill(fill).stroke(stroke).corner_radius(8.0);
-        frame.inner_margin(egui::Margin::symmetric(10, 6)).show(ui, |ui| {
-            ui.set_max_width(ui.available_width() * 0.7);
-            // Outgoing bubbles sit on the right: their rows align right, so that the bubble
-            // hugs its text instead of spanning from the left edge.
-            let rows = egui::Layout::top_down(if outgoing { egui::Align::Max } else { egui::Align::Min });
-            if outgoing {
-                // Light text on the accent colour.
-                ui.visuals_mut().override_text_color = Some(ui.visuals().selection.stroke.color);
-            }
-            ui.with_layout(rows, |ui| {
-                if let Some(a) = &m.view.attachment {
-                    attachment_ui(ui, a, outgoing, m.preview.as_deref(), previews, cmds);
+        // A clickable area under the bubble's widgets (they keep their own clicks).
+        let bubble = ui.scope_builder(egui::UiBuilder::new().sense(egui::Sense::click()), |ui| {
+            frame.inner_margin(egui::Margin::symmetric(10, 6)).show(ui, |ui| {
+                ui.set_max_width(ui.available_width() * 0.7);
+                // Outgoing bubbles sit on the right: their rows align right, so that the
+                // bubble hugs its text instead of spanning from the left edge.
+                let rows = egui::Layout::top_down(if outgoing { egui::Align::Max } else { egui::Align::Min });
+                if outgoing {
+                    // Light text on the accent colour.
+                    ui.visuals_mut().override_text_color = Some(ui.visuals().selection.stroke.color);
                 }
-                if !text.is_empty() {
-                    ui.add(egui::Label::new(text).selectable(true).wrap());
-                }
-                for url in links_in(text) {
-                    ui.hyperlink(url);
-                }
-                ui.horizontal(|ui| {
-                    ui.small(&m.local.hm);
-                    if outgoing {
-                        status_icon(ui, m.view.stat);
+                ui.with_layout(rows, |ui| {
+                    if let Some(q) = &m.view.reply_to {
+                        bubble::quote_ui(ui, q, cx.name_of, &mut cx.actions);
                     }
+                    if m.view.deleted {
+                        let r = ui.label(egui::RichText::new(tr("This message was deleted")).italics().weak());
+                        menu_on.push(r);
+                    }
+                    if let Some(a) = &m.view.attachment {
+                        attachment_ui(ui, a, outgoing, m.preview.as_deref(), cx.previews, &mut commands);
+                    }
+                    if !text.is_empty() {
+                        menu_on.push(ui.add(egui::Label::new(text).selectable(true).wrap()));
+                    }
+                    for url in links_in(text) {
+                        ui.hyperlink(url);
+                    }
+                    ui.horizontal(|ui| {
+                        ui.small(&m.local.hm);
+                        if m.view.edited > 0 {
+                            ui.small(tr("edited")).on_hover_text(tr("The sender changed this message"));
+                        }
+                        if outgoing && !m.view.deleted {
+                            status_icon(ui, m.view.stat, m.view.read);
+                        }
+                    });
+                    bubble::reactions_ui(ui, &m.view, &cx.me, cx.name_of, &mut cx.actions);
                 });
             });
         });
+        menu_on.push(bubble.response);
     });
+    let me = cx.me;
+    for r in menu_on {
+        r.context_menu(|ui| bubble::menu_ui(ui, m, &me, &mut cx.actions));
+    }
+    cx.actions.extend(commands.into_iter().map(BubbleAction::Cmd));
 }
 
 /// A picture preview (click: the viewer), or a file card; progress, accept, retry, open and
@@ -1023,10 +1098,21 @@ fn links_in(text: &str) -> impl Iterator<Item = &str> {
         .filter(|w| w.len() > "https://".len())
 }
 
-/// The status of an own message, drawn (no font needed): N a clock, S one tick, C two ticks.
-fn status_icon(ui: &mut egui::Ui, stat: MessageStatus) {
+/// The colour of the ticks of a message the peer has displayed: a blue that stands out on
+/// the outgoing bubble in either theme.
+fn read_color(ui: &egui::Ui) -> egui::Color32 {
+    if ui.visuals().dark_mode {
+        egui::Color32::from_rgb(0x7f, 0xdb, 0xff)
+    } else {
+        egui::Color32::from_rgb(0x0b, 0x57, 0xd0)
+    }
+}
+
+/// The status of an own message, drawn (no font needed): N a clock, S one tick, C two ticks,
+/// blue once the peer has displayed it (`read`).
+fn status_icon(ui: &mut egui::Ui, stat: MessageStatus, read: bool) {
     let (rect, response) = ui.allocate_exact_size(egui::vec2(18.0, 10.0), egui::Sense::hover());
-    let color = ui.visuals().weak_text_color();
+    let color = if read { read_color(ui) } else { ui.visuals().weak_text_color() };
     let stroke = egui::Stroke::new(1.4, color);
     let p = ui.painter();
     let tick = |dx: f32| {
@@ -1048,6 +1134,7 @@ fn status_icon(ui: &mut egui::Ui, stat: MessageStatus) {
         }
     }
     let words = match stat {
+        _ if read => tr("read"),
         MessageStatus::Stored => tr("waiting to be sent"),
         MessageStatus::Sent => tr("sent to the broker"),
         _ => tr("delivered"),
@@ -1061,6 +1148,7 @@ fn status_icon(ui: &mut egui::Ui, stat: MessageStatus) {
 const DRAFT_KEPT_AFTER: f64 = 1.0;
 
 fn composer_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, open: ChatId, enter_sends: bool) {
+    composer_context_ui(chat, ui);
     ui.horizontal(|ui| {
         if ui.button(tr("Attach...")).on_hover_text(tr("Send a file or a picture")).clicked() {
             cmds.push(UiCmd::AttachFile(open));
@@ -1108,6 +1196,7 @@ fn composer_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, o
         let now = ui.input(|i| i.time);
         if r.changed() {
             chat.draft_edited = Some(now);
+            typing_changed(chat, cmds, open);
         }
         if chat.composer != chat.draft_saved {
             let edited = *chat.draft_edited.get_or_insert(now);
@@ -1142,7 +1231,21 @@ fn composer_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, o
         let send = ui.button(tr("Send")).clicked() || enter;
         if send && !chat.composer.trim().is_empty() {
             let text = std::mem::take(&mut chat.composer).trim_end().to_string();
-            cmds.push(UiCmd::SendText { chat: open, text });
+            if chat.typing_sent.take().is_some() {
+                cmds.push(UiCmd::Typing { chat: open, on: false });
+            }
+            match chat.editing.take() {
+                Some(target) => {
+                    cmds.push(UiCmd::Act(crate::app::Action::Edit { target, text }));
+                    chat.keep_draft();
+                    r.request_focus();
+                    return;
+                }
+                None => {
+                    let reply_to = chat.replying.take().map(|m| m.hash);
+                    cmds.push(UiCmd::SendText { chat: open, text, reply_to });
+                }
+            }
             // Sent: no draft any more.
             chat.keep_draft();
             if chat.has_newer {
@@ -1153,6 +1256,41 @@ fn composer_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd>, o
             r.request_focus();
         }
     });
+}
+
+/// Above the composer: the message it replies to, or that it edits, with a way to cancel.
+fn composer_context_ui(chat: &mut ChatState, ui: &mut egui::Ui) {
+    let what = match (&chat.replying, &chat.editing) {
+        (Some(m), _) => format!("{} {}", tr("Replying to:"), m.preview()),
+        (None, Some(_)) => tr("Editing the message").to_string(),
+        (None, None) => return,
+    };
+    ui.horizontal(|ui| {
+        ui.add(egui::Label::new(egui::RichText::new(what).weak()).truncate());
+        if ui.small_button("×").on_hover_text(tr("Cancel")).clicked() {
+            if chat.editing.take().is_some() {
+                chat.composer.clear();
+            }
+            chat.replying = None;
+        }
+    });
+}
+
+/// The composer changed: tells the peer the user types, at most every few seconds; an empty
+/// composer says the user stopped.
+fn typing_changed(chat: &mut ChatState, cmds: &mut Vec<UiCmd>, open: ChatId) {
+    if !chat.privacy.1 {
+        return;
+    }
+    let now = std::time::Instant::now();
+    if chat.composer.trim().is_empty() {
+        if chat.typing_sent.take().is_some() {
+            cmds.push(UiCmd::Typing { chat: open, on: false });
+        }
+    } else if chat.typing_sent.is_none_or(|t| now.duration_since(t) >= crate::app::TYPING_REPEAT) {
+        chat.typing_sent = Some(now);
+        cmds.push(UiCmd::Typing { chat: open, on: true });
+    }
 }
 
 /// A notice in the current language.

@@ -260,6 +260,38 @@ const ZH_CN: &[(&str, &str)] = &[
     ("Notifications", "通知"),
     ("Show the message (off: only who wrote)", "显示消息内容（关闭：只显示发送者）"),
     ("New message", "新消息"),
+    // Replies, reactions, edits, deletes, read receipts, typing
+    ("The original message is not here", "原消息不在这里"),
+    ("React", "回应"),
+    ("Remove my reaction", "撤销我的回应"),
+    ("Save attachment...", "保存附件..."),
+    ("Edit", "编辑"),
+    ("Delete for me", "为我删除"),
+    ("Delete for everyone", "为所有人删除"),
+    ("Reply", "回复"),
+    ("You", "你"),
+    ("This message was deleted", "此消息已删除"),
+    ("edited", "已编辑"),
+    ("The sender changed this message", "发送者修改了此消息"),
+    ("read", "已读"),
+    ("Replying to:", "回复："),
+    ("Editing the message", "正在编辑消息"),
+    ("typing...", "正在输入..."),
+    ("Privacy", "隐私"),
+    ("Read receipts (off: neither sent nor shown)", "已读回执（关闭时既不发送也不显示）"),
+    ("the message is not in this conversation", "此会话中没有该消息"),
+    ("only its sender can change a message", "只有发送者可以修改消息"),
+    ("only text messages can be edited", "只能编辑文字消息"),
+    ("a message can be edited for 24 hours", "消息只能在 24 小时内编辑"),
+    ("a message can be edited 20 times", "消息最多编辑 20 次"),
+    ("the message was deleted", "消息已被删除"),
+    ("a reaction is one emoji", "回应只能是一个表情"),
+    ("Go to chat", "转到聊天"),
+    ("No chat has this name", "没有这个名字的聊天"),
+    ("Forward to", "转发给"),
+    ("Forward", "转发"),
+    ("Forward...", "转发..."),
+    ("Typing indicators", "正在输入提示"),
 ];
 
 /// `template` in the current language with `{}` replaced by `n`.
@@ -331,6 +363,8 @@ pub fn client_error_text(e: &crate::app::ClientError) -> String {
         }
         E::FileUnreadable { source, .. } => tr_fill("cannot send a file: {}", &[&object(source)]),
         E::NoPreview { reason, .. } => tr_fill("no preview for a picture: {}", &[reason]),
+        E::NoSuchMessage(_) => tr("the message is not in this conversation").into(),
+        E::NotAllowed(why) => tr_dynamic(&why.to_string()),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod backup;
+mod bubble;
 mod chat;
 mod fonts;
 pub mod i18n;
@@ -13,6 +14,7 @@ mod opened;
 mod profile;
 pub mod renderer;
 mod settings;
+mod switcher;
 
 use std::sync::Arc;
 
@@ -24,6 +26,7 @@ use crate::app::ConnState;
 use crate::crypto::Address;
 use crate::home::Home;
 use crate::store::{ChatId, TalkChange};
+use crate::wire::MessageHash;
 pub use backend::Desktop;
 use backend::{Backend, MessageItem, PageKind, TalkItem, UiCmd, UiError, UiMsg};
 
@@ -248,6 +251,22 @@ pub struct ChatState {
     /// Commands the state itself makes (a draft kept on the way to another talk), sent with
     /// the frame's others.
     pub outbox: Vec<UiCmd>,
+    /// Talks whose peer types, until when.
+    pub typing: std::collections::HashMap<ChatId, std::time::Instant>,
+    /// The message the composer replies to.
+    pub replying: Option<crate::app::read::MessageView>,
+    /// The own message the composer edits (its text is in the composer).
+    pub editing: Option<MessageHash>,
+    /// When this window last told the open talk's peer that the user types.
+    pub typing_sent: Option<std::time::Instant>,
+    /// The account's read receipts and typing indicators settings.
+    pub privacy: (bool, bool),
+    /// The quick switcher (Ctrl+K), when open.
+    pub switcher: Option<switcher::Switcher>,
+    /// The "Forward to" dialog, when open.
+    pub forward: Option<switcher::ForwardState>,
+    /// The window is to come to the front (a notification was clicked).
+    pub raise: bool,
 }
 
 /// The search bar of the open talk and what it found.
@@ -288,6 +307,9 @@ impl ChatState {
     pub fn open_talk(&mut self, chat: ChatId) -> UiCmd {
         if self.open != Some(chat) {
             self.keep_draft();
+            self.replying = None;
+            self.editing = None;
+            self.typing_sent = None;
             self.composer = self.talk(chat).and_then(|t| t.view.state.draft.clone()).unwrap_or_default();
             self.draft_saved = self.composer.clone();
             self.first_unread = None;
@@ -460,6 +482,12 @@ impl WoChatApp {
         }
     }
 
+    /// Takes in a message as if the backend had reported it (what a notification click
+    /// reports, in tests).
+    pub fn deliver(&mut self, msg: UiMsg) {
+        self.apply(msg);
+    }
+
     fn apply(&mut self, msg: UiMsg) {
         match msg {
             UiMsg::Settings(config) => {
@@ -580,6 +608,14 @@ impl WoChatApp {
                     show_archived: false,
                     at_bottom: true,
                     outbox: Vec::new(),
+                    typing: Default::default(),
+                    replying: None,
+                    editing: None,
+                    typing_sent: None,
+                    privacy: (true, true),
+                    switcher: None,
+                    forward: None,
+                    raise: false,
                 });
             }
             other => {
@@ -629,6 +665,13 @@ impl WoChatApp {
                 crate::config::Theme::Light => egui::ThemePreference::Light,
                 crate::config::Theme::Dark => egui::ThemePreference::Dark,
             });
+        }
+        if let Some(chat) = self.chat.as_mut()
+            && std::mem::take(&mut chat.raise)
+        {
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Visible(true));
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Focus);
         }
         let focused = ui.input(|i| i.focused);
         if self.focused != Some(focused) {
@@ -760,6 +803,20 @@ impl ChatState {
                         self.scroll_to_newest |= item.view.outgoing && i == self.messages.len();
                         self.messages.insert(i, *item);
                     }
+                }
+            }
+            UiMsg::Removed(hash) => self.messages.retain(|m| m.view.hash != hash),
+            UiMsg::OpenChat(chat) => {
+                let cmd = self.open_talk(chat);
+                self.outbox.push(cmd);
+                self.raise = true;
+            }
+            UiMsg::Privacy { read_receipts, typing } => self.privacy = (read_receipts, typing),
+            UiMsg::Typing { chat, from: _, on } => {
+                if on {
+                    self.typing.insert(chat, std::time::Instant::now() + crate::app::TYPING_SHOWN);
+                } else {
+                    self.typing.remove(&chat);
                 }
             }
             UiMsg::Status { hash, stat } => {

@@ -27,6 +27,8 @@ pub struct SettingsState {
     pub about: String,
     /// The Backup button was clicked (the app opens the backup window).
     pub open_backup: bool,
+    /// The account's read receipts and typing indicators (logged in only); changed at once.
+    pub privacy: Option<(bool, bool)>,
 }
 
 impl SettingsState {
@@ -41,6 +43,7 @@ impl SettingsState {
             error: None,
             saving: false,
             open_backup: false,
+            privacy: None,
         }
     }
 
@@ -137,6 +140,19 @@ pub(super) fn settings_ui(s: &mut SettingsState, ctx: &egui::Context, cmds: &mut
             ui.label(tr("Notifications"));
             ui.checkbox(&mut s.config.ui.notify_content, tr("Show the message (off: only who wrote)"));
             ui.end_row();
+
+            if let Some((read, typing)) = s.privacy.as_mut() {
+                ui.label(tr("Privacy"));
+                ui.vertical(|ui| {
+                    if ui.checkbox(read, tr("Read receipts (off: neither sent nor shown)")).changed() {
+                        cmds.push(UiCmd::SetPrivacy { read_receipts: Some(*read), typing: None });
+                    }
+                    if ui.checkbox(typing, tr("Typing indicators")).changed() {
+                        cmds.push(UiCmd::SetPrivacy { read_receipts: None, typing: Some(*typing) });
+                    }
+                });
+                ui.end_row();
+            }
 
             let label = ui.label(tr("Language"));
             egui::ComboBox::from_id_salt("language")

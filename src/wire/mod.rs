@@ -13,8 +13,8 @@ pub use bundle::{BundleError, DeviceId, KeyBundle, MAX_ONE_TIME_KEYS, device_id,
 pub use ids::{BadHash, MessageHash, MessageKind};
 pub use inner::Inner;
 pub use packet::{
-    AttachKind, Body, MAX_ACKS, MAX_BUNDLE, MAX_DIMENSION, MAX_FILE_NAME, MAX_MIME, MAX_NEEDS, MAX_PROOF,
-    MAX_SENDER_NAME, MAX_THUMB, ObjectMeta, Packet, PacketError, valid_sender_name,
+    AttachKind, Body, MAX_ACKS, MAX_BUNDLE, MAX_DIMENSION, MAX_EMOJI, MAX_FILE_NAME, MAX_MIME, MAX_NEEDS, MAX_PROOF,
+    MAX_SENDER_NAME, MAX_THUMB, ObjectMeta, Packet, PacketError, valid_reaction, valid_sender_name,
 };
 pub use padding::{PaddingError, pad, padded_chunks, padded_len, padme, unpad};
 

@@ -15,6 +15,8 @@ pub const MAX_THUMB: usize = 48 * 1024;
 pub const MAX_SENDER_NAME: usize = 64;
 /// Most hashes in one receipt (`ack`).
 pub const MAX_ACKS: usize = 1000;
+/// Longest reaction (`emoji`), in bytes: one emoji with its modifiers and joiners.
+pub const MAX_EMOJI: usize = 64;
 /// Most chunk indexes in one need (`need.i`).
 pub const MAX_NEEDS: usize = 4096;
 /// Largest width or height (`obj.w`, `obj.h`) taken at its word.
@@ -122,6 +124,36 @@ pub enum Body {
         /// Missing chunk indexes.
         i: Vec<u64>,
     },
+    /// `E`: the sender's new text for an earlier text message of theirs (`docs/PROTOCOL.md`
+    /// section 13).
+    Edit {
+        /// The hash of the message edited (`re`).
+        target: [u8; 32],
+        /// Its new text.
+        text: String,
+    },
+    /// `D`: the sender deletes an earlier message of theirs for everyone.
+    Delete {
+        /// The hash of the message deleted (`re`).
+        target: [u8; 32],
+    },
+    /// `X`: the sender's reaction to a message of the conversation; empty removes it.
+    React {
+        /// The hash of the message reacted to (`re`).
+        target: [u8; 32],
+        /// One emoji, or empty.
+        emoji: String,
+    },
+    /// `S`: the sender has displayed these messages (a read receipt; not a message).
+    Read {
+        /// Message hashes.
+        ack: Vec<[u8; 32]>,
+    },
+    /// `Y`: the sender is typing (`on`) or stopped; never stored, never sent again.
+    Typing {
+        /// Typing now.
+        on: bool,
+    },
     /// `K` (protocol v2): the sender's signed key bundle, sent in a v1 envelope to a peer
     /// whose bundle the sender lacks or whose session broke.
     Keys {
@@ -145,6 +177,20 @@ impl Body {
             Self::Chunk { .. } => 'C',
             Self::Need { .. } => 'N',
             Self::Keys { .. } => 'K',
+            Self::Edit { .. } => 'E',
+            Self::Delete { .. } => 'D',
+            Self::React { .. } => 'X',
+            Self::Read { .. } => 'S',
+            Self::Typing { .. } => 'Y',
+        }
+    }
+
+    /// For an edit, a delete or a reaction (an action on an earlier message, stored and
+    /// receipted like a message): the message it acts on.
+    pub fn action_target(&self) -> Option<[u8; 32]> {
+        match self {
+            Self::Edit { target, .. } | Self::Delete { target } | Self::React { target, .. } => Some(*target),
+            _ => None,
         }
     }
 
@@ -186,6 +232,9 @@ pub struct Packet {
     /// back yet (so that a message request says who claims to write). At most
     /// [`MAX_SENDER_NAME`] characters, no control characters; a receiver ignores any other.
     pub name: Option<String>,
+    /// `re` on a message: the hash of the earlier message it replies to (`docs/PROTOCOL.md`
+    /// section 13). Ignored on other packets.
+    pub reply_to: Option<[u8; 32]>,
 }
 
 /// A CBOR packet that does not follow the protocol.
@@ -233,12 +282,18 @@ impl Packet {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        Self { id, ts, body, name: None }
+        Self { id, ts, body, name: None, reply_to: None }
     }
 
     /// This packet carrying the sender's display name (dropped when it is not a valid one).
     pub fn with_name(mut self, name: Option<String>) -> Self {
         self.name = name.filter(|n| valid_sender_name(n));
+        self
+    }
+
+    /// This message replying to the message with hash `to` (kept only on messages).
+    pub fn replying_to(mut self, to: Option<[u8; 32]>) -> Self {
+        self.reply_to = to.filter(|_| self.body.is_message());
         self
     }
 
@@ -267,10 +322,20 @@ impl Packet {
     fn try_encode(&self, pad: Option<usize>) -> Result<Vec<u8>, minicbor::encode::Error<std::convert::Infallible>> {
         let mut e: Enc = Encoder::new(Vec::new());
         let extra = match &self.body {
-            Body::Text { .. } | Body::Receipt { .. } | Body::Chunk { .. } | Body::Need { .. } | Body::Keys { .. } => 1,
+            Body::Text { .. }
+            | Body::Receipt { .. }
+            | Body::Chunk { .. }
+            | Body::Need { .. }
+            | Body::Keys { .. }
+            | Body::Delete { .. }
+            | Body::Read { .. }
+            | Body::Typing { .. } => 1,
             Body::Attachment { text, .. } => 1 + u64::from(text.is_some()),
+            Body::Edit { .. } | Body::React { .. } => 2,
         };
-        e.map(4 + extra + u64::from(self.name.is_some()) + u64::from(pad.is_some()))?;
+        let reply_to = self.reply_to.filter(|_| self.body.is_message());
+        let keys = 4 + extra + u64::from(self.name.is_some()) + u64::from(reply_to.is_some());
+        e.map(keys + u64::from(pad.is_some()))?;
         e.str("v")?.u64(u64::from(VERSION))?;
         e.str("id")?.bytes(&self.id)?;
         e.str("ts")?.u64(self.ts)?;
@@ -278,6 +343,9 @@ impl Packet {
         e.str("t")?.str(self.body.letter().encode_utf8(&mut letter))?;
         if let Some(name) = &self.name {
             e.str("name")?.str(name)?;
+        }
+        if let Some(re) = &reply_to {
+            e.str("re")?.bytes(re)?;
         }
         match &self.body {
             Body::Text { text } => {
@@ -308,6 +376,26 @@ impl Packet {
                     }
                 }
             }
+            Body::Edit { target, text } => {
+                e.str("re")?.bytes(target)?;
+                e.str("text")?.str(text)?;
+            }
+            Body::Delete { target } => {
+                e.str("re")?.bytes(target)?;
+            }
+            Body::React { target, emoji } => {
+                e.str("re")?.bytes(target)?;
+                e.str("emoji")?.str(emoji)?;
+            }
+            Body::Read { ack } => {
+                e.str("ack")?.array(ack.len() as u64)?;
+                for h in ack {
+                    e.bytes(h)?;
+                }
+            }
+            Body::Typing { on } => {
+                e.str("on")?.bool(*on)?;
+            }
             Body::Keys { bundle, want, reset } => {
                 e.str("keys")?.map(3)?;
                 e.str("b")?.bytes(bundle)?;
@@ -334,7 +422,7 @@ impl Packet {
         let mut d = Decoder::new(cbor);
         let (mut v, mut id, mut ts, mut t) = (None, None, None, None);
         let (mut text, mut obj, mut ack, mut chunk, mut need) = (None, None, None, None, None);
-        let (mut keys, mut name) = (None, None);
+        let (mut keys, mut name, mut re, mut emoji, mut on) = (None, None, None, None, None);
         for_each_entry(&mut d, |d, key| {
             match key {
                 "v" => v = Some(d.u64()?),
@@ -353,6 +441,9 @@ impl Packet {
                 "chunk" => chunk = Some(decode_chunk(d)?),
                 "need" => need = Some(decode_need(d)?),
                 "keys" => keys = Some(decode_keys(d)?),
+                "re" => re = Some(fixed::<32>(d.bytes()?, "re")?),
+                "emoji" => emoji = Some(decode_emoji(d)?),
+                "on" => on = Some(d.bool()?),
                 // Only a claim, shown as one: an invalid name (or not a text) is ignored, not
                 // the message.
                 "name" if d.datatype()? == Type::String => {
@@ -387,12 +478,24 @@ impl Packet {
                 let (bundle, want, reset) = keys.ok_or(PacketError::Missing("keys"))?;
                 Body::Keys { bundle, want, reset }
             }
+            "E" => Body::Edit {
+                target: re.take().ok_or(PacketError::Missing("re"))?,
+                text: text.ok_or(PacketError::Missing("text"))?,
+            },
+            "D" => Body::Delete { target: re.take().ok_or(PacketError::Missing("re"))? },
+            "X" => Body::React {
+                target: re.take().ok_or(PacketError::Missing("re"))?,
+                emoji: emoji.ok_or(PacketError::Missing("emoji"))?,
+            },
+            "S" => Body::Read { ack: ack.ok_or(PacketError::Missing("ack"))? },
+            "Y" => Body::Typing { on: on.ok_or(PacketError::Missing("on"))? },
             other => match AttachKind::from_letter(other) {
                 Some(kind) => Body::Attachment { kind, text, obj: obj.ok_or(PacketError::Missing("obj"))? },
                 None => return Err(PacketError::UnknownType(other.chars().take(16).collect())),
             },
         };
-        Ok(Self { id, ts, body, name })
+        let reply_to = re.filter(|_| body.is_message());
+        Ok(Self { id, ts, body, name, reply_to })
     }
 }
 
@@ -586,6 +689,20 @@ fn decode_chunk(d: &mut Decoder<'_>) -> Result<ChunkFields, PacketError> {
     ))
 }
 
+/// A reaction: empty (removed) or one emoji of at most [`MAX_EMOJI`] bytes, without control
+/// characters or spaces.
+pub fn valid_reaction(emoji: &str) -> bool {
+    emoji.len() <= MAX_EMOJI && !emoji.chars().any(|c| c.is_control() || c.is_whitespace())
+}
+
+fn decode_emoji(d: &mut Decoder<'_>) -> Result<String, PacketError> {
+    let s = limited_str(d, MAX_EMOJI, "emoji")?;
+    if !valid_reaction(&s) {
+        return Err(PacketError::Invalid("emoji"));
+    }
+    Ok(s)
+}
+
 /// Largest signed key bundle carried in a `K` packet.
 pub const MAX_BUNDLE: usize = 8192;
 
@@ -678,10 +795,31 @@ mod tests {
             Body::Chunk { hash: [3; 32], i: 7, data: vec![0; 100], proof: vec![[4; 32], [5; 32]] },
             Body::Need { hash: [4; 32], i: vec![0, 5, 9] },
             Body::Keys { bundle: vec![1, 2, 3], want: true, reset: false },
+            Body::Edit { target: [5; 32], text: "better".into() },
+            Body::Delete { target: [6; 32] },
+            Body::React { target: [7; 32], emoji: "👍🏽".into() },
+            Body::React { target: [7; 32], emoji: String::new() },
+            Body::Read { ack: vec![[1; 32]] },
+            Body::Typing { on: true },
         ] {
             let p = Packet::new(body);
             assert_eq!(Packet::decode(&p.encode()).unwrap(), p);
         }
+    }
+
+    #[test]
+    fn a_reply_travels_on_messages_only() {
+        let reply = Packet::new(Body::Text { text: "yes".into() }).replying_to(Some([4; 32]));
+        assert_eq!(Packet::decode(&reply.encode()).unwrap().reply_to, Some([4; 32]));
+        let receipt = Packet::new(Body::Receipt { ack: vec![] }).replying_to(Some([4; 32]));
+        assert_eq!(receipt.reply_to, None);
+        // An edit's `re` is its target, not a reply.
+        let edit = Packet::decode(&Packet::new(Body::Edit { target: [4; 32], text: "x".into() }).encode()).unwrap();
+        assert_eq!((edit.reply_to, edit.body.action_target()), (None, Some([4; 32])));
+        let long = Packet::new(Body::React { target: [1; 32], emoji: "x".repeat(MAX_EMOJI + 1) });
+        assert_eq!(Packet::decode(&long.encode()), Err(PacketError::OverLimit("emoji")));
+        let spaced = Packet::new(Body::React { target: [1; 32], emoji: "a b".into() });
+        assert_eq!(Packet::decode(&spaced.encode()), Err(PacketError::Invalid("emoji")));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+mod actions;
 mod legacy;
 mod receive;
 mod sealing;
@@ -283,7 +284,23 @@ impl Engine {
                 answer(reply, r);
             }
             Command::RemoveFriend { address, reply } => answer(reply, chat.remove_friend(&address).map(|_| ())),
-            Command::MarkRead { chat: id, reply } => answer(reply, chat.mark_read(id)),
+            Command::MarkRead { chat: id, reply } => {
+                let r = self.mark_read(id);
+                answer(reply, r);
+            }
+            Command::Act { action, reply } => {
+                let r = self.act(action);
+                answer(reply, r);
+            }
+            Command::Typing { chat: id, on } => self.send_typing(id, on),
+            Command::Forwardable { hash, reply } => {
+                let r = self.forwardable(hash);
+                answer(reply, r);
+            }
+            Command::SetPrivacy { read_receipts, typing, reply } => {
+                let r = self.set_privacy(read_receipts, typing);
+                answer(reply, r);
+            }
             Command::ChangeTalk { chat: id, change, reply } => answer(reply, chat.change_talk(id, &change)),
             Command::Reconfigure { transport, limits, reply } => {
                 let r = self.reconfigure(*transport, limits).await;

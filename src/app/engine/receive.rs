@@ -15,7 +15,7 @@ use crate::crypto::Address;
 use crate::objects::ObjectId;
 use crate::session::{KeySource, OpenError, Opened, Sessions};
 use crate::store::now_ms;
-use crate::store::{self, ChatId, MessageStatus, NewMessage, Transfer, TransferState};
+use crate::store::{self, ChatId, MessageStatus, NewAction, NewMessage, Transfer, TransferState};
 use crate::transport::TransportEvent;
 use crate::wire::{AttachKind, Body, MessageHash, Packet};
 
@@ -46,6 +46,12 @@ struct Received {
     learned: Vec<Address>,
     /// Peers with a new session after a reset: what they have not confirmed goes again.
     resend: Vec<Address>,
+    /// Messages edited, deleted, reacted to or read: read them again.
+    changed: Vec<(ChatId, MessageHash)>,
+    /// Files of messages deleted for everyone that no message refers to any more.
+    orphans: Vec<(ObjectId, Vec<Address>)>,
+    /// Peers typing (or stopping).
+    typing: Vec<(Address, bool)>,
     /// Stranger messages dropped to keep requests within their limits.
     requests_dropped: u64,
     /// Deliveries that failed (by index in the batch) and were rolled back: not acknowledged.
@@ -64,6 +70,9 @@ impl Received {
         self.drops.extend(one.drops);
         self.learned.extend(one.learned);
         self.resend.extend(one.resend);
+        self.changed.extend(one.changed);
+        self.orphans.extend(one.orphans);
+        self.typing.extend(one.typing);
         self.requests_dropped += one.requests_dropped;
         self.failed.extend(one.failed);
     }
@@ -194,6 +203,28 @@ fn receive_one(
             let r = sessions.on_keys(tx, KeySource::InBand { from, want, reset }, &bundle);
             keys_outcome(r, out, sealed)?;
         }
+        Body::Edit { .. } | Body::Delete { .. } | Body::React { .. } => {
+            // Stored once (a copy that comes again is only receipted), applied when its
+            // message is here, receipted even when refused so that it is not sent again.
+            let hash = MessageHash::of(&cbor);
+            let a = NewAction { from, to: *me, hash, ts: ts as i64, body: &packet.body, cbor: &cbor };
+            if let Some(outcome) = store::insert_action(tx, me, &a, 'C', now).map_err(ClientError::Receive)? {
+                out.changed.extend(outcome.changed);
+                out.orphans.extend(outcome.orphans);
+            }
+            receipts.push((from, hash.0));
+        }
+        Body::Read { ack } => {
+            if store::read_receipts_on(tx).map_err(ClientError::Receive)? {
+                let hashes: Vec<MessageHash> = ack.into_iter().map(MessageHash).collect();
+                out.changed.extend(store::mark_seen(tx, me, &from, &hashes, now).map_err(ClientError::Receive)?);
+            }
+        }
+        Body::Typing { on } => {
+            if store::typing_on(tx).map_err(ClientError::Receive)? {
+                out.typing.push((from, on));
+            }
+        }
         Body::Text { .. } | Body::Attachment { .. } => {
             let Some(kind) = kind else { return Ok(()) };
             let hash = MessageHash::of(&cbor);
@@ -225,7 +256,9 @@ fn receive_one(
                 }
                 None => store::chat_of_message(tx, &hash).map_err(ClientError::Receive)?.unwrap_or(ChatId(0)),
             };
-            match obj {
+            // A message deleted before it came (the delete waited for it) has no file to fetch.
+            let deleted = obj.is_some() && store::is_deleted(tx, &hash).map_err(ClientError::Receive)?;
+            match obj.filter(|_| !deleted) {
                 // A message is receipted once stored; a file once it is verified and kept.
                 None => receipts.push((from, hash.0)),
                 Some(obj) => {
@@ -357,6 +390,12 @@ impl Engine {
                     }
                     for (hash, stat) in r.status {
                         self.emit(Event::Status { hash, stat });
+                    }
+                    self.after_actions(store::ActionOutcome { changed: r.changed, orphans: r.orphans });
+                    for (from, on) in r.typing {
+                        if let Ok(Some(chat)) = self.account.chat.chat_with(&from) {
+                            self.emit(Event::Typing { chat, from, on });
+                        }
                     }
                     let now = now_ms();
                     for (t, chat, kind) in r.incoming {

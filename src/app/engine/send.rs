@@ -33,6 +33,16 @@ impl Engine {
         Ok(peer)
     }
 
+    /// A reply quotes a message stored in the conversation with `peer`.
+    fn check_reply(&self, peer: &Address, reply_to: Option<MessageHash>) -> ClientResult<()> {
+        let Some(hash) = reply_to else { return Ok(()) };
+        let chat = self.account.chat.chat_with(peer)?;
+        match self.account.chat.message(&hash)? {
+            Some(m) if Some(m.chat) == chat && m.deleted != store::DELETED_HERE => Ok(()),
+            _ => Err(ClientError::NoSuchMessage(hash)),
+        }
+    }
+
     /// The account's name, for a message to someone who has not written back yet (their
     /// window shows it in the message request, as a claim); `None` once they have.
     fn introduction_to(&mut self, peer: &Address) -> Option<String> {
@@ -52,8 +62,8 @@ impl Engine {
     pub(super) fn send_texts(&mut self, commands: Vec<Command>) {
         let mut ok = Vec::new();
         for cmd in commands {
-            let Command::SendText { to, text, reply } = cmd else { continue };
-            let peer = match self.peer_of(to) {
+            let Command::SendText { to, text, reply_to, reply } = cmd else { continue };
+            let peer = match self.peer_of(to).and_then(|p| self.check_reply(&p, reply_to).map(|_| p)) {
                 Ok(p) if text.len() <= MAX_TEXT => p,
                 Ok(_) => {
                     let _ = reply.send(Err(ClientError::TextTooLong { len: text.len(), max: MAX_TEXT }));
@@ -64,7 +74,9 @@ impl Engine {
                     continue;
                 }
             };
-            let packet = Packet::new(Body::Text { text }).with_name(self.introduction_to(&peer));
+            let packet = Packet::new(Body::Text { text })
+                .with_name(self.introduction_to(&peer))
+                .replying_to(reply_to.map(|h| h.0));
             ok.push((peer, packet, reply));
         }
         if ok.len() > 1 {

@@ -190,6 +190,16 @@ impl Transfers {
         true
     }
 
+    /// Stops a file's transfer with `peer` (its message was deleted): nothing more of it is
+    /// sent, received or asked for.
+    pub fn cancel(&mut self, obj: &ObjectId, peer: &Address) {
+        let key = (*obj, *peer);
+        self.outgoing.remove(&key);
+        self.incoming.remove(&key);
+        self.queue.retain(|k| *k != key);
+        self.chunk_tags.retain(|_, (k, _)| *k != key);
+    }
+
     /// The connection was replaced: every chunk in flight is sent again.
     pub fn requeue_in_flight(&mut self) {
         let tags: Vec<Tag> = self.chunk_tags.keys().copied().collect();

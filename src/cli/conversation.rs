@@ -1,0 +1,122 @@
+//! `wochat react`, `edit` and `delete`: changes to an earlier message of a conversation.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use super::Ctx;
+use super::messaging::{parse_address, runtime};
+use crate::app::{Action, Client, Event, Started};
+use crate::crypto::Address;
+use crate::store::MessageStatus;
+use crate::wire::MessageHash;
+
+/// `react` options.
+#[derive(Debug, Args)]
+pub struct ReactArgs {
+    /// The other party's address.
+    pub peer: String,
+    /// The message's hash.
+    pub hash: String,
+    /// One emoji; empty removes one's reaction.
+    pub emoji: String,
+}
+
+/// `edit` options.
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// The other party's address.
+    pub peer: String,
+    /// The hash of an own text message.
+    pub hash: String,
+    /// Its new text.
+    #[arg(long)]
+    pub text: String,
+}
+
+/// `delete` options.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The other party's address.
+    pub peer: String,
+    /// The message's hash.
+    pub hash: String,
+    /// Delete an own message for everyone, not only here.
+    #[arg(long)]
+    pub for_everyone: bool,
+}
+
+/// How long the commands wait for the broker's acknowledgement.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Parses a message hash given on the command line.
+pub(super) fn parse_hash(s: &str) -> Result<MessageHash> {
+    s.parse().context("a message hash is 64 hexadecimal characters")
+}
+
+/// `react ADDRESS HASH EMOJI`.
+pub(super) fn react(ctx: &mut Ctx, args: ReactArgs) -> Result<()> {
+    let action = Action::React { target: parse_hash(&args.hash)?, emoji: args.emoji.trim().to_string() };
+    act(ctx, &args.peer, action)
+}
+
+/// `edit ADDRESS HASH --text T`.
+pub(super) fn edit(ctx: &mut Ctx, args: EditArgs) -> Result<()> {
+    act(ctx, &args.peer, Action::Edit { target: parse_hash(&args.hash)?, text: args.text })
+}
+
+/// `delete ADDRESS HASH [--for-everyone]`.
+pub(super) fn delete(ctx: &mut Ctx, args: DeleteArgs) -> Result<()> {
+    act(ctx, &args.peer, Action::Delete { target: parse_hash(&args.hash)?, for_everyone: args.for_everyone })
+}
+
+/// Checks that the message belongs to the conversation with `peer`, applies the action and
+/// waits until the broker has what is sent; prints the hash of what was sent, if anything.
+fn act(ctx: &mut Ctx, peer: &str, action: Action) -> Result<()> {
+    let peer = parse_address(peer)?;
+    let account = ctx.open_account()?;
+    in_conversation(&account, &peer, &action.target())?;
+    let config = ctx.config()?;
+    let sent = runtime()?.block_on(async {
+        let Started { client, mut events, .. } = Client::start_from_config(account, &config, &ctx.broker_urls)?;
+        let r = client.act(action).await;
+        let acked = match &r {
+            Ok(Some(hash)) => wait_sent(&mut events, *hash).await,
+            _ => true,
+        };
+        client.shutdown().await;
+        anyhow::Ok((r?, acked))
+    })?;
+    match sent {
+        (Some(hash), true) => println!("{hash}"),
+        (Some(hash), false) => {
+            println!("{hash}");
+            bail!("the broker did not acknowledge it within {} s; it stays in the outbox", WAIT.as_secs())
+        }
+        (None, _) => {}
+    }
+    Ok(())
+}
+
+/// The message must be one of the conversation with `peer`.
+fn in_conversation(account: &crate::app::Account, peer: &Address, hash: &MessageHash) -> Result<()> {
+    let chat = account.chat.chat_with(peer)?;
+    match account.chat.message(hash)? {
+        Some(m) if Some(m.chat) == chat => Ok(()),
+        _ => bail!("no message {hash} in the conversation with {peer}"),
+    }
+}
+
+/// Waits for the broker's acknowledgement of `hash`.
+async fn wait_sent(events: &mut crate::app::Events, hash: MessageHash) -> bool {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(Event::Status { hash: h, stat })) if h == hash && stat != MessageStatus::Stored => return true,
+            Ok(Some(Event::Error(e))) => eprintln!("wochat: {e}"),
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return false,
+        }
+    }
+}
