@@ -1172,7 +1172,7 @@ impl Session {
                 // Waiting for a click holds a thread until the notification is gone: a few at
                 // most; beyond them, notifications are shown without it.
                 if WAITING_CLICKS.fetch_add(1, Ordering::SeqCst) < MAX_WAITING_CLICKS {
-                    n.action("default", &super::i18n::tr("Open"));
+                    n.action("default", super::i18n::tr("Open"));
                     if let Ok(handle) = n.show() {
                         handle.wait_for_action(|action| {
                             if action == "default" {
