@@ -132,6 +132,11 @@ pub struct UiConfig {
     pub renderer: String,
     /// Notifications show what the message says (`false`: only who wrote).
     pub notify_content: bool,
+    /// Closing the window keeps WoChat running in the tray (where there is one); it quits
+    /// from the tray's menu.
+    pub close_to_tray: bool,
+    /// The window starts hidden in the tray (minimized where there is none).
+    pub start_minimized: bool,
 }
 
 impl Default for UiConfig {
@@ -142,6 +147,8 @@ impl Default for UiConfig {
             enter_sends: true,
             renderer: "auto".into(),
             notify_content: true,
+            close_to_tray: true,
+            start_minimized: false,
         }
     }
 }

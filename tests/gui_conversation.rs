@@ -182,3 +182,24 @@ fn a_clicked_notification_opens_its_talk() {
     until(&mut h, 10, "Bert open", |a| open_name(a).as_deref() == Some("Bert"));
     until(&mut h, 10, "his messages", |a| shown(a, "hello from Bert").is_some());
 }
+
+#[test]
+fn any_emoji_can_be_a_reaction() {
+    let Pair { rt, mut bob, mut h, _broker, _home, _net } = alice_talking_to_bob();
+    let alice = h.state().chat.as_ref().unwrap().me.1;
+    let hash = rt.block_on(bob.send_confirmed(alice, "new flat!"));
+    until(&mut h, 20, "bob's message", |a| shown(a, "new flat!").is_some());
+    settle(&mut h);
+    h.get_all_by_label("new flat!").next().unwrap().click_secondary();
+    h.run_ok();
+    h.get_by_label("Other:").click();
+    h.step();
+    h.get_by_label("Other:").type_text("🏠");
+    h.step();
+    h.get_by_label("React").click();
+    h.run_ok();
+    let history =
+        rt.block_on(bob.until_history(&alice, |h| h.iter().any(|m| m.hash == hash && !m.reactions.is_empty())));
+    let m = history.iter().find(|m| m.hash == hash).unwrap();
+    assert_eq!(m.reactions, [("🏠".to_string(), vec![alice])]);
+}

@@ -356,3 +356,62 @@ fn an_account_is_imported_without_a_file_dialog() {
     h.key_press(egui::Key::Enter);
     until(&mut h, 20, "dora imported", |a| a.login.accounts.iter().any(|n| n == "dora"));
 }
+
+/// The viewport commands of the last frame.
+fn commands(h: &Harness<'static, WoChatApp>) -> Vec<egui::ViewportCommand> {
+    h.output().viewport_output.get(&egui::ViewportId::ROOT).map(|v| v.commands.clone()).unwrap_or_default()
+}
+
+#[test]
+fn closing_keeps_wochat_in_the_tray_which_shows_the_unread_count_and_quits() {
+    let t = TestHome::new();
+    seed_talk(&t, "alice", "Anna", &["hello".to_string()]);
+    let mut h = logged_in(&t, "alice");
+    let (tray, tray_events) = wochat::ui::tray::Tray::fake();
+    h.state_mut().set_tray(tray);
+    until(&mut h, 10, "the talk", |a| !a.chat.as_ref().unwrap().talks.is_empty());
+    // The tray says what is unread (muted talks left out, as in the title).
+    let chat = h.state_mut().chat.as_mut().unwrap();
+    chat.talks[0].view.unread = 3;
+    h.run_ok();
+    assert_eq!(h.state().tray.as_ref().unwrap().unread(), 3);
+
+    // Closing the window hides it in the tray instead.
+    h.input_mut().viewports.entry(egui::ViewportId::ROOT).or_default().events.push(egui::ViewportEvent::Close);
+    h.step();
+    let cmds = commands(&h);
+    assert!(cmds.contains(&egui::ViewportCommand::CancelClose), "{cmds:?}");
+    assert!(cmds.contains(&egui::ViewportCommand::Visible(false)), "{cmds:?}");
+    assert!(h.state().hidden);
+    h.input_mut().viewports.entry(egui::ViewportId::ROOT).or_default().events.clear();
+
+    // The tray's "Show WoChat" brings it back; "Quit WoChat" closes it for good.
+    tray_events.send(wochat::ui::tray::TrayEvent::Show).unwrap();
+    h.step();
+    assert!(commands(&h).contains(&egui::ViewportCommand::Visible(true)));
+    assert!(!h.state().hidden);
+    tray_events.send(wochat::ui::tray::TrayEvent::Quit).unwrap();
+    h.step();
+    assert!(commands(&h).contains(&egui::ViewportCommand::Close));
+    h.input_mut().viewports.entry(egui::ViewportId::ROOT).or_default().events.push(egui::ViewportEvent::Close);
+    h.step();
+    assert!(!commands(&h).contains(&egui::ViewportCommand::CancelClose), "quitting is not cancelled");
+
+    // With the setting off, closing closes.
+    drop(h);
+    let mut h = logged_in(&t, "alice");
+    let (tray, _events) = wochat::ui::tray::Tray::fake();
+    h.state_mut().set_tray(tray);
+    h.state_mut().config.ui.close_to_tray = false;
+    h.input_mut().viewports.entry(egui::ViewportId::ROOT).or_default().events.push(egui::ViewportEvent::Close);
+    h.step();
+    assert!(!commands(&h).contains(&egui::ViewportCommand::CancelClose));
+}
+
+#[test]
+fn start_minimized_minimizes_the_window_where_there_is_no_tray() {
+    let t = TestHome::new();
+    std::fs::write(t.home.config_path(), "[ui]\nstart_minimized = true\n").unwrap();
+    let h = logged_in(&t, "alice");
+    assert!(h.state().minimized && !h.state().hidden, "no tray to hide it in: minimized");
+}

@@ -68,11 +68,13 @@ pub struct Desktop {
     pub open_files: bool,
     /// Where files go when no dialog asks (`None`: the user's downloads folder).
     pub downloads: Option<PathBuf>,
+    /// A tray icon may be shown (where the desktop has a tray).
+    pub tray: bool,
 }
 
 impl Default for Desktop {
     fn default() -> Self {
-        Self { broker_urls: Vec::new(), file_dialogs: true, open_files: true, downloads: None }
+        Self { broker_urls: Vec::new(), file_dialogs: true, open_files: true, downloads: None, tray: true }
     }
 }
 

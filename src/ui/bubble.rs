@@ -113,6 +113,22 @@ pub fn menu_ui(ui: &mut egui::Ui, item: &MessageItem, me: &Address, out: &mut Ve
             }
         }
     });
+    // Any other emoji: typed or pasted.
+    ui.horizontal(|ui| {
+        let id = ui.make_persistent_id(("other_reaction", m.hash));
+        let mut other: String = ui.data_mut(|d| d.get_temp(id).unwrap_or_default());
+        let label = ui.label(tr("Other:"));
+        let r = ui.add(egui::TextEdit::singleline(&mut other).desired_width(60.0)).labelled_by(label.id);
+        let emoji = other.trim().to_string();
+        let ok = !emoji.is_empty() && crate::wire::valid_reaction(&emoji);
+        let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        if (ui.add_enabled(ok, egui::Button::new(tr("React"))).clicked() || enter) && ok {
+            out.push(BubbleAction::Cmd(UiCmd::Act(Action::React { target: m.hash, emoji })));
+            other.clear();
+            ui.close();
+        }
+        ui.data_mut(|d| d.insert_temp(id, other));
+    });
     if m.reactions.iter().any(|(_, who)| who.contains(me)) && ui.button(tr("Remove my reaction")).clicked() {
         out.push(BubbleAction::Cmd(UiCmd::Act(Action::React { target: m.hash, emoji: String::new() })));
         ui.close();

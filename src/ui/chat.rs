@@ -894,16 +894,13 @@ fn bubble_ui(ui: &mut egui::Ui, m: &MessageItem, highlighted: bool, cx: &mut Bub
         egui::Layout::left_to_right(egui::Align::TOP)
     };
     let mut commands = Vec::new();
-    // Where a right click opens the bubble's menu: the bubble, and its text (which takes
-    // clicks of its own for selecting).
-    let mut menu_on = Vec::new();
+    let mut bubble_response = None;
     ui.with_layout(layout, |ui| {
         let fill = if outgoing { ui.visuals().selection.bg_fill } else { ui.visuals().faint_bg_color };
         // The message a search result led to is outlined.
         let stroke = if highlighted { egui::Stroke::new(2.5, ui.visuals().warn_fg_color) } else { egui::Stroke::NONE };
         let frame = egui::Frame::new().fill(fill).stroke(stroke).corner_radius(8.0);
-        // A clickable area under the bubble's widgets (they keep their own clicks).
-        let bubble = ui.scope_builder(egui::UiBuilder::new().sense(egui::Sense::click()), |ui| {
+        let bubble = ui.scope(|ui| {
             frame.inner_margin(egui::Margin::symmetric(10, 6)).show(ui, |ui| {
                 ui.set_max_width(ui.available_width() * 0.7);
                 // Outgoing bubbles sit on the right: their rows align right, so that the
@@ -918,14 +915,13 @@ fn bubble_ui(ui: &mut egui::Ui, m: &MessageItem, highlighted: bool, cx: &mut Bub
                         bubble::quote_ui(ui, q, cx.name_of, &mut cx.actions);
                     }
                     if m.view.deleted {
-                        let r = ui.label(egui::RichText::new(tr("This message was deleted")).italics().weak());
-                        menu_on.push(r);
+                        ui.label(egui::RichText::new(tr("This message was deleted")).italics().weak());
                     }
                     if let Some(a) = &m.view.attachment {
                         attachment_ui(ui, a, outgoing, m.preview.as_deref(), cx.previews, &mut commands);
                     }
                     if !text.is_empty() {
-                        menu_on.push(ui.add(egui::Label::new(text).selectable(true).wrap()));
+                        ui.add(egui::Label::new(text).selectable(true).wrap());
                     }
                     for url in links_in(text) {
                         ui.hyperlink(url);
@@ -943,11 +939,24 @@ fn bubble_ui(ui: &mut egui::Ui, m: &MessageItem, highlighted: bool, cx: &mut Bub
                 });
             });
         });
-        menu_on.push(bubble.response);
+        bubble_response = Some(bubble.response);
     });
-    let me = cx.me;
-    for r in menu_on {
-        r.context_menu(|ui| bubble::menu_ui(ui, m, &me, &mut cx.actions));
+    // A right click anywhere on the bubble (its text too) opens its menu; it stays open while
+    // its emoji field is typed in.
+    if let Some(r) = bubble_response {
+        let open = if r.container_secondary_clicked() {
+            Some(egui::SetOpenCommand::Bool(true))
+        } else if r.container_clicked() {
+            Some(egui::SetOpenCommand::Bool(false))
+        } else {
+            None
+        };
+        let me = cx.me;
+        egui::Popup::menu(&r)
+            .open_memory(open)
+            .at_pointer_fixed()
+            .close_behavior(egui::PopupCloseBehavior::CloseOnClickOutside)
+            .show(|ui| bubble::menu_ui(ui, m, &me, &mut cx.actions));
     }
     cx.actions.extend(commands.into_iter().map(BubbleAction::Cmd));
 }

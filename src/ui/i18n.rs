@@ -291,6 +291,13 @@ const ZH_CN: &[(&str, &str)] = &[
     ("Forward to", "转发给"),
     ("Forward", "转发"),
     ("Forward...", "转发..."),
+    ("Show WoChat", "显示 WoChat"),
+    ("Quit WoChat", "退出 WoChat"),
+    ("{} unread", "{} 条未读"),
+    ("Window", "窗口"),
+    ("Closing keeps WoChat in the tray (quit from its menu)", "关闭窗口时保留在托盘中（从托盘菜单退出）"),
+    ("Start minimized", "启动时最小化"),
+    ("Other:", "其他："),
     ("Typing indicators", "正在输入提示"),
 ];
 

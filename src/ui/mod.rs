@@ -15,6 +15,7 @@ mod profile;
 pub mod renderer;
 mod settings;
 mod switcher;
+pub mod tray;
 
 use std::sync::Arc;
 
@@ -443,6 +444,20 @@ pub struct WoChatApp {
     pub broker_override: Vec<String>,
     /// What draws the window (shown in Settings → About).
     pub renderer: renderer::Renderer,
+    /// The tray icon, where the desktop has a tray.
+    pub tray: Option<tray::Tray>,
+    /// A tray icon is to be tried on the first frame.
+    want_tray: bool,
+    /// Repaints the window (from other threads).
+    repaint: Arc<dyn Fn() + Send + Sync>,
+    /// "Quit" was chosen in the tray: the window closes for good.
+    quitting: bool,
+    /// The window is hidden in the tray.
+    pub hidden: bool,
+    /// The window was last minimized by WoChat (no tray to hide it in, or "Start minimized").
+    pub minimized: bool,
+    /// The window starts hidden in the tray (or minimized).
+    start_minimized: bool,
 }
 
 impl WoChatApp {
@@ -455,6 +470,10 @@ impl WoChatApp {
     /// `desktop.broker_urls` replace the configured brokers).
     pub fn with_desktop(home: Home, desktop: Desktop, repaint: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<Self> {
         let broker_override = desktop.broker_urls.clone();
+        let want_tray = desktop.tray;
+        // Read now: the backend's settings arrive after the first frame.
+        let start_minimized = crate::config::Config::load(&home.config_path()).is_ok_and(|c| c.ui.start_minimized);
+        let wake = repaint.clone();
         let backend = Backend::start(home, desktop, move || repaint())?;
         Ok(Self {
             backend,
@@ -472,6 +491,13 @@ impl WoChatApp {
             talks_width: 260.0,
             broker_override,
             renderer: renderer::Renderer::Wgpu,
+            tray: None,
+            want_tray,
+            repaint: wake,
+            quitting: false,
+            hidden: false,
+            minimized: false,
+            start_minimized,
         })
     }
 
@@ -644,6 +670,67 @@ impl WoChatApp {
         }
     }
 
+    /// Uses `tray` as the tray icon (tests: [`tray::Tray::fake`]).
+    pub fn set_tray(&mut self, tray: tray::Tray) {
+        self.tray = Some(tray);
+    }
+
+    /// Hides the window in the tray, or minimizes it without one (or where a window cannot
+    /// be hidden: Wayland).
+    fn hide(&mut self, ctx: &egui::Context) {
+        let wayland = cfg!(all(unix, not(target_os = "macos"))) && std::env::var_os("WAYLAND_DISPLAY").is_some();
+        if self.tray.as_ref().is_some_and(tray::Tray::shown) && !wayland {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Visible(false));
+            self.hidden = true;
+        } else {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(true));
+            self.minimized = true;
+        }
+    }
+
+    /// Shows the window again and brings it to the front.
+    fn show(&mut self, ctx: &egui::Context) {
+        self.hidden = false;
+        self.minimized = false;
+        ctx.send_viewport_cmd(egui::ViewportCommand::Visible(true));
+        ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+        ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+    }
+
+    /// The tray: its unread count, what it asked, and closing the window to it.
+    fn tray_ui(&mut self, ctx: &egui::Context) {
+        let unread = self.unread_total();
+        let mut events = Vec::new();
+        if let Some(t) = self.tray.as_mut() {
+            t.set_unread(unread);
+            events = t.events();
+        }
+        for e in events {
+            match e {
+                tray::TrayEvent::Show => self.show(ctx),
+                tray::TrayEvent::Quit => {
+                    self.quitting = true;
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            }
+        }
+        let close = ctx.input(|i| i.viewport().close_requested());
+        let to_tray = self.config.ui.close_to_tray && self.tray.as_ref().is_some_and(tray::Tray::shown);
+        if close && to_tray && !self.quitting {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            // What is typed is kept, as on a real close.
+            if let Some(chat) = self.chat.as_mut() {
+                chat.keep_draft();
+            }
+            self.hide(ctx);
+        }
+    }
+
+    /// Unread messages of the talks that are not muted.
+    fn unread_total(&self) -> u64 {
+        self.chat.as_ref().map_or(0, |c| c.talks.iter().filter(|t| !t.view.state.muted).map(|t| t.view.unread).sum())
+    }
+
     /// Draws one frame.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         if !std::mem::replace(&mut self.first_frame_done, true) {
@@ -651,8 +738,16 @@ impl WoChatApp {
             // A steady text cursor: a blinking one repaints the window twice a second for as
             // long as a field has focus (the composer does whenever a talk is open).
             ui.ctx().all_styles_mut(|s| s.visuals.text_cursor.blink = false);
+            // The tray needs the window's event loop running (macOS, Windows).
+            if self.want_tray {
+                self.tray = tray::Tray::start(self.repaint.clone());
+            }
+            if self.start_minimized {
+                self.hide(ui.ctx());
+            }
         }
         self.poll_backend();
+        self.tray_ui(ui.ctx());
         let title = self.window_title();
         if title != self.title {
             ui.ctx().send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));

@@ -141,6 +141,16 @@ pub(super) fn settings_ui(s: &mut SettingsState, ctx: &egui::Context, cmds: &mut
             ui.checkbox(&mut s.config.ui.notify_content, tr("Show the message (off: only who wrote)"));
             ui.end_row();
 
+            ui.label(tr("Window"));
+            ui.vertical(|ui| {
+                ui.checkbox(
+                    &mut s.config.ui.close_to_tray,
+                    tr("Closing keeps WoChat in the tray (quit from its menu)"),
+                );
+                ui.checkbox(&mut s.config.ui.start_minimized, tr("Start minimized"));
+            });
+            ui.end_row();
+
             if let Some((read, typing)) = s.privacy.as_mut() {
                 ui.label(tr("Privacy"));
                 ui.vertical(|ui| {

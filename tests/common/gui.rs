@@ -29,7 +29,7 @@ pub const SIZE: egui::Vec2 = egui::vec2(1000.0, 700.0);
 /// What a test window may use of the desktop: no native dialogs (they would wait for a person
 /// on a desktop that has them) and no program started to open a file.
 pub fn test_desktop() -> Desktop {
-    Desktop { file_dialogs: false, open_files: false, ..Desktop::default() }
+    Desktop { file_dialogs: false, open_files: false, tray: false, ..Desktop::default() }
 }
 
 /// The window on `home`, logged out, [`SIZE`] large.
