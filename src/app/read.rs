@@ -123,6 +123,8 @@ pub struct MessageView {
     pub reactions: Reactions,
     /// How many times its sender edited it (the text is the newest).
     pub edited: u32,
+    /// When edited: what it said before, the original first.
+    pub earlier_texts: Vec<String>,
     /// Deleted for everyone: no text, no attachment.
     pub deleted: bool,
     /// An own message the peer displayed (read receipts on).
@@ -317,6 +319,18 @@ impl ReadModel {
         v
     }
 
+    /// What an edited message said before its newest edit: the original, then each edit.
+    fn earlier_texts(&self, row: &MessageRow) -> Vec<String> {
+        let original = match row.body() {
+            Ok(Body::Text { text }) => text,
+            _ => return Vec::new(),
+        };
+        let mut texts = vec![original];
+        texts.extend(self.db.edits(row.id).unwrap_or_default().into_iter().map(|(_, t)| t));
+        texts.pop();
+        texts
+    }
+
     /// The edit history of a message: (the sender's clock, text), oldest first.
     pub fn edits(&self, id: i64) -> Result<Vec<(i64, String)>, StoreError> {
         self.db.edits(id)
@@ -365,6 +379,10 @@ impl ReadModel {
             }
             _ => (None, None),
         };
+        let earlier_texts = match (&text, row.edits) {
+            (Some(_), 1..) => self.earlier_texts(row),
+            _ => Vec::new(),
+        };
         MessageView {
             id: row.id,
             chat: row.chat,
@@ -381,6 +399,7 @@ impl ReadModel {
             reply_to: None,
             reactions: self.db.reactions(row.id).unwrap_or_default(),
             edited: row.edits,
+            earlier_texts,
             deleted: row.deleted == DELETED_FOR_EVERYONE,
             read: outgoing && row.seen.is_some() && self.db.read_receipts().unwrap_or(true),
         }

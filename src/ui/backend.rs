@@ -1308,6 +1308,7 @@ mod tests {
             reply_to: None,
             reactions: Vec::new(),
             edited: 0,
+            earlier_texts: Vec::new(),
             deleted: false,
             read: false,
         };

@@ -32,7 +32,11 @@ pub enum BubbleAction {
 
 /// The quoted message above a reply; a click asks to bring it into view.
 pub fn quote_ui(ui: &mut egui::Ui, q: &QuoteView, name_of: &dyn Fn(&Address) -> String, out: &mut Vec<BubbleAction>) {
-    let snippet = if q.id.is_some() { q.snippet.clone() } else { tr("The original message is not here").to_string() };
+    let snippet = if q.id.is_some() {
+        super::i18n::tr_preview(&q.snippet)
+    } else {
+        tr("The original message is not here").to_string()
+    };
     let who = q.from.as_ref().map(name_of).unwrap_or_default();
     let stroke = egui::Stroke::new(3.0, ui.visuals().weak_text_color());
     let r = egui::Frame::new()

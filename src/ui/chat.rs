@@ -386,7 +386,9 @@ fn talk_row_ui(
             painter.galley(egui::pos2(left, line2), g, red);
         }
         None if !t.preview.is_empty() => {
-            let g = truncated(egui::RichText::new(&t.preview).color(weak).size(12.0), preview_right - left);
+            // The core's words for a deleted message, in the window's language.
+            let preview = super::i18n::tr_preview(&t.preview);
+            let g = truncated(egui::RichText::new(preview).color(weak).size(12.0), preview_right - left);
             painter.galley(egui::pos2(left, line2), g, weak);
         }
         None => {}
@@ -929,7 +931,10 @@ fn bubble_ui(ui: &mut egui::Ui, m: &MessageItem, highlighted: bool, cx: &mut Bub
                     ui.horizontal(|ui| {
                         ui.small(&m.local.hm);
                         if m.view.edited > 0 {
-                            ui.small(tr("edited")).on_hover_text(tr("The sender changed this message"));
+                            // Hovering shows what it said before.
+                            let before: Vec<String> = m.view.earlier_texts.iter().map(|t| format!("• {t}")).collect();
+                            let about = format!("{}\n{}", tr("Earlier versions:"), before.join("\n"));
+                            ui.small(tr("edited")).on_hover_text(about);
                         }
                         if outgoing && !m.view.deleted {
                             status_icon(ui, m.view.stat, m.view.read);

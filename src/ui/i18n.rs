@@ -298,6 +298,8 @@ const ZH_CN: &[(&str, &str)] = &[
     ("Closing keeps WoChat in the tray (quit from its menu)", "关闭窗口时保留在托盘中（从托盘菜单退出）"),
     ("Start minimized", "启动时最小化"),
     ("Other:", "其他："),
+    ("Message deleted", "消息已删除"),
+    ("Earlier versions:", "之前的版本："),
     ("Typing indicators", "正在输入提示"),
 ];
 
@@ -372,6 +374,14 @@ pub fn client_error_text(e: &crate::app::ClientError) -> String {
         E::NoPreview { reason, .. } => tr_fill("no preview for a picture: {}", &[reason]),
         E::NoSuchMessage(_) => tr("the message is not in this conversation").into(),
         E::NotAllowed(why) => tr_dynamic(&why.to_string()),
+    }
+}
+
+/// A preview the core wrote (English words, perhaps after an icon) in the current language.
+pub fn tr_preview(preview: &str) -> String {
+    match preview.split_once(' ') {
+        Some((icon, words)) if !icon.chars().any(char::is_alphanumeric) => format!("{icon} {}", tr_dynamic(words)),
+        _ => tr_dynamic(preview),
     }
 }
 
