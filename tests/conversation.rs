@@ -308,3 +308,38 @@ async fn a_text_and_a_file_are_forwarded_from_the_store_to_several_talks() {
     let gone = alice.client.forward(note, vec![c.into()]).await;
     assert!(matches!(gone, Err(ClientError::NoSuchMessage(_))), "{gone:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_learns_neither_reads_nor_typing_until_accepted() {
+    let net = TestNet::new().strangers();
+    let mut alice = net.peer("alice").await;
+    let mut bob = net.peer("bob").await;
+    let (a, b) = (alice.address, bob.address);
+    // Bob has Alice's keys (she wrote first) and a request from her.
+    let hello = alice.send_confirmed(b, "hello, we met at the fair").await;
+    let chat = bob.read.chat_with(&a).unwrap().unwrap();
+    bob.client.mark_read(chat).await.unwrap();
+    bob.client.typing(chat, true);
+    // Anything Bob sends after them arrives after them.
+    let marker = bob.send_confirmed(a, "who is this?").await;
+    // Alice's own message, receipted after all that: any typing event came before its status.
+    let probe = alice.client.send_text(b, "Alice, from the fair".into()).await.unwrap();
+    let mut seen_marker = false;
+    alice
+        .wait_for(|e| {
+            assert!(!matches!(e, Event::Typing { .. }), "no typing for a request: {e:?}");
+            seen_marker |= matches!(e, Event::Message { hash, .. } if *hash == marker);
+            seen_marker
+                && matches!(e, Event::Status { hash, stat: wochat::store::MessageStatus::Confirmed } if *hash == probe)
+        })
+        .await;
+    assert!(!find(&alice.history(&b), &hello).unwrap().read, "no read receipt for a request");
+    // Accepted: what Bob reads from now on is reported.
+    bob.client.add_friend(a, "Alice".into()).await.unwrap();
+    let again = alice.send_confirmed(b, "Alice again").await;
+    bob.until_history(&a, |h| find(h, &again).is_some()).await;
+    bob.client.mark_read(chat).await.unwrap();
+    alice.until_history(&b, |h| find(h, &again).unwrap().read).await;
+    bob.client.typing(chat, true);
+    alice.wait_for(|e| matches!(e, Event::Typing { from, on: true, .. } if *from == b)).await;
+}

@@ -116,8 +116,9 @@ impl Engine {
         }
     }
 
-    /// Marks a conversation read; with read receipts on, tells its peer (if it speaks v2)
-    /// which of its messages were displayed.
+    /// Marks a conversation read; with read receipts on, tells its peer (if it speaks v2 and
+    /// is a friend: a stranger's message request learns nothing) which of its messages were
+    /// displayed.
     pub(super) fn mark_read(&mut self, chat: ChatId) -> ClientResult<()> {
         self.account.chat.mark_read(chat)?;
         let receipts = self.account.chat.read_receipts()?;
@@ -132,7 +133,7 @@ impl Engine {
                 by_peer.entry(from).or_default().push(hash.0);
             }
             for (peer, hashes) in by_peer {
-                if !store::olm::speaks_v2(tx, &peer)? {
+                if !store::olm::speaks_v2(tx, &peer)? || !store::is_friend(tx, &peer)? {
                     continue;
                 }
                 for ack in hashes.chunks(crate::wire::MAX_ACKS) {
@@ -147,7 +148,7 @@ impl Engine {
     }
 
     /// Tells a conversation's peer that the user types (or stopped), if typing indicators
-    /// are on and the peer speaks v2. Best effort: a failure is not reported.
+    /// are on and the peer speaks v2 and is a friend. Best effort: a failure is not reported.
     pub(super) fn send_typing(&mut self, chat: ChatId, on: bool) {
         if !self.connected || !self.account.chat.typing_indicators().unwrap_or(false) {
             return;
@@ -155,7 +156,7 @@ impl Engine {
         let Ok(Some(peer)) = self.account.chat.talk(chat).map(|t| t.and_then(|t| t.peer())) else { return };
         let sessions = self.sessions.clone();
         let _ = transact(&mut self.account.chat, &*self.link, |tx, _, sealed| {
-            if store::olm::speaks_v2(tx, &peer)? {
+            if store::olm::speaks_v2(tx, &peer)? && store::is_friend(tx, &peer)? {
                 let cbor = Packet::new(Body::Typing { on }).encode();
                 sealed.seal(&*sessions, tx, &peer, &cbor, None, false)?;
             }
