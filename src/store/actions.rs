@@ -464,3 +464,103 @@ pub(crate) fn is_deleted(tx: &Transaction<'_>, hash: &MessageHash) -> Result<boo
 const READ_RECEIPTS_KEY: &str = "privacy.read_receipts";
 /// `meta` key of the typing-indicator setting.
 const TYPING_KEY: &str = "privacy.typing";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::messages::{NewMessage, insert_message};
+    use crate::testkit::identity_of;
+    use crate::wire::{MessageKind, Packet};
+
+    /// An in-memory chat.db of alice, with bob's text `text` (sent at `ts`) stored.
+    fn setup() -> (rusqlite::Connection, Address, Address) {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::store::migrations::migrate(&mut conn, crate::store::migrations::CHAT_DB).unwrap();
+        (conn, identity_of("alice").address(), identity_of("bob").address())
+    }
+
+    fn message(tx: &Transaction<'_>, me: &Address, from: &Address, text: &str, ts: i64) -> MessageHash {
+        let mut p = Packet::new(Body::Text { text: text.into() });
+        p.ts = ts as u64;
+        let cbor = p.encode();
+        let hash = MessageHash::of(&cbor);
+        let m =
+            NewMessage { chat: None, from: *from, to: *me, hash, kind: MessageKind::Text, ts, cbor: &cbor, obj: None };
+        insert_message(tx, me, &m, ts).unwrap();
+        hash
+    }
+
+    fn act(tx: &Transaction<'_>, me: &Address, from: &Address, body: Body, ts: i64) -> Option<ActionOutcome> {
+        let mut p = Packet::new(body);
+        p.ts = ts as u64;
+        let cbor = p.encode();
+        let a = NewAction { from: *from, to: *me, hash: MessageHash::of(&cbor), ts, body: &p.body, cbor: &cbor };
+        insert_action(tx, me, &a, 'C', ts).unwrap()
+    }
+
+    fn reaction_of(tx: &Transaction<'_>, who: &Address) -> Option<String> {
+        tx.query_row("SELECT emoji FROM reaction WHERE pk = ?1", [who.to_hex()], |r| r.get(0)).optional().unwrap()
+    }
+
+    #[test]
+    fn the_newest_reaction_and_edit_win_whatever_order_they_arrive_in() {
+        let (mut conn, me, bob) = setup();
+        let tx = conn.transaction().unwrap();
+        let t0 = 1_800_000_000_000;
+        let target = message(&tx, &me, &bob, "v0", t0).0;
+        // Newer first, older after: the older one loses.
+        act(&tx, &me, &bob, Body::React { target, emoji: "😂".into() }, t0 + 20);
+        act(&tx, &me, &bob, Body::React { target, emoji: "👍".into() }, t0 + 10);
+        assert_eq!(reaction_of(&tx, &bob).as_deref(), Some("😂"));
+        // A removal is kept: an older reaction arriving later does not come back.
+        act(&tx, &me, &bob, Body::React { target, emoji: String::new() }, t0 + 30);
+        act(&tx, &me, &bob, Body::React { target, emoji: "🎉".into() }, t0 + 25);
+        assert_eq!(reaction_of(&tx, &bob).as_deref(), Some(""));
+        act(&tx, &me, &bob, Body::Edit { target, text: "v2".into() }, t0 + 200);
+        act(&tx, &me, &bob, Body::Edit { target, text: "v1".into() }, t0 + 100);
+        let id: i64 = tx.query_row("SELECT id FROM message", [], |r| r.get(0)).unwrap();
+        assert_eq!(current_text(&tx, id).unwrap().as_deref(), Some("v2"));
+        // The same packet twice is taken once.
+        let p = Packet::new(Body::Edit { target, text: "v3".into() });
+        let cbor = p.encode();
+        let a = NewAction { from: bob, to: me, hash: MessageHash::of(&cbor), ts: t0 + 300, body: &p.body, cbor: &cbor };
+        assert!(insert_action(&tx, &me, &a, 'C', t0 + 300).unwrap().is_some());
+        assert!(insert_action(&tx, &me, &a, 'C', t0 + 301).unwrap().is_none());
+        let edits: i64 = tx.query_row("SELECT edits FROM message", [], |r| r.get(0)).unwrap();
+        assert_eq!(edits, 3);
+    }
+
+    #[test]
+    fn edits_stop_at_twenty_and_after_a_day() {
+        let (mut conn, me, bob) = setup();
+        let tx = conn.transaction().unwrap();
+        let t0 = 1_800_000_000_000;
+        let target = message(&tx, &me, &bob, "v0", t0).0;
+        for i in 1..=MAX_EDITS + 1 {
+            act(&tx, &me, &bob, Body::Edit { target, text: format!("v{i}") }, t0 + i);
+        }
+        let edits: i64 = tx.query_row("SELECT edits FROM message", [], |r| r.get(0)).unwrap();
+        assert_eq!(edits, MAX_EDITS);
+        let refused: i64 = tx.query_row("SELECT count(*) FROM action WHERE applied = 2", [], |r| r.get(0)).unwrap();
+        assert_eq!(refused, 1);
+        let other = message(&tx, &me, &bob, "w0", t0 + 1).0;
+        act(&tx, &me, &bob, Body::Edit { target: other, text: "late".into() }, t0 + 1 + EDIT_WINDOW_MS + 1);
+        let late: i64 =
+            tx.query_row("SELECT count(*) FROM message_edit WHERE text = 'late'", [], |r| r.get(0)).unwrap();
+        assert_eq!(late, 0);
+    }
+
+    #[test]
+    fn a_senders_waiting_actions_are_bounded_oldest_dropped_first() {
+        let (mut conn, me, bob) = setup();
+        let tx = conn.transaction().unwrap();
+        let t0 = 1_800_000_000_000;
+        for i in 0..MAX_WAITING_ACTIONS + 5 {
+            act(&tx, &me, &bob, Body::React { target: [i as u8; 32], emoji: "👍".into() }, t0 + i);
+        }
+        let waiting: i64 = tx.query_row("SELECT count(*) FROM action WHERE applied = 0", [], |r| r.get(0)).unwrap();
+        assert_eq!(waiting, MAX_WAITING_ACTIONS);
+        let oldest: i64 = tx.query_row("SELECT min(ts) FROM action", [], |r| r.get(0)).unwrap();
+        assert_eq!(oldest, t0 + 5);
+    }
+}
