@@ -100,6 +100,21 @@ async fn replies_reactions_edits_deletes_and_read_receipts_travel_both_ways() {
     let typing = bob.wait_for(|e| matches!(e, Event::Typing { .. })).await;
     assert!(matches!(typing, Event::Typing { from, on: true, chat: c } if from == a && c == chat), "{typing:?}");
 
+    // The other way: Bob edits his reply, Alice reads it, Bob types, Bob deletes one of his.
+    act(&bob, Action::Edit { target: yes, text: "yes, at noon".into() }).await;
+    let h = alice.until_history(&b, |h| find(h, &yes).unwrap().edited == 1).await;
+    assert_eq!(find(&h, &yes).unwrap().text.as_deref(), Some("yes, at noon"));
+    alice.client.mark_read(alice_chat).await.unwrap();
+    bob.until_history(&a, |h| find(h, &yes).unwrap().read).await;
+    bob.client.typing(chat, true);
+    bob.client.typing(chat, false);
+    let typing = alice.wait_for(|e| matches!(e, Event::Typing { on: false, .. })).await;
+    assert!(matches!(typing, Event::Typing { from, chat: c, .. } if from == b && c == alice_chat), "{typing:?}");
+    let oops = bob.send_confirmed(a, "wrong chat, sorry").await;
+    alice.until_history(&b, |h| find(h, &oops).is_some()).await;
+    act(&bob, Action::Delete { target: oops, for_everyone: true }).await;
+    alice.until_history(&b, |h| find(h, &oops).unwrap().deleted).await;
+
     // Deletes: for everyone (the sender only), or here only.
     let not_his = bob.client.act(Action::Delete { target: lunch, for_everyone: true }).await;
     assert!(matches!(not_his, Err(ClientError::NotAllowed(NotAllowed::NotYours))), "{not_his:?}");
