@@ -380,6 +380,21 @@ fn replies_reactions_edits_deletes_and_reads_from_json_and_the_command_line() {
     bob.wait(20, "the edit", |v| event(v) == "changed" && v["text"] == "see you soon");
     cli(&["delete", &bob_addr, &again, "--for-everyone"]);
     bob.wait(20, "the delete", |v| event(v) == "changed" && v["hash"] == again.as_str() && v["deleted"] == true);
+    // Forward from the command line, and from Bob's JSON back; his talk kept pinned and muted.
+    let note = cli(&["send", &bob_addr, "--text", "the address is Main St 5"]);
+    bob.wait(20, "the note", |v| event(v) == "message" && v["hash"] == note.as_str());
+    let fwd = cli(&["forward", &note, "--to", &bob_addr]);
+    assert_eq!(fwd.lines().count(), 1);
+    let got = bob.wait(20, "the forward", |v| event(v) == "message" && v["hash"] == fwd.as_str());
+    assert_eq!(got["text"], "the address is Main St 5");
+    bob.send(&json!({"cmd": "forward", "hash": note, "to": [alice_addr]}).to_string());
+    let back = bob.wait(20, "bob's forward", |v| event(v) == "message" && v["dir"] == "out");
+    assert_eq!(back["text"], "the address is Main St 5");
+    bob.send(&json!({"cmd": "talk", "peer": alice_addr, "change": "pin"}).to_string());
+    bob.send(&json!({"cmd": "talk", "peer": alice_addr, "change": "mute"}).to_string());
+    bob.send(&json!({"cmd": "typing", "peer": alice_addr, "on": true}).to_string());
+    cli(&["talk", &bob_addr, "archive"]);
+    cli(&["talk", &bob_addr, "draft", "--text", "half a thought"]);
     // Deleted here only: nothing is printed, nothing sent.
     assert_eq!(cli(&["delete", &bob_addr, &yes]), "");
     let o = home.run(Some("pw"), &["--account", "alice", "react", &bob_addr, &"ab".repeat(32), "👍"]);
@@ -407,4 +422,14 @@ fn replies_reactions_edits_deletes_and_reads_from_json_and_the_command_line() {
     for key in ["reply_to", "reactions", "edited", "deleted", "read"] {
         assert!(yes_row.get(key).is_some(), "history --json lacks {key}");
     }
+    let state = |who: &str, peer: &str| {
+        let (db, _) = open_db(&home, who);
+        let chat = db.chat_with(&peer.parse().unwrap()).unwrap().unwrap();
+        db.talk(chat).unwrap().unwrap().state
+    };
+    let bobs = state("bob", &alice_addr);
+    assert!(bobs.is_pinned() && bobs.muted, "{bobs:?}");
+    let alices = state("alice", &bob_addr);
+    assert!(alices.archived, "{alices:?}");
+    assert_eq!(alices.draft.as_deref(), Some("half a thought"));
 }

@@ -1,4 +1,6 @@
-//! `wochat react`, `edit` and `delete`: changes to an earlier message of a conversation.
+//! `wochat react`, `edit`, `delete`, `forward` and `talk`: changes to an earlier message of a
+//! conversation, passing one on, and how a talk is kept (pinned, muted, archived, unread,
+//! its draft).
 
 use std::time::Duration;
 
@@ -7,9 +9,9 @@ use clap::Args;
 
 use super::Ctx;
 use super::messaging::{parse_address, runtime};
-use crate::app::{Action, Client, Event, Started};
+use crate::app::{Action, Client, Event, Started, To};
 use crate::crypto::Address;
-use crate::store::MessageStatus;
+use crate::store::{MessageStatus, TalkChange};
 use crate::wire::MessageHash;
 
 /// `react` options.
@@ -47,6 +49,62 @@ pub struct DeleteArgs {
     pub for_everyone: bool,
 }
 
+/// `forward` options.
+#[derive(Debug, Args)]
+pub struct ForwardArgs {
+    /// The message's hash (a text, or a file stored here).
+    pub hash: String,
+    /// Where to (repeat for several).
+    #[arg(long, required = true, value_name = "ADDRESS")]
+    pub to: Vec<String>,
+}
+
+/// What `talk` changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TalkAction {
+    /// Pin it to the top of the list.
+    Pin,
+    /// Unpin it.
+    Unpin,
+    /// No notifications.
+    Mute,
+    /// Notifications again.
+    Unmute,
+    /// Out of the list until a new message.
+    Archive,
+    /// Back in the list.
+    Unarchive,
+    /// Shown unread until opened.
+    MarkUnread,
+    /// Keep `--text` as its draft (none: clear it).
+    Draft,
+}
+
+/// `talk` options.
+#[derive(Debug, Args)]
+pub struct TalkArgs {
+    /// The other party's address.
+    pub peer: String,
+    /// What to change.
+    pub action: TalkAction,
+    /// The draft's text (with `draft`).
+    #[arg(long)]
+    pub text: Option<String>,
+}
+
+impl TalkAction {
+    /// The change it makes (`text`: a draft's).
+    pub fn change(self, text: Option<String>) -> TalkChange {
+        match self {
+            Self::Pin | Self::Unpin => TalkChange::Pin(self == Self::Pin),
+            Self::Mute | Self::Unmute => TalkChange::Mute(self == Self::Mute),
+            Self::Archive | Self::Unarchive => TalkChange::Archive(self == Self::Archive),
+            Self::MarkUnread => TalkChange::MarkUnread,
+            Self::Draft => TalkChange::Draft(text),
+        }
+    }
+}
+
 /// How long the commands wait for the broker's acknowledgement.
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -69,6 +127,45 @@ pub(super) fn edit(ctx: &mut Ctx, args: EditArgs) -> Result<()> {
 /// `delete ADDRESS HASH [--for-everyone]`.
 pub(super) fn delete(ctx: &mut Ctx, args: DeleteArgs) -> Result<()> {
     act(ctx, &args.peer, Action::Delete { target: parse_hash(&args.hash)?, for_everyone: args.for_everyone })
+}
+
+/// `forward HASH --to ADDRESS...`: prints the new messages' hashes, one per line, once the
+/// broker has them (a file's chunks follow as with `send --file`, while this runs: it waits
+/// for the messages only).
+pub(super) fn forward(ctx: &mut Ctx, args: ForwardArgs) -> Result<()> {
+    let hash = parse_hash(&args.hash)?;
+    let targets = args.to.iter().map(|t| parse_address(t).map(To::Peer)).collect::<Result<Vec<_>>>()?;
+    let account = ctx.open_account()?;
+    let config = ctx.config()?;
+    let (sent, acked) = runtime()?.block_on(async {
+        let Started { client, mut events, .. } = Client::start_from_config(account, &config, &ctx.broker_urls)?;
+        let r = client.forward(hash, targets).await;
+        let mut acked = true;
+        if let Ok(hashes) = &r {
+            for h in hashes {
+                acked &= wait_sent(&mut events, *h).await;
+            }
+        }
+        client.shutdown().await;
+        anyhow::Ok((r?, acked))
+    })?;
+    for h in &sent {
+        println!("{h}");
+    }
+    if !acked {
+        bail!("the broker did not acknowledge them within {} s; they stay in the outbox", WAIT.as_secs());
+    }
+    Ok(())
+}
+
+/// `talk ADDRESS pin|unpin|mute|unmute|archive|unarchive|mark-unread|draft [--text T]`: kept in
+/// the account (no broker needed).
+pub(super) fn talk(ctx: &mut Ctx, args: TalkArgs) -> Result<()> {
+    let peer = parse_address(&args.peer)?;
+    let mut account = ctx.open_account()?;
+    let chat = account.chat.open_chat_with(&peer)?;
+    account.chat.change_talk(chat, &args.action.change(args.text))?;
+    Ok(())
 }
 
 /// Checks that the message belongs to the conversation with `peer`, applies the action and

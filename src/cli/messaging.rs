@@ -239,6 +239,32 @@ async fn command(client: &Client, line: &str, out: &Printer) -> Result<bool> {
                 client.mark_read(chat).await?;
             }
         }
+        "forward" => {
+            let hash = super::conversation::parse_hash(field("hash")?)?;
+            let to = v.get("to").and_then(Value::as_array).context("missing array field \"to\"")?;
+            let to = to
+                .iter()
+                .map(|a| a.as_str().context("\"to\" holds addresses").and_then(parse_address).map(crate::app::To::Peer))
+                .collect::<Result<Vec<_>>>()?;
+            client.forward(hash, to).await?;
+        }
+        "typing" => {
+            let peer = parse_address(field("peer")?)?;
+            if let Some(chat) = out.read.chat_with(&peer)? {
+                client.typing(chat, v.get("on").and_then(Value::as_bool).unwrap_or(true));
+            }
+        }
+        "talk" => {
+            let peer = parse_address(field("peer")?)?;
+            let action = <super::conversation::TalkAction as clap::ValueEnum>::from_str(field("change")?, false)
+                .map_err(|e| anyhow::anyhow!("unknown change: {e}"))?;
+            let text = v.get("text").and_then(Value::as_str).map(str::to_string);
+            let chat = match out.read.chat_with(&peer)? {
+                Some(chat) => chat,
+                None => bail!("no talk with {peer}"),
+            };
+            client.change_talk(chat, action.change(text)).await?;
+        }
         "send_file" => {
             let to = parse_address(field("to")?)?;
             let path = std::path::PathBuf::from(field("path")?);

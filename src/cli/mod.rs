@@ -68,6 +68,10 @@ pub enum Command {
     Edit(conversation::EditArgs),
     /// Delete a message here, or an own message for everyone (`--for-everyone`).
     Delete(conversation::DeleteArgs),
+    /// Forward a message (a text, or a file stored here) to one or more addresses.
+    Forward(conversation::ForwardArgs),
+    /// Pin, mute, archive or mark a talk unread, or keep its draft.
+    Talk(conversation::TalkArgs),
     /// Print a conversation, oldest first.
     History(messaging::HistoryArgs),
     /// Stay connected: receive, send receipts, keep the outbox going, until SIGINT or SIGTERM.
@@ -120,6 +124,8 @@ fn dispatch(cli: Cli) -> Result<()> {
         Some(Command::React(args)) => conversation::react(&mut ctx, args),
         Some(Command::Edit(args)) => conversation::edit(&mut ctx, args),
         Some(Command::Delete(args)) => conversation::delete(&mut ctx, args),
+        Some(Command::Forward(args)) => conversation::forward(&mut ctx, args),
+        Some(Command::Talk(args)) => conversation::talk(&mut ctx, args),
         Some(Command::Run(args)) => messaging::run(&mut ctx, args),
         Some(Command::Broker(args)) => messaging::broker(args),
         Some(Command::Object(cmd)) => object::run(&mut ctx, cmd),
