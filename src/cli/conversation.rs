@@ -172,8 +172,11 @@ pub(super) fn talk(ctx: &mut Ctx, args: TalkArgs) -> Result<()> {
 /// waits until the broker has what is sent; prints the hash of what was sent, if anything.
 fn act(ctx: &mut Ctx, peer: &str, action: Action) -> Result<()> {
     let peer = parse_address(peer)?;
-    let account = ctx.open_account()?;
+    let mut account = ctx.open_account()?;
     in_conversation(&account, &peer, &action.target())?;
+    if let Action::Delete { target, for_everyone: false } = action {
+        return delete_here(&mut account, &target);
+    }
     let config = ctx.config()?;
     let sent = runtime()?.block_on(async {
         let Started { client, mut events, .. } = Client::start_from_config(account, &config, &ctx.broker_urls)?;
@@ -192,6 +195,18 @@ fn act(ctx: &mut Ctx, peer: &str, action: Action) -> Result<()> {
             bail!("the broker did not acknowledge it within {} s; it stays in the outbox", WAIT.as_secs())
         }
         (None, _) => {}
+    }
+    Ok(())
+}
+
+/// Deletes a message on this account only: nothing is sent, so no broker is needed (and none
+/// is contacted: connecting would fetch waiting messages, which is not what was asked for).
+fn delete_here(account: &mut crate::app::Account, target: &MessageHash) -> Result<()> {
+    if let Some((file, senders)) = account.chat.delete_here(target)? {
+        for sender in &senders {
+            account.objects.discard_partial(&file, sender).context("removing a partial copy")?;
+        }
+        account.objects.remove(&file).context("removing the attachment")?;
     }
     Ok(())
 }

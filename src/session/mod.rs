@@ -13,6 +13,7 @@
 //! v1 and v2 seal pairwise for each member; a group session seals once and wraps per member.
 
 mod device;
+mod live;
 mod v1;
 mod v2;
 
@@ -187,4 +188,20 @@ pub trait Sessions: Send + Sync {
     fn key_topic_owner(&self, _topic: &str) -> Option<Address> {
         None
     }
+
+    /// Writes the state this scheme changed in memory during `tx` into it. Every
+    /// transaction that sealed or opened calls it just before it commits, so that the
+    /// state commits with what it sealed or opened.
+    fn flush(&self, _tx: &Transaction<'_>) -> Result<(), SealError> {
+        Ok(())
+    }
+
+    /// The transaction rolled back: state changed in memory during it is forgotten.
+    fn rolled_back(&self) {}
+
+    /// A part of the transaction (a savepoint) begins, that may be rolled back alone.
+    fn begin_part(&self) {}
+
+    /// The part ends: kept, or rolled back (then what it changed in memory is undone).
+    fn end_part(&self, _kept: bool) {}
 }

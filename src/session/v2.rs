@@ -13,6 +13,7 @@ use vodozemac::olm::{
 use vodozemac::{Curve25519PublicKey, Ed25519PublicKey, Ed25519Signature};
 
 use super::device::Device;
+use super::live::LiveSessions;
 use super::{
     Audience, Envelope, KeySource, KeysOutcome, OpenError, Opened, Published, SealError, Sessions, V1Sessions,
 };
@@ -73,6 +74,7 @@ pub struct V2Sessions {
     keys: Arc<Keyring>,
     pickle_key: Key32,
     memo: Mutex<Memo>,
+    live: Mutex<LiveSessions>,
 }
 
 impl std::fmt::Debug for V2Sessions {
@@ -94,11 +96,15 @@ impl V2Sessions {
     /// The v2 scheme of the keyring's identity.
     pub fn new(keys: Arc<Keyring>) -> Self {
         let pickle_key = keys.identity().derive_key(PICKLE_KEY_INFO);
-        Self { v1: V1Sessions::new(keys.clone()), keys, pickle_key, memo: Mutex::default() }
+        Self { v1: V1Sessions::new(keys.clone()), keys, pickle_key, memo: Mutex::default(), live: Mutex::default() }
     }
 
     fn memo(&self) -> MutexGuard<'_, Memo> {
         self.memo.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn live(&self) -> MutexGuard<'_, LiveSessions> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn me(&self) -> Address {
@@ -198,12 +204,22 @@ impl V2Sessions {
         cbor: &[u8],
     ) -> Result<Envelope, SealError> {
         let now = now_ms();
-        let sessions = olm::sessions(tx, to)?;
-        let (mut session, mut row) = match sessions.iter().find(|s| s.preferred && s.ik == device.ik) {
-            Some(row) => (self.unpickle(row)?, row.clone()),
-            None => self.start_session(tx, to, device)?,
+        let message = match olm::preferred_session(tx, to)?.filter(|s| s.ik == device.ik) {
+            Some(row) => {
+                let mut live = self.live();
+                let message = live.get(to, &row, |r| self.unpickle(r))?.encrypt(cbor).map_err(session_error)?;
+                live.changed(to, &row.sid, now);
+                message
+            }
+            None => {
+                let (mut session, mut row) = self.start_session(tx, to, device)?;
+                let message = session.encrypt(cbor).map_err(session_error)?;
+                row.pickle = self.pickle(&session);
+                olm::save_session(tx, to, &row, false)?;
+                self.live().insert(to, &row.sid, session, row.pickle);
+                message
+            }
         };
-        let message = session.encrypt(cbor).map_err(session_error)?;
         let (kind, olm_bytes) = message.to_parts();
         let bundle = match kind {
             0 => Some(self.pre_key_bundle(tx)?),
@@ -211,10 +227,6 @@ impl V2Sessions {
         };
         let inner = Inner { from: self.me(), device: self.device_id(tx)?, kind: kind as u8, olm: olm_bytes, bundle };
         let payload = seal_outer(to, &wire::pad(&inner.encode()))?;
-        let was_preferred = !row.pickle.is_empty();
-        row.pickle = self.pickle(&session);
-        row.used = now;
-        olm::save_session(tx, to, &row, was_preferred)?;
         Ok(Envelope { to: *to, payload, own: false })
     }
 
@@ -338,15 +350,14 @@ impl V2Sessions {
             if only.is_some_and(|sid| sid != row.sid) {
                 return Ok(Tried::Nothing);
             }
-            let Ok(mut session) = self.unpickle(&row) else { return Ok(Tried::Nothing) };
+            let mut live = self.live();
+            let Ok(session) = live.get(from, &row, |r| self.unpickle(r)) else { return Ok(Tried::Nothing) };
             let plaintext = match session.decrypt(message) {
                 Ok(p) => p,
                 Err(DecryptionError::MissingMessageKey(_)) => return Ok(Tried::Copy),
                 Err(_) => return Ok(Tried::Nothing),
             };
-            let was_preferred = row.preferred;
-            let row = SessionRow { pickle: self.pickle(&session), used: now_ms(), ..row };
-            olm::save_session(tx, from, &row, was_preferred)?;
+            live.changed(from, &row.sid, now_ms());
             Ok(Tried::Opened(plaintext))
         };
         let mut copy = false;
@@ -418,6 +429,7 @@ impl V2Sessions {
             preferred,
         };
         olm::save_session(tx, from, &row, false)?;
+        self.live().insert(from, &row.sid, created.session, row.pickle);
         olm::prune_sessions(tx, from, KEEP_SESSIONS)?;
         olm::forget_strangers(tx)?;
         Ok(created.plaintext)
@@ -433,7 +445,7 @@ impl V2Sessions {
         if !pref.mine {
             return Ok(true);
         }
-        let heard_back = self.unpickle(pref).map(|s| s.has_received_message()).unwrap_or(true);
+        let heard_back = self.live().get(from, pref, |r| self.unpickle(r)).map_or(true, |s| s.has_received_message());
         Ok(heard_back || self.me() > *from)
     }
 
@@ -552,10 +564,164 @@ impl Sessions for V2Sessions {
         (rest.len() == 16 && rest.bytes().all(|b| b.is_ascii_hexdigit())).then_some(())?;
         owner.parse().ok()
     }
+
+    fn flush(&self, tx: &Transaction<'_>) -> Result<(), SealError> {
+        Ok(self.live().flush(tx, |s| self.pickle(s))?)
+    }
+
+    fn rolled_back(&self) {
+        self.live().forget();
+    }
+
+    fn begin_part(&self) {
+        self.live().begin_part();
+    }
+
+    fn end_part(&self, kept: bool) {
+        self.live().end_part(kept);
+    }
 }
 
 impl From<EnvelopeError> for OpenError {
     fn from(e: EnvelopeError) -> Self {
         OpenError::Drop(DropReason::Envelope(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::*;
+    use crate::store::migrations::{CHAT_DB, migrate};
+    use crate::testkit::identity_of;
+    use crate::wire::Body;
+
+    /// An account's scheme over its own chat.db (on disk, so that a "restart" reads it again).
+    struct Side {
+        name: &'static str,
+        sessions: V2Sessions,
+        db: Connection,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Side {
+        fn new(name: &'static str, friend: &str) -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let mut db = Connection::open(dir.path().join("chat.db")).unwrap();
+            migrate(&mut db, CHAT_DB).unwrap();
+            db.execute(
+                "INSERT INTO friend (dt, pk, name) VALUES (0, ?1, 'friend')",
+                [identity_of(friend).address().to_hex()],
+            )
+            .unwrap();
+            Side { name, sessions: Self::scheme(name), db, _dir: dir }
+        }
+
+        fn scheme(name: &str) -> V2Sessions {
+            V2Sessions::new(Arc::new(crate::crypto::envelope::Keyring::new(identity_of(name))))
+        }
+
+        /// A restart: nothing kept in memory.
+        fn restart(&mut self) {
+            self.sessions = Self::scheme(self.name);
+        }
+
+        /// Runs `f` in a transaction that commits (`keep`) or rolls back.
+        fn tx<T>(&mut self, keep: bool, f: impl FnOnce(&V2Sessions, &Transaction<'_>) -> T) -> T {
+            let tx = self.db.transaction().unwrap();
+            let out = f(&self.sessions, &tx);
+            if keep {
+                self.sessions.flush(&tx).unwrap();
+                tx.commit().unwrap();
+            } else {
+                drop(tx);
+                self.sessions.rolled_back();
+            }
+            out
+        }
+
+        fn seal(&mut self, to: &str, text: &str, keep: bool) -> Vec<u8> {
+            let to = identity_of(to).address();
+            let cbor = Packet::new(Body::Text { text: text.into() }).encode();
+            let mut env = self.tx(keep, |s, tx| s.seal(tx, Audience::Peer(&to), &cbor, false).unwrap());
+            assert_eq!(env.len(), 1, "one v2 envelope");
+            env.pop().unwrap().payload
+        }
+
+        /// Opens `env` in a transaction, inside a part kept or rolled back (`keep`).
+        fn open(&mut self, env: &[u8], keep: bool) -> Result<String, OpenError> {
+            self.tx(true, |s, tx| {
+                tx.execute_batch("SAVEPOINT delivery").unwrap();
+                s.begin_part();
+                let r = s.open(tx, env);
+                s.end_part(keep);
+                let end = if keep { "RELEASE delivery" } else { "ROLLBACK TO delivery; RELEASE delivery" };
+                tx.execute_batch(end).unwrap();
+                r.map(|o| match o.packet.body {
+                    Body::Text { text } => text,
+                    other => panic!("{other:?}"),
+                })
+            })
+        }
+    }
+
+    /// Alice and Bob, friends, Alice with Bob's published keys.
+    fn pair() -> (Side, Side) {
+        let (mut alice, mut bob) = (Side::new("alice", "bob"), Side::new("bob", "alice"));
+        let published = bob.tx(true, |s, tx| s.own_keys(tx, true).unwrap().unwrap());
+        let owner = identity_of("bob").address();
+        alice.tx(true, |s, tx| s.on_keys(tx, KeySource::Published { owner }, &published.payload).unwrap());
+        (alice, bob)
+    }
+
+    #[test]
+    fn what_a_rolled_back_transaction_sealed_is_forgotten_and_a_restart_goes_on_from_the_store() {
+        let (mut alice, mut bob) = pair();
+        assert_eq!(bob.open(&alice.seal("bob", "one", true), true).unwrap(), "one");
+        // Sealed in a transaction that rolled back: never published, the ratchet not moved.
+        let lost = alice.seal("bob", "never sent", false);
+        let two = alice.seal("bob", "two", true);
+        assert_eq!(bob.open(&two, true).unwrap(), "two");
+        // Both restart: the state written back with each commit is where they go on from.
+        alice.restart();
+        bob.restart();
+        let three = alice.seal("bob", "three", true);
+        assert_eq!(bob.open(&three, true).unwrap(), "three");
+        assert_eq!(alice.open(&bob.seal("alice", "back", true), true).unwrap(), "back");
+        bob.restart();
+        assert_eq!(bob.open(&alice.seal("bob", "four", true), true).unwrap(), "four");
+        // The envelope of the rolled-back seal reuses the key of "two": a copy, never "two" again.
+        assert!(matches!(bob.open(&lost, true), Err(OpenError::Refused("duplicate"))));
+    }
+
+    #[test]
+    fn a_delivery_rolled_back_alone_opens_again_and_a_copy_is_a_duplicate() {
+        let (mut alice, mut bob) = pair();
+        let first = alice.seal("bob", "first", true);
+        let burst: Vec<Vec<u8>> = (0..5).map(|i| alice.seal("bob", &format!("m{i}"), true)).collect();
+        assert_eq!(bob.open(&first, true).unwrap(), "first");
+        // Opened, then its part rolled back (the message could not be stored): not used up.
+        assert_eq!(bob.open(&burst[0], false).unwrap(), "m0");
+        assert_eq!(bob.open(&burst[0], true).unwrap(), "m0");
+        assert!(matches!(bob.open(&burst[0], true), Err(OpenError::Refused("duplicate"))));
+        // Several in one transaction, one part of them rolled back, then a restart.
+        bob.tx(true, |s, tx| {
+            for (i, env) in burst[1..].iter().enumerate() {
+                tx.execute_batch("SAVEPOINT delivery").unwrap();
+                s.begin_part();
+                s.open(tx, env).unwrap();
+                let keep = i != 1;
+                s.end_part(keep);
+                tx.execute_batch(if keep { "RELEASE delivery" } else { "ROLLBACK TO delivery; RELEASE delivery" })
+                    .unwrap();
+            }
+        });
+        bob.restart();
+        assert_eq!(bob.open(&burst[2], true).unwrap(), "m2", "rolled back, so still to open");
+        for env in [&burst[1], &burst[3], &burst[4]] {
+            assert!(matches!(bob.open(env, true), Err(OpenError::Refused("duplicate"))));
+        }
+        assert_eq!(alice.open(&bob.seal("alice", "all here", true), true).unwrap(), "all here");
     }
 }

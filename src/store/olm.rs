@@ -142,6 +142,19 @@ pub fn save_session(
     Ok(())
 }
 
+/// Writes a session's new state (it encrypted or decrypted, last at `used`).
+pub fn update_session(
+    tx: &Transaction<'_>,
+    peer: &Address,
+    sid: &str,
+    pickle: &str,
+    used: i64,
+) -> Result<(), StoreError> {
+    tx.prepare_cached("UPDATE olm_session SET pickle = ?3, used = ?4 WHERE peer = ?1 AND sid = ?2")?
+        .execute(params![peer.to_hex(), sid, pickle, used])?;
+    Ok(())
+}
+
 /// Deletes all but the `keep` most recently used sessions with `peer` (the preferred one stays).
 pub fn prune_sessions(tx: &Transaction<'_>, peer: &Address, keep: usize) -> Result<(), StoreError> {
     tx.prepare_cached(

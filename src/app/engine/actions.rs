@@ -80,13 +80,14 @@ impl Engine {
         let hash = MessageHash::of(&cbor);
         let now = now_ms();
         let sessions = self.sessions.clone();
-        let ((outcome, handed, told), waiting) = transact(&mut self.account.chat, &*self.link, |tx, me, sealed| {
-            let told = store::olm::speaks_v2(tx, &peer)?;
-            let a = NewAction { from: *me, to: peer, hash, ts: packet.ts as i64, body: &packet.body, cbor: &cbor };
-            let outcome = store::insert_action(tx, me, &a, if told { 'N' } else { 'C' }, now)?.unwrap_or_default();
-            let handed = told && sealed.seal(&*sessions, tx, &peer, &cbor, Some(hash.0), true)?;
-            Ok((outcome, handed, told))
-        })?;
+        let ((outcome, handed, told), waiting) =
+            transact(&mut self.account.chat, &*self.link, &*self.sessions, |tx, me, sealed| {
+                let told = store::olm::speaks_v2(tx, &peer)?;
+                let a = NewAction { from: *me, to: peer, hash, ts: packet.ts as i64, body: &packet.body, cbor: &cbor };
+                let outcome = store::insert_action(tx, me, &a, if told { 'N' } else { 'C' }, now)?.unwrap_or_default();
+                let handed = told && sealed.seal(&*sessions, tx, &peer, &cbor, Some(hash.0), true)?;
+                Ok((outcome, handed, told))
+            })?;
         if handed {
             self.queued.insert(hash);
         }
@@ -123,7 +124,7 @@ impl Engine {
         self.account.chat.mark_read(chat)?;
         let receipts = self.account.chat.read_receipts()?;
         let sessions = self.sessions.clone();
-        let (_, waiting) = transact(&mut self.account.chat, &*self.link, |tx, me, sealed| {
+        let (_, waiting) = transact(&mut self.account.chat, &*self.link, &*self.sessions, |tx, me, sealed| {
             let unseen = store::take_unseen(tx, me, chat)?;
             if !receipts || unseen.is_empty() {
                 return Ok(());
@@ -155,7 +156,7 @@ impl Engine {
         }
         let Ok(Some(peer)) = self.account.chat.talk(chat).map(|t| t.and_then(|t| t.peer())) else { return };
         let sessions = self.sessions.clone();
-        let _ = transact(&mut self.account.chat, &*self.link, |tx, _, sealed| {
+        let _ = transact(&mut self.account.chat, &*self.link, &*self.sessions, |tx, _, sealed| {
             if store::olm::speaks_v2(tx, &peer)? && store::is_friend(tx, &peer)? {
                 let cbor = Packet::new(Body::Typing { on }).encode();
                 sealed.seal(&*sessions, tx, &peer, &cbor, None, false)?;

@@ -379,7 +379,7 @@ impl Engine {
         let rows = self.transfers.take_dirty();
         if !publish.is_empty() || !rows.is_empty() {
             let sessions = self.sessions.clone();
-            let r = transact(&mut self.account.chat, &*self.link, |tx, _, sealed| {
+            let r = transact(&mut self.account.chat, &*self.link, &*self.sessions, |tx, _, sealed| {
                 for row in &rows {
                     store::put_transfer(tx, row)?;
                 }

@@ -115,7 +115,9 @@ fn receive(
         let mut one_receipts = Vec::new();
         let mut one_sealed = Sealed::default();
         tx.execute_batch("SAVEPOINT delivery").map_err(|e| ClientError::Receive(e.into()))?;
+        sessions.begin_part();
         let r = receive_one(tx, me, sessions, batch, *delivery, &mut one, &mut one_receipts, &mut one_sealed);
+        sessions.end_part(r.is_ok());
         match r {
             Ok(()) => {
                 tx.execute_batch("RELEASE delivery").map_err(|e| ClientError::Receive(e.into()))?;
@@ -364,7 +366,7 @@ impl Engine {
             };
             let sessions = self.sessions.clone();
             let written = &mut self.written;
-            let r = super::sealing::transact(&mut self.account.chat, &*self.link, |tx, me, sealed| {
+            let r = super::sealing::transact(&mut self.account.chat, &*self.link, &*self.sessions, |tx, me, sealed| {
                 let r = receive(tx, me, &*sessions, &batch, sealed)?;
                 if !r.stored.is_empty() {
                     // Someone wrote: who has not written yet is asked of the store again.

@@ -61,15 +61,22 @@ impl Sealed {
     }
 }
 
-/// Runs `f` in one write transaction of `chat` and publishes what it sealed once it commits;
+/// Runs `f` in one write transaction of `chat` and publishes what it sealed once it commits
+/// (with the session state that `sessions` changed, written back just before the commit);
 /// returns `f`'s result and the peers whose keys are awaited.
 pub(super) fn transact<T>(
     chat: &mut ChatDb,
     link: &dyn Link,
+    sessions: &dyn Sessions,
     f: impl FnOnce(&Transaction<'_>, &Address, &mut Sealed) -> ClientResult<T>,
 ) -> ClientResult<(T, Vec<Address>)> {
     let mut sealed = Sealed::default();
-    let out = chat.batch(|tx, me| f(tx, me, &mut sealed))?;
+    let out: ClientResult<T> = chat.batch(|tx, me| {
+        let out = f(tx, me, &mut sealed)?;
+        sessions.flush(tx)?;
+        Ok(out)
+    });
+    let out = out.inspect_err(|_| sessions.rolled_back())?;
     if let Some(point) = sealed.fault_point {
         crate::fault::crash_if(point);
     }

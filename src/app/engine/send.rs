@@ -117,7 +117,7 @@ impl Engine {
     ) -> ClientResult<Vec<(ChatId, MessageHash)>> {
         let now = now_ms();
         let sessions = self.sessions.clone();
-        let (stored, waiting) = transact(&mut self.account.chat, &*self.link, |tx, me, sealed| {
+        let (stored, waiting) = transact(&mut self.account.chat, &*self.link, &*self.sessions, |tx, me, sealed| {
             let mut stored = Vec::new();
             for (to, packet) in packets {
                 let cbor = packet.encode();
@@ -185,7 +185,7 @@ impl Engine {
         let sessions = self.sessions.clone();
         let queued = &self.queued;
         let retry = self.retry;
-        let r = transact(&mut self.account.chat, &*self.link, |tx, me, sealed| {
+        let r = transact(&mut self.account.chat, &*self.link, &*self.sessions, |tx, me, sealed| {
             let items = items(tx, me)?;
             let now = now_ms();
             let mut handed = Vec::new();
