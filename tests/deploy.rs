@@ -61,7 +61,7 @@ async fn collect(
 
 /// What the broker refuses when `user` (with WoChat's MQTT 5 transport) subscribes to
 /// `victim`'s topic and publishes to one of its key topics: (publish tag, reason).
-async fn refusals_heard(port: u16, ca: &Path, user: &str, password: &str, victim: &str) -> Vec<(Option<Tag>, String)> {
+async fn refusals_heard(port: u16, ca: &Path, user: &str, password: &str, victim: &str) -> Vec<(Vec<Tag>, String)> {
     let url = BrokerUrl::parse(&format!("mqtts://localhost:{port}")).unwrap();
     let mut cfg = TransportConfig::new(vec![url], format!("five-{}", &user[..8]), user.to_string());
     cfg.username = Some(user.to_string());
@@ -71,12 +71,12 @@ async fn refusals_heard(port: u16, ca: &Path, user: &str, password: &str, victim
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
     let link = WochatTransport::start(cfg, tx).unwrap();
     link.subscribe(victim.to_string());
-    link.publish(Some([7; 32]), format!("{victim}/keys/0000000000000000"), b"forged bundle".to_vec());
+    link.publish(vec![[7; 32]], format!("{victim}/keys/0000000000000000"), b"forged bundle".to_vec());
     let mut refused = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
     while let Ok(Some(e)) = tokio::time::timeout_at(deadline, rx.recv()).await {
         match e {
-            TransportEvent::Refused { tag, reason } => refused.push((tag, reason)),
+            TransportEvent::Refused { tags, reason } => refused.push((tags, reason)),
             TransportEvent::Connected { protocol, .. } => assert_eq!(protocol, Some(MqttVersion::V5)),
             _ => {}
         }
@@ -142,7 +142,7 @@ async fn the_hardened_broker_lets_each_account_read_only_its_own_topics() {
         refusals_heard(broker.port, &dir.path().join("ca.crt"), &carol_user, &carol_password, &alice_topic).await;
     // (Mosquitto 2.0 grants the subscription and filters at delivery, as in 3.1.1; the forged
     // publish is refused with PUBACK reason code 0x87, and the transport says which one.)
-    assert_eq!(refusals, [(Some([7; 32]), "the broker refused a publish: NotAuthorized".to_string())]);
+    assert_eq!(refusals, [(vec![[7; 32]], "the broker refused a publish: NotAuthorized".to_string())]);
 
     // Without an account: refused.
     let (anon, mut anon_loop) = raw_client(broker.port, &dir.path().join("ca.crt"), &"0".repeat(66), "guess");

@@ -102,18 +102,21 @@ fn readable(identity: &Identity, db_copy: &Path, envelopes: &[Vec<u8>]) -> Vec<S
             Some(2) => {
                 let Ok(padded) = wochat::crypto::outer::open_outer(identity, env) else { continue };
                 let inner = Inner::decode(wochat::wire::unpad(&padded).unwrap()).unwrap();
-                let msg = OlmMessage::from_parts(usize::from(inner.kind), &inner.olm).unwrap();
                 let mut found = Vec::new();
-                for s in &sessions {
-                    let mut session = Session::from_pickle(SessionPickle::from_encrypted(s, &key).unwrap());
-                    if let Ok(p) = session.decrypt(&msg) {
-                        found.push(p);
+                // Every Olm message of the envelope (a batch carries several: section 14).
+                for olm in std::iter::once(&inner.olm).chain(&inner.more) {
+                    let msg = OlmMessage::from_parts(usize::from(inner.kind), olm).unwrap();
+                    for s in &sessions {
+                        let mut session = Session::from_pickle(SessionPickle::from_encrypted(s, &key).unwrap());
+                        if let Ok(p) = session.decrypt(&msg) {
+                            found.push(p);
+                        }
                     }
-                }
-                if let OlmMessage::PreKey(pre) = &msg {
-                    let mut acc = Account::from_pickle(AccountPickle::from_encrypted(&account, &key).unwrap());
-                    if let Ok(c) = acc.create_inbound_session(SessionConfig::version_1(), pre.identity_key(), pre) {
-                        found.push(c.plaintext);
+                    if let OlmMessage::PreKey(pre) = &msg {
+                        let mut acc = Account::from_pickle(AccountPickle::from_encrypted(&account, &key).unwrap());
+                        if let Ok(c) = acc.create_inbound_session(SessionConfig::version_1(), pre.identity_key(), pre) {
+                            found.push(c.plaintext);
+                        }
                     }
                 }
                 found
@@ -195,6 +198,34 @@ async fn a_copy_of_the_state_stops_working_after_one_round_trip() {
     // Before the round trip it did (the chain had not moved on): the attack is a real one.
     let early = readable(&thief, &stolen, &spy.envelopes_to(&b)[..seen_before_round_trip]);
     assert!(early.contains(&"after T, same chain".to_string()), "{early:?}");
+}
+
+/// Section 14: what is sent at once to one peer goes in batches, each message stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_travels_in_batches_and_every_message_arrives_once() {
+    let broker = Mosquitto::start();
+    let spy = Spy::start(&broker.url()).await;
+    let net = TestNet::on(Network::Brokers(vec![broker.url()]));
+    let mut alice = net.peer("alice").await;
+    let mut bob = net.peer("bob").await;
+    alice.send_confirmed(&bob, "hello").await;
+    let before = spy.envelopes_to(&bob.address).len();
+    const N: usize = 60;
+    let sends: Vec<_> = (0..N).map(|i| alice.client.send_text(bob.address, format!("burst {i}"))).collect();
+    let mut hashes = Vec::new();
+    for s in sends {
+        hashes.push(s.await.unwrap());
+    }
+    for h in &hashes {
+        alice.wait_confirmed(*h).await;
+    }
+    let a = alice.address;
+    let history = bob.until_history(&a, |h| h.len() > N).await;
+    let texts: Vec<&str> = history.iter().filter_map(|m| m.text.as_deref()).collect();
+    let expected: Vec<String> = (0..N).map(|i| format!("burst {i}")).collect();
+    assert_eq!(texts[1..], expected.iter().map(String::as_str).collect::<Vec<_>>()[..], "each once, in order");
+    let envelopes = spy.envelopes_to(&bob.address).len() - before;
+    assert!(envelopes < N / 2, "{N} messages in {envelopes} envelopes");
 }
 
 fn preferred_session(peer: &TestPeer, of: &Address) -> String {
@@ -340,7 +371,7 @@ impl V1Only {
     fn send(&self, to: &Address, body: Body) -> [u8; 32] {
         use wochat::transport::Link;
         let sealed = wochat::wire::seal_packet(&self.keys, to, &Packet::new(body)).unwrap();
-        self.link.publish(None, to.to_hex(), sealed.envelope);
+        self.link.publish(Vec::new(), to.to_hex(), sealed.envelope);
         sealed.hash.0
     }
 

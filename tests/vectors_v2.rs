@@ -42,10 +42,18 @@ fn compute() -> Value {
         fallback_key: [0x33; 32],
         fallback_signature: [0x44; 64],
         one_time_keys: vec![[0x55; 32], [0x66; 32]],
+        caps: 0,
     };
     let aux = [0x77; 32];
     let signed = bundle.sign_with_aux(&alice, &aux);
-    let inner = Inner { from: alice.address(), device: bundle.device, kind: 1, olm: vec![0xab; 40], bundle: None };
+    let inner = Inner {
+        from: alice.address(),
+        device: bundle.device,
+        kind: 1,
+        olm: vec![0xab; 40],
+        bundle: None,
+        more: vec![],
+    };
     let inner_cbor = inner.encode();
     let padded = pad(&inner_cbor);
     let ephemeral: [u8; 32] = [0x0e; 32];
@@ -86,7 +94,26 @@ fn compute() -> Value {
         "merkle": merkle_vectors(),
         "sender_name": sender_name_vector(),
         "file_padding": file_padding_vector(),
-        "actions": actions_vector()
+        "actions": actions_vector(),
+        "batch": batch_vector(&alice, &bundle)
+    })
+}
+
+/// Section 14: a bundle that takes batches, and an inner packet carrying three Olm messages.
+fn batch_vector(alice: &Identity, bundle: &KeyBundle) -> Value {
+    let with = KeyBundle { caps: wochat::wire::CAP_BATCHES, one_time_keys: vec![], ..bundle.clone() };
+    let inner = Inner {
+        from: alice.address(),
+        device: bundle.device,
+        kind: 1,
+        olm: vec![0xa1; 40],
+        bundle: None,
+        more: vec![vec![0xa2; 40], vec![0xa3; 40]],
+    };
+    json!({
+        "bundle_body": h(&with.encode_body()),
+        "inner": { "m": h(&inner.olm), "more": inner.more.iter().map(|m| h(m)).collect::<Vec<_>>(),
+                   "cbor": h(&inner.encode()) }
     })
 }
 

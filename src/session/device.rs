@@ -8,7 +8,7 @@ use super::SealError;
 use crate::crypto::{Identity, Key32};
 use crate::store::now_ms;
 use crate::store::olm::{self, AccountRow};
-use crate::wire::{DeviceId, KeyBundle, device_id, fallback_signing_input};
+use crate::wire::{CAP_BATCHES, DeviceId, KeyBundle, device_id, fallback_signing_input};
 
 /// One-time keys kept published; below the low mark they are topped up.
 const OTK_TARGET: usize = 50;
@@ -105,6 +105,7 @@ impl Device {
             fallback_key,
             fallback_signature,
             one_time_keys,
+            caps: CAP_BATCHES,
         };
         b.sign(identity).map_err(|e| SealError::Session(e.to_string()))
     }

@@ -153,6 +153,20 @@ impl OpenError {
     }
 }
 
+/// [`Sessions::seal_batch`] one packet at a time with `seal`.
+fn one_by_one(
+    packets: &[&[u8]],
+    mut seal: impl FnMut(&[u8]) -> Result<Vec<Envelope>, SealError>,
+) -> Result<Vec<(Vec<usize>, Envelope)>, SealError> {
+    let mut out = Vec::new();
+    for (i, cbor) in packets.iter().enumerate() {
+        for env in seal(cbor)? {
+            out.push((if env.own { Vec::new() } else { vec![i] }, env));
+        }
+    }
+    Ok(out)
+}
+
 /// Seals packets for peers and opens what arrives, with any state in the store transaction.
 pub trait Sessions: Send + Sync {
     /// Seals a CBOR packet for `to`. A message may wait for a peer's keys (`may_wait`:
@@ -165,8 +179,22 @@ pub trait Sessions: Send + Sync {
         may_wait: bool,
     ) -> Result<Vec<Envelope>, SealError>;
 
-    /// Opens an envelope addressed to this account.
-    fn open(&self, tx: &Transaction<'_>, envelope: &[u8]) -> Result<Opened, OpenError>;
+    /// Seals several packets for one peer, in order: the envelopes, each with the indexes
+    /// of the packets it carries (none: one of the scheme's own, such as a bundle offer).
+    /// One envelope per packet unless the scheme and the peer take batches.
+    fn seal_batch(
+        &self,
+        tx: &Transaction<'_>,
+        to: &Address,
+        packets: &[&[u8]],
+        may_wait: bool,
+    ) -> Result<Vec<(Vec<usize>, Envelope)>, SealError> {
+        one_by_one(packets, |cbor| self.seal(tx, Audience::Peer(to), cbor, may_wait))
+    }
+
+    /// Opens an envelope addressed to this account: each packet it carries (one, or a batch
+    /// of one sender's, in order), or why it could not be opened.
+    fn open(&self, tx: &Transaction<'_>, envelope: &[u8]) -> Vec<Result<Opened, OpenError>>;
 
     /// A key bundle arrived (in band, or published on a key topic).
     fn on_keys(&self, _tx: &Transaction<'_>, _source: KeySource, _signed: &[u8]) -> Result<KeysOutcome, OpenError> {

@@ -21,6 +21,14 @@ impl V1Sessions {
     }
 }
 
+impl V1Sessions {
+    /// Opens a v1 envelope (it carries one packet).
+    pub fn open_one(&self, envelope: &[u8]) -> Result<Opened, OpenError> {
+        let o = wire::open_packet(&self.keys, envelope)?;
+        Ok(Opened { from: o.from, cbor: o.cbor, packet: o.packet, version: 1 })
+    }
+}
+
 impl Sessions for V1Sessions {
     fn seal(
         &self,
@@ -39,8 +47,7 @@ impl Sessions for V1Sessions {
         }
     }
 
-    fn open(&self, _tx: &Transaction<'_>, envelope: &[u8]) -> Result<Opened, OpenError> {
-        let o = wire::open_packet(&self.keys, envelope)?;
-        Ok(Opened { from: o.from, cbor: o.cbor, packet: o.packet, version: 1 })
+    fn open(&self, _tx: &Transaction<'_>, envelope: &[u8]) -> Vec<Result<Opened, OpenError>> {
+        vec![self.open_one(envelope)]
     }
 }

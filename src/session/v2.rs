@@ -22,7 +22,9 @@ use crate::crypto::outer::{open_outer, seal_outer};
 use crate::crypto::{Address, Key32};
 use crate::store::now_ms;
 use crate::store::olm::{self, DeviceRow, SessionRow};
-use crate::wire::{self, Body, DeviceId, DropReason, Inner, KeyBundle, Packet, fallback_signing_input};
+use crate::wire::{
+    self, Body, CAP_BATCHES, DeviceId, DropReason, Inner, KeyBundle, MAX_BATCH, Packet, fallback_signing_input,
+};
 
 /// HKDF info of the key that encrypts Olm pickles at rest (inside SQLCipher already).
 pub const PICKLE_KEY_INFO: &str = "wochat/v2/pickle";
@@ -34,6 +36,8 @@ const OFFER_EVERY_MS: i64 = 10 * 60_000;
 const RESET_EVERY_MS: i64 = 60_000;
 /// Sessions kept per peer.
 const KEEP_SESSIONS: usize = 5;
+/// Most bytes of Olm messages batched under one outer envelope (a file chunk goes alone).
+const BATCH_BYTES: usize = 64 * 1024;
 
 fn olm_config() -> SessionConfig {
     SessionConfig::version_1()
@@ -203,31 +207,98 @@ impl V2Sessions {
         device: &DeviceRow,
         cbor: &[u8],
     ) -> Result<Envelope, SealError> {
+        let (kind, mut messages) = self.encrypt(tx, to, device, &[cbor])?;
+        let olm = messages.pop().ok_or_else(|| session_error("nothing encrypted"))?;
+        self.envelope(tx, to, kind, olm, Vec::new())
+    }
+
+    /// Encrypts packets in order with the preferred session of `to` (started on `device` when
+    /// there is none for it): the Olm message type (the same for all) and the messages.
+    fn encrypt(
+        &self,
+        tx: &Transaction<'_>,
+        to: &Address,
+        device: &DeviceRow,
+        packets: &[&[u8]],
+    ) -> Result<(u8, Vec<Vec<u8>>), SealError> {
         let now = now_ms();
-        let message = match olm::preferred_session(tx, to)?.filter(|s| s.ik == device.ik) {
+        let encrypt_all = |session: &mut Session| -> Result<(u8, Vec<Vec<u8>>), SealError> {
+            let mut kind = 1;
+            let mut out = Vec::with_capacity(packets.len());
+            for cbor in packets {
+                let (t, m) = session.encrypt(cbor).map_err(session_error)?.to_parts();
+                kind = t as u8;
+                out.push(m);
+            }
+            Ok((kind, out))
+        };
+        match olm::preferred_session(tx, to)?.filter(|s| s.ik == device.ik) {
             Some(row) => {
                 let mut live = self.live();
-                let message = live.get(to, &row, |r| self.unpickle(r))?.encrypt(cbor).map_err(session_error)?;
+                let out = encrypt_all(live.get(to, &row, |r| self.unpickle(r))?);
+                // Even after an error part way: what was encrypted moved the ratchet.
                 live.changed(to, &row.sid, now);
-                message
+                out
             }
             None => {
                 let (mut session, mut row) = self.start_session(tx, to, device)?;
-                let message = session.encrypt(cbor).map_err(session_error)?;
+                let out = encrypt_all(&mut session)?;
                 row.pickle = self.pickle(&session);
                 olm::save_session(tx, to, &row, false)?;
                 self.live().insert(to, &row.sid, session, row.pickle);
-                message
+                Ok(out)
             }
-        };
-        let (kind, olm_bytes) = message.to_parts();
+        }
+    }
+
+    /// The outer envelope for `to` of Olm messages of type `kind` (`olm`, then `more`).
+    fn envelope(
+        &self,
+        tx: &Transaction<'_>,
+        to: &Address,
+        kind: u8,
+        olm: Vec<u8>,
+        more: Vec<Vec<u8>>,
+    ) -> Result<Envelope, SealError> {
         let bundle = match kind {
             0 => Some(self.pre_key_bundle(tx)?),
             _ => None,
         };
-        let inner = Inner { from: self.me(), device: self.device_id(tx)?, kind: kind as u8, olm: olm_bytes, bundle };
+        let inner = Inner { from: self.me(), device: self.device_id(tx)?, kind, olm, bundle, more };
         let payload = seal_outer(to, &wire::pad(&inner.encode()))?;
         Ok(Envelope { to: *to, payload, own: false })
+    }
+
+    /// Seals a batch for a peer whose device takes batches: as few envelopes as the bounds
+    /// allow ([`MAX_BATCH`] messages, [`BATCH_BYTES`] of them), each under one outer key.
+    fn seal_batched(
+        &self,
+        tx: &Transaction<'_>,
+        to: &Address,
+        device: &DeviceRow,
+        packets: &[&[u8]],
+    ) -> Result<Vec<(Vec<usize>, Envelope)>, SealError> {
+        let (kind, messages) = self.encrypt(tx, to, device, packets)?;
+        let mut out = Vec::new();
+        let mut group: Vec<(usize, Vec<u8>)> = Vec::new();
+        let mut bytes = 0;
+        let mut close = |group: &mut Vec<(usize, Vec<u8>)>| -> Result<(), SealError> {
+            let carried: Vec<usize> = group.iter().map(|(i, _)| *i).collect();
+            let mut olm = group.drain(..).map(|(_, m)| m);
+            let Some(first) = olm.next() else { return Ok(()) };
+            out.push((carried, self.envelope(tx, to, kind, first, olm.collect())?));
+            Ok(())
+        };
+        for (i, m) in messages.into_iter().enumerate() {
+            if !group.is_empty() && (group.len() >= MAX_BATCH || bytes + m.len() > BATCH_BYTES) {
+                close(&mut group)?;
+                bytes = 0;
+            }
+            bytes += m.len();
+            group.push((i, m));
+        }
+        close(&mut group)?;
+        Ok(out)
     }
 
     /// A new outbound session with `device` of `peer` (preferred from now on), on one of its
@@ -315,25 +386,41 @@ impl V2Sessions {
         Ok(true)
     }
 
-    fn open_v2(&self, tx: &Transaction<'_>, envelope: &[u8]) -> Result<Opened, OpenError> {
+    /// The inner packet of a v2 envelope, its sender's bundle taken in.
+    fn open_inner(&self, tx: &Transaction<'_>, envelope: &[u8]) -> Result<Inner, OpenError> {
         let padded = open_outer(self.keys.identity(), envelope).map_err(|e| OpenError::Drop(e.into()))?;
         let inner = Inner::decode(wire::unpad(&padded).map_err(|e| OpenError::Drop(e.into()))?)
             .map_err(|e| OpenError::Drop(e.into()))?;
-        let from = inner.from;
-        if from == self.me() {
+        if inner.from == self.me() {
             return Err(OpenError::Refused("from_self"));
         }
-        let message =
-            OlmMessage::from_parts(usize::from(inner.kind), &inner.olm).map_err(|_| OpenError::Refused("bad_olm"))?;
         if let Some(b) = &inner.bundle {
-            self.learn(tx, b, &from)?;
+            self.learn(tx, b, &inner.from)?;
         }
-        let plaintext = match &message {
-            OlmMessage::PreKey(pre) => self.open_pre_key(tx, &from, pre, &message)?,
-            OlmMessage::Normal(_) => self.open_normal(tx, &from, &message)?,
+        Ok(inner)
+    }
+
+    /// Every Olm message of a v2 envelope, in order.
+    fn open_v2(&self, tx: &Transaction<'_>, envelope: &[u8]) -> Vec<Result<Opened, OpenError>> {
+        let mut inner = match self.open_inner(tx, envelope) {
+            Ok(inner) => inner,
+            Err(e) => return vec![Err(e)],
         };
-        let packet = Packet::decode(&plaintext).map_err(|e| OpenError::Drop(e.into()))?;
-        Ok(Opened { from, cbor: plaintext, packet, version: 2 })
+        let from = inner.from;
+        let kind = usize::from(inner.kind);
+        let first = std::mem::take(&mut inner.olm);
+        std::iter::once(first)
+            .chain(inner.more)
+            .map(|olm| {
+                let message = OlmMessage::from_parts(kind, &olm).map_err(|_| OpenError::Refused("bad_olm"))?;
+                let plaintext = match &message {
+                    OlmMessage::PreKey(pre) => self.open_pre_key(tx, &from, pre, &message)?,
+                    OlmMessage::Normal(_) => self.open_normal(tx, &from, &message)?,
+                };
+                let packet = Packet::decode(&plaintext).map_err(|e| OpenError::Drop(e.into()))?;
+                Ok(Opened { from, cbor: plaintext, packet, version: 2 })
+            })
+            .collect()
     }
 
     /// Decrypts with the first session of `from` that can (the preferred one tried first, on
@@ -500,19 +587,35 @@ impl Sessions for V2Sessions {
         }
     }
 
-    fn open(&self, tx: &Transaction<'_>, envelope: &[u8]) -> Result<Opened, OpenError> {
-        match envelope.first() {
-            Some(&crate::crypto::outer::VERSION) => self.open_v2(tx, envelope),
-            _ => {
-                let o = self.v1.open(tx, envelope)?;
-                // A peer seen speaking v2 is heard in v1 only for the bundle exchange: whoever
-                // deleted its published bundle cannot make this account fall back to v1.
-                if !matches!(o.packet.body, Body::Keys { .. }) && olm::speaks_v2(tx, &o.from)? {
-                    return Err(OpenError::Refused("downgrade"));
-                }
-                Ok(o)
-            }
+    fn seal_batch(
+        &self,
+        tx: &Transaction<'_>,
+        to: &Address,
+        packets: &[&[u8]],
+        may_wait: bool,
+    ) -> Result<Vec<(Vec<usize>, Envelope)>, SealError> {
+        if packets.len() > 1
+            && let Some(device) = olm::devices(tx, to)?.first()
+            && KeyBundle::stored_caps(&device.bundle) & CAP_BATCHES != 0
+        {
+            return self.seal_batched(tx, to, device, packets);
         }
+        super::one_by_one(packets, |cbor| self.seal_for(tx, to, cbor, may_wait))
+    }
+
+    fn open(&self, tx: &Transaction<'_>, envelope: &[u8]) -> Vec<Result<Opened, OpenError>> {
+        if envelope.first() == Some(&crate::crypto::outer::VERSION) {
+            return self.open_v2(tx, envelope);
+        }
+        let opened = self.v1.open_one(envelope).and_then(|o| {
+            // A peer seen speaking v2 is heard in v1 only for the bundle exchange: whoever
+            // deleted its published bundle cannot make this account fall back to v1.
+            if !matches!(o.packet.body, Body::Keys { .. }) && olm::speaks_v2(tx, &o.from)? {
+                return Err(OpenError::Refused("downgrade"));
+            }
+            Ok(o)
+        });
+        vec![opened]
     }
 
     fn on_keys(&self, tx: &Transaction<'_>, source: KeySource, signed: &[u8]) -> Result<KeysOutcome, OpenError> {
@@ -654,7 +757,7 @@ mod tests {
             self.tx(true, |s, tx| {
                 tx.execute_batch("SAVEPOINT delivery").unwrap();
                 s.begin_part();
-                let r = s.open(tx, env);
+                let r = s.open(tx, env).into_iter().next().unwrap();
                 s.end_part(keep);
                 let end = if keep { "RELEASE delivery" } else { "ROLLBACK TO delivery; RELEASE delivery" };
                 tx.execute_batch(end).unwrap();
@@ -664,6 +767,37 @@ mod tests {
                 })
             })
         }
+    }
+
+    impl Side {
+        /// Seals texts for `to` as one batch: the envelopes with the indexes each carries.
+        fn seal_texts(&mut self, to: &str, texts: &[String]) -> Vec<(Vec<usize>, Vec<u8>)> {
+            let to = identity_of(to).address();
+            let cbors: Vec<Vec<u8>> =
+                texts.iter().map(|t| Packet::new(Body::Text { text: t.clone() }).encode()).collect();
+            let packets: Vec<&[u8]> = cbors.iter().map(|c| &c[..]).collect();
+            let out = self.tx(true, |s, tx| s.seal_batch(tx, &to, &packets, false).unwrap());
+            out.into_iter().map(|(carried, env)| (carried, env.payload)).collect()
+        }
+
+        /// Every packet of `env`: its text, or why not.
+        fn open_all(&mut self, env: &[u8]) -> Vec<Result<String, OpenError>> {
+            self.tx(true, |s, tx| {
+                s.open(tx, env)
+                    .into_iter()
+                    .map(|r| {
+                        r.map(|o| match o.packet.body {
+                            Body::Text { text } => text,
+                            other => panic!("{other:?}"),
+                        })
+                    })
+                    .collect()
+            })
+        }
+    }
+
+    fn texts(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("message {i}")).collect()
     }
 
     /// Alice and Bob, friends, Alice with Bob's published keys.
@@ -696,6 +830,50 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_travels_in_as_few_envelopes_as_the_bounds_allow_and_opens_in_order() {
+        let (mut alice, mut bob) = pair();
+        // The first contact: pre-key messages, the session made by the first of them.
+        let sent = texts(100);
+        let envelopes = alice.seal_texts("bob", &sent);
+        let carried: Vec<Vec<usize>> = envelopes.iter().map(|(c, _)| c.clone()).collect();
+        assert_eq!(carried, [(0..MAX_BATCH).collect::<Vec<_>>(), (MAX_BATCH..100).collect()]);
+        let mut got = Vec::new();
+        for (_, env) in &envelopes {
+            got.extend(bob.open_all(env).into_iter().map(Result::unwrap));
+        }
+        assert_eq!(got, sent);
+        // A copy of a whole batch: every message in it a duplicate.
+        for r in bob.open_all(&envelopes[1].1) {
+            assert!(matches!(r, Err(OpenError::Refused("duplicate"))), "{r:?}");
+        }
+        // The other way, normal messages now; one alone goes as before.
+        let back = bob.seal_texts("alice", &texts(3));
+        assert_eq!(back.len(), 1);
+        assert_eq!(alice.open_all(&back[0].1).into_iter().map(Result::unwrap).collect::<Vec<_>>(), texts(3));
+        let one = alice.seal_texts("bob", &texts(1));
+        assert_eq!((one.len(), &one[0].0), (1, &vec![0]));
+        assert_eq!(bob.open_all(&one[0].1).len(), 1);
+    }
+
+    #[test]
+    fn a_peer_whose_bundle_does_not_take_batches_gets_one_envelope_per_packet() {
+        let (mut alice, mut bob) = pair();
+        let owner = identity_of("bob").address();
+        // Bob's bundle as a client before batches would sign it: without "caps".
+        alice.tx(true, |_, tx| {
+            let mut device = olm::devices(tx, &owner).unwrap().remove(0);
+            let old = KeyBundle { caps: 0, ..KeyBundle::open(&device.bundle).unwrap() };
+            device.bundle = old.sign(&identity_of("bob")).unwrap();
+            olm::save_device(tx, &owner, &device).unwrap();
+        });
+        let envelopes = alice.seal_texts("bob", &texts(5));
+        assert_eq!(envelopes.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>(), [[0], [1], [2], [3], [4]]);
+        for (i, (_, env)) in envelopes.iter().enumerate() {
+            assert_eq!(bob.open_all(env).into_iter().map(Result::unwrap).collect::<Vec<_>>(), [format!("message {i}")]);
+        }
+    }
+
+    #[test]
     fn a_delivery_rolled_back_alone_opens_again_and_a_copy_is_a_duplicate() {
         let (mut alice, mut bob) = pair();
         let first = alice.seal("bob", "first", true);
@@ -710,7 +888,7 @@ mod tests {
             for (i, env) in burst[1..].iter().enumerate() {
                 tx.execute_batch("SAVEPOINT delivery").unwrap();
                 s.begin_part();
-                s.open(tx, env).unwrap();
+                s.open(tx, env).pop().unwrap().unwrap();
                 let keep = i != 1;
                 s.end_part(keep);
                 tx.execute_batch(if keep { "RELEASE delivery" } else { "ROLLBACK TO delivery; RELEASE delivery" })

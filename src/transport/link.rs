@@ -15,8 +15,9 @@ pub type LinkFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 /// What carries envelopes to and from peers.
 pub trait Link: Send + Sync {
-    /// Queues a QoS 1 publish of `payload` on `topic`; `tag` comes back in `Acked` or `Lost`.
-    fn publish(&self, tag: Option<Tag>, topic: String, payload: Vec<u8>);
+    /// Queues a QoS 1 publish of `payload` on `topic`; each of `tags` (the messages it carries)
+    /// comes back in `Acked` or `Lost`.
+    fn publish(&self, tags: Vec<Tag>, topic: String, payload: Vec<u8>);
 
     /// Queues a QoS 1 publish that the broker keeps (retains) for later subscribers of `topic`.
     fn publish_retained(&self, topic: String, payload: Vec<u8>);

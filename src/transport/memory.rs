@@ -294,9 +294,9 @@ impl MemoryLink {
 }
 
 impl Link for MemoryLink {
-    fn publish(&self, tag: Option<Tag>, topic: String, payload: Vec<u8>) {
+    fn publish(&self, tags: Vec<Tag>, topic: String, payload: Vec<u8>) {
         self.hub.deliver(&topic, payload.into(), false);
-        if let Some(tag) = tag {
+        for tag in tags {
             let _ = self.feed.send(TransportEvent::Acked(tag));
         }
     }

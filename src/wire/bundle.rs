@@ -6,7 +6,8 @@
 //! ```text
 //! signed = CBOR {"b": bstr(body), "sig": bstr 64}
 //! body   = CBOR {"v": 2, "addr": bstr 33, "dev": bstr 8, "ts": uint, "ik": bstr 32,
-//!                "ed": bstr 32, "fb": bstr 32, "fbs": bstr 64, "otk": [bstr 32, ...]}
+//!                "ed": bstr 32, "fb": bstr 32, "fbs": bstr 64, "otk": [bstr 32, ...],
+//!                ? "caps": uint (what the device takes besides v2 itself: CAP_BATCHES)}
 //! sig    = BIP-340 Schnorr by addr's key over SHA256("wochat/v2/bundle" || body)
 //! ```
 
@@ -18,6 +19,9 @@ use crate::crypto::{Address, CryptoError, Identity, sha256};
 
 /// Most one-time keys in a bundle.
 pub const MAX_ONE_TIME_KEYS: usize = 100;
+
+/// A `caps` bit: the device opens inner packets carrying a batch (`"more"`).
+pub const CAP_BATCHES: u64 = 1;
 
 /// A device id: the first 8 bytes of SHA-256 of the device's Ed25519 key.
 pub type DeviceId = [u8; 8];
@@ -41,6 +45,8 @@ pub struct KeyBundle {
     pub fallback_signature: [u8; 64],
     /// One-time keys: each starts at most one session.
     pub one_time_keys: Vec<[u8; 32]>,
+    /// What the device takes besides v2 itself (bits: [`CAP_BATCHES`]); 0 is not encoded.
+    pub caps: u64,
 }
 
 /// Why a bundle was refused.
@@ -72,7 +78,7 @@ impl KeyBundle {
     pub fn encode_body(&self) -> Vec<u8> {
         let mut e = Encoder::new(Vec::new());
         let _ = (|| -> Result<(), minicbor::encode::Error<std::convert::Infallible>> {
-            e.map(9)?;
+            e.map(9 + u64::from(self.caps != 0))?;
             e.str("v")?.u8(2)?;
             e.str("addr")?.bytes(self.address.as_bytes())?;
             e.str("dev")?.bytes(&self.device)?;
@@ -84,6 +90,9 @@ impl KeyBundle {
             e.str("otk")?.array(self.one_time_keys.len() as u64)?;
             for k in &self.one_time_keys {
                 e.bytes(k)?;
+            }
+            if self.caps != 0 {
+                e.str("caps")?.u64(self.caps)?;
             }
             Ok(())
         })();
@@ -137,10 +146,25 @@ impl KeyBundle {
         Ok(bundle)
     }
 
+    /// The `caps` of a signed bundle verified with [`Self::open`] before it was stored (the
+    /// signature is not checked again); 0 when it does not decode.
+    pub fn stored_caps(signed: &[u8]) -> u64 {
+        let mut d = Decoder::new(signed);
+        let mut body = None;
+        let _ = for_each_entry(&mut d, |d, key| {
+            match key {
+                "b" => body = Some(d.bytes()?),
+                _ => d.skip()?,
+            }
+            Ok(())
+        });
+        body.and_then(|b| Self::decode_body(b).ok()).map_or(0, |b| b.caps)
+    }
+
     fn decode_body(body: &[u8]) -> Result<Self, PacketError> {
         let mut d = Decoder::new(body);
         let (mut v, mut addr, mut dev, mut ts, mut ik, mut ed) = (None, None, None, None, None, None);
-        let (mut fb, mut fbs, mut otk) = (None, None, Vec::new());
+        let (mut fb, mut fbs, mut otk, mut caps) = (None, None, Vec::new(), 0);
         for_each_entry(&mut d, |d, key| {
             match key {
                 "v" => v = Some(d.u64()?),
@@ -158,6 +182,7 @@ impl KeyBundle {
                     otk.push(fixed::<32>(d.bytes()?, "otk")?);
                     Ok(())
                 })?,
+                "caps" => caps = d.u64()?,
                 _ => d.skip()?,
             }
             Ok(())
@@ -177,6 +202,7 @@ impl KeyBundle {
             fallback_key: fb.ok_or(PacketError::Missing("fb"))?,
             fallback_signature: fbs.ok_or(PacketError::Missing("fbs"))?,
             one_time_keys: otk,
+            caps,
         })
     }
 }
@@ -200,6 +226,7 @@ mod tests {
             fallback_key: [4; 32],
             fallback_signature: [5; 64],
             one_time_keys: vec![[6; 32], [7; 32]],
+            caps: 0,
         }
     }
 
@@ -218,5 +245,11 @@ mod tests {
         tampered[at] ^= 1;
         assert!(KeyBundle::open(&tampered).is_err());
         assert!(KeyBundle::open(b"junk").is_err());
+        assert_eq!(KeyBundle::stored_caps(&signed), 0);
+        // Capabilities are signed like the rest; a decoder that knows none skips them.
+        let with = KeyBundle { caps: CAP_BATCHES, ..b };
+        let signed = with.sign(&alice).unwrap();
+        assert_eq!(KeyBundle::open(&signed).unwrap(), with);
+        assert_eq!(KeyBundle::stored_caps(&signed), CAP_BATCHES);
     }
 }

@@ -9,9 +9,9 @@ mod inner;
 mod packet;
 mod padding;
 
-pub use bundle::{BundleError, DeviceId, KeyBundle, MAX_ONE_TIME_KEYS, device_id, fallback_signing_input};
+pub use bundle::{BundleError, CAP_BATCHES, DeviceId, KeyBundle, MAX_ONE_TIME_KEYS, device_id, fallback_signing_input};
 pub use ids::{BadHash, MessageHash, MessageKind};
-pub use inner::Inner;
+pub use inner::{Inner, MAX_BATCH};
 pub use packet::{
     AttachKind, Body, MAX_ACKS, MAX_BUNDLE, MAX_DIMENSION, MAX_EMOJI, MAX_FILE_NAME, MAX_MIME, MAX_NEEDS, MAX_PROOF,
     MAX_SENDER_NAME, MAX_THUMB, ObjectMeta, Packet, PacketError, valid_reaction, valid_sender_name,

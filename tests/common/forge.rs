@@ -137,7 +137,7 @@ pub async fn publish_all(url: &str, topic: &str, envelopes: Vec<Vec<u8>>) {
     for (i, env) in envelopes.into_iter().enumerate() {
         let mut tag = [0u8; 32];
         tag[..8].copy_from_slice(&(i as u64).to_le_bytes());
-        link.publish(Some(tag), topic.to_string(), env);
+        link.publish(vec![tag], topic.to_string(), env);
     }
     let mut acked = 0;
     while acked < n {

@@ -158,7 +158,6 @@ fn receive_one(
     receipts: &mut Vec<(Address, [u8; 32])>,
     sealed: &mut Sealed,
 ) -> Result<(), ClientError> {
-    let now = batch.now;
     if topic != me.to_hex() {
         // A key bundle published on a peer's key topic.
         if let Some(owner) = sessions.key_topic_owner(topic) {
@@ -167,7 +166,26 @@ fn receive_one(
         }
         return Ok(());
     }
-    let o = match sessions.open(tx, payload) {
+    for opened in sessions.open(tx, payload) {
+        take_opened(tx, me, sessions, batch, opened, out, receipts, sealed)?;
+    }
+    Ok(())
+}
+
+/// Takes in one packet of a delivery (or why it did not open).
+#[allow(clippy::too_many_arguments)]
+fn take_opened(
+    tx: &Transaction<'_>,
+    me: &Address,
+    sessions: &dyn Sessions,
+    batch: &Batch<'_>,
+    opened: Result<Opened, OpenError>,
+    out: &mut Received,
+    receipts: &mut Vec<(Address, [u8; 32])>,
+    sealed: &mut Sealed,
+) -> Result<(), ClientError> {
+    let now = batch.now;
+    let o = match opened {
         Ok(o) => o,
         Err(OpenError::Store(e)) => return Err(ClientError::Receive(e)),
         Err(OpenError::Broken { replies, .. }) => {
@@ -321,11 +339,13 @@ impl Engine {
                     }
                 }
                 // Not taken by the broker: a chunk goes again, a message with its retransmission.
-                TransportEvent::Refused { tag: Some(t), reason } => {
-                    if !self.transfers.on_lost(&t) {
-                        self.queued.remove(&MessageHash(t));
+                TransportEvent::Refused { tags, reason } if !tags.is_empty() => {
+                    for t in tags {
+                        if !self.transfers.on_lost(&t) {
+                            self.queued.remove(&MessageHash(t));
+                        }
                     }
-                    after.push(TransportEvent::Refused { tag: None, reason });
+                    after.push(TransportEvent::Refused { tags: Vec::new(), reason });
                 }
                 other => after.push(other),
             }

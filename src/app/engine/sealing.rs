@@ -13,7 +13,8 @@ use crate::transport::{Link, Tag};
 /// keys a message waits for.
 #[derive(Default)]
 pub(super) struct Sealed {
-    out: Vec<(Option<Tag>, Envelope)>,
+    /// Each envelope with the tags of the packets it carries.
+    out: Vec<(Vec<Tag>, Envelope)>,
     /// Peers whose keys are being fetched (their messages stay unsent meanwhile).
     pub(super) waiting: Vec<Address>,
     /// A fault point between the commit and the publishing (crash tests, see [`crate::fault`]).
@@ -45,6 +46,43 @@ impl Sealed {
         }
     }
 
+    /// Seals packets (`to`, CBOR, tag), several for one peer together where its scheme can
+    /// (one envelope for a batch); says for each whether it was sealed (a message for a peer
+    /// whose keys are being fetched is not, with `may_wait`).
+    pub(super) fn seal_many(
+        &mut self,
+        sessions: &dyn Sessions,
+        tx: &Transaction<'_>,
+        items: &[(Address, &[u8], Option<Tag>)],
+        may_wait: bool,
+    ) -> Result<Vec<bool>, SealError> {
+        let mut handed = vec![false; items.len()];
+        let mut peers: Vec<Address> = Vec::new();
+        for (to, _, _) in items {
+            if !peers.contains(to) {
+                peers.push(*to);
+            }
+        }
+        for peer in peers {
+            let mine: Vec<usize> = (0..items.len()).filter(|&i| items[i].0 == peer).collect();
+            let packets: Vec<&[u8]> = mine.iter().map(|&i| items[i].1).collect();
+            match sessions.seal_batch(tx, &peer, &packets, may_wait) {
+                Ok(batch) => {
+                    for (carried, env) in batch {
+                        let tags = carried.iter().filter_map(|&k| items[mine[k]].2).collect();
+                        self.out.push((tags, env));
+                    }
+                    for i in mine {
+                        handed[i] = true;
+                    }
+                }
+                Err(SealError::KeysPending(p)) => self.waiting.push(p),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(handed)
+    }
+
     /// Takes what another `Sealed` holds (a delivery that succeeded).
     pub(super) fn merge(&mut self, other: Sealed) {
         self.out.extend(other.out);
@@ -55,8 +93,8 @@ impl Sealed {
     /// Envelopes to publish after the commit; the packet's carry `tag`.
     pub(super) fn add(&mut self, envelopes: Vec<Envelope>, tag: Option<Tag>) {
         for env in envelopes {
-            let tag = if env.own { None } else { tag };
-            self.out.push((tag, env));
+            let tags = if env.own { Vec::new() } else { tag.into_iter().collect() };
+            self.out.push((tags, env));
         }
     }
 }
@@ -80,8 +118,8 @@ pub(super) fn transact<T>(
     if let Some(point) = sealed.fault_point {
         crate::fault::crash_if(point);
     }
-    for (tag, env) in sealed.out {
-        link.publish(tag, env.to.to_hex(), env.payload);
+    for (tags, env) in sealed.out {
+        link.publish(tags, env.to.to_hex(), env.payload);
     }
     Ok((out, sealed.waiting))
 }

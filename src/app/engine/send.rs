@@ -119,6 +119,7 @@ impl Engine {
         let sessions = self.sessions.clone();
         let (stored, waiting) = transact(&mut self.account.chat, &*self.link, &*self.sessions, |tx, me, sealed| {
             let mut stored = Vec::new();
+            let mut sealing = Vec::new();
             for (to, packet) in packets {
                 let cbor = packet.encode();
                 let hash = MessageHash::of(&cbor);
@@ -133,8 +134,12 @@ impl Engine {
                     Some(chat) => chat,
                     None => store::chat_of_message(tx, &hash)?.unwrap_or(ChatId(0)),
                 };
-                let handed = sealed.seal(&*sessions, tx, to, &cbor, Some(hash.0), true)?;
-                stored.push((chat, hash, handed));
+                stored.push((chat, hash, false));
+                sealing.push((*to, cbor, hash));
+            }
+            let items: Vec<_> = sealing.iter().map(|(to, cbor, hash)| (*to, &cbor[..], Some(hash.0))).collect();
+            for (s, handed) in stored.iter_mut().zip(sealed.seal_many(&*sessions, tx, &items, true)?) {
+                s.2 = handed;
             }
             let ids: Vec<(ChatId, MessageHash)> = stored.iter().map(|(c, h, _)| (*c, *h)).collect();
             more(tx, &ids)?;
@@ -188,12 +193,11 @@ impl Engine {
         let r = transact(&mut self.account.chat, &*self.link, &*self.sessions, |tx, me, sealed| {
             let items = items(tx, me)?;
             let now = now_ms();
-            let mut handed = Vec::new();
-            for item in items.iter().filter(|i| !queued.contains(&i.hash)) {
-                if sealed.seal(&*sessions, tx, &item.to, &item.cbor, Some(item.hash.0), true)? {
-                    handed.push(item.hash);
-                }
-            }
+            let unqueued: Vec<&OutboxItem> = items.iter().filter(|i| !queued.contains(&i.hash)).collect();
+            let sealing: Vec<_> = unqueued.iter().map(|i| (i.to, &i.cbor[..], Some(i.hash.0))).collect();
+            let results = sealed.seal_many(&*sessions, tx, &sealing, true)?;
+            let handed: Vec<MessageHash> =
+                unqueued.iter().zip(results).filter(|(_, handed)| *handed).map(|(i, _)| i.hash).collect();
             if overdue {
                 let all: Vec<MessageHash> = items.iter().map(|i| i.hash).collect();
                 let (first, max) = (retry.first.as_millis() as i64, retry.max.as_millis() as i64);

@@ -141,8 +141,8 @@ pub enum TransportEvent {
     /// The broker refused a publish (its PUBACK reason code, or a packet larger than it
     /// takes) or a subscription (SUBACK): why, with the reason code.
     Refused {
-        /// The publish's tag, if it was one.
-        tag: Option<Tag>,
+        /// The publish's tags (none: a subscription, or an untagged publish).
+        tags: Vec<Tag>,
         /// Why.
         reason: String,
     },
@@ -158,7 +158,7 @@ enum Control {
 
 enum OutMsg {
     Publish {
-        tag: Option<Tag>,
+        tags: Vec<Tag>,
         topic: String,
         payload: bytes::Bytes,
         retain: bool,
@@ -170,8 +170,8 @@ enum OutMsg {
 /// Tags of publishes handed to rumqttc, by packet id once it has one.
 #[derive(Default)]
 struct Tracking {
-    awaiting_pkid: VecDeque<Option<Tag>>,
-    by_pkid: HashMap<u16, Option<Tag>>,
+    awaiting_pkid: VecDeque<Vec<Tag>>,
+    by_pkid: HashMap<u16, Vec<Tag>>,
     /// Counts event loops replaced (a switch of MQTT version): what was tracked before is
     /// reported lost.
     generation: u64,
@@ -181,7 +181,7 @@ impl Tracking {
     /// Every tag handed to the event loop and not acknowledged, forgotten.
     fn drain_all(&mut self) -> Vec<Tag> {
         let waiting = self.awaiting_pkid.drain(..).flatten();
-        waiting.chain(self.by_pkid.drain().filter_map(|(_, t)| t)).collect()
+        waiting.chain(self.by_pkid.drain().flat_map(|(_, t)| t)).collect()
     }
 }
 
@@ -269,12 +269,12 @@ impl Transport {
 }
 
 impl Link for Transport {
-    fn publish(&self, tag: Option<Tag>, topic: String, payload: Vec<u8>) {
-        let _ = self.data.send(OutMsg::Publish { tag, topic, payload: payload.into(), retain: false });
+    fn publish(&self, tags: Vec<Tag>, topic: String, payload: Vec<u8>) {
+        let _ = self.data.send(OutMsg::Publish { tags, topic, payload: payload.into(), retain: false });
     }
 
     fn publish_retained(&self, topic: String, payload: Vec<u8>) {
-        let _ = self.data.send(OutMsg::Publish { tag: None, topic, payload: payload.into(), retain: true });
+        let _ = self.data.send(OutMsg::Publish { tags: Vec::new(), topic, payload: payload.into(), retain: true });
     }
 
     fn subscribe(&self, filter: String) {
@@ -317,7 +317,7 @@ struct Subscriptions {
 /// One thing for the publisher task to hand to the event loop.
 enum Job {
     Control(Control),
-    Publish { tag: Option<Tag>, topic: String, payload: bytes::Bytes, retain: bool },
+    Publish { tags: Vec<Tag>, topic: String, payload: bytes::Bytes, retain: bool },
 }
 
 /// What became of a job.
@@ -342,7 +342,7 @@ async fn publish_loop(
                 None => return,
             },
             m = data.recv() => match m {
-                Some(OutMsg::Publish { tag, topic, payload, retain }) => Job::Publish { tag, topic, payload, retain },
+                Some(OutMsg::Publish { tags, topic, payload, retain }) => Job::Publish { tags, topic, payload, retain },
                 Some(OutMsg::Flush(done)) => {
                     let _ = done.send(());
                     continue;
@@ -385,7 +385,7 @@ async fn run_job(client: &Client, job: &Job, subscriptions: &Subscriptions, shar
             let _ = client.ack(handle).await;
             Outcome::Done
         }
-        Job::Publish { tag, topic, payload, retain } => {
+        Job::Publish { tags, topic, payload, retain } => {
             // MQTT 5 fixed header, topic, packet id and property length: well under 16 bytes
             // besides the topic and the payload.
             let size = payload.len() + topic.len() + 16;
@@ -393,12 +393,12 @@ async fn run_job(client: &Client, job: &Job, subscriptions: &Subscriptions, shar
             if size > max as usize {
                 let reason =
                     format!("the broker takes packets of at most {max} bytes: a publish of {size} was not sent");
-                let _ = shared.events.send(TransportEvent::Refused { tag: *tag, reason }).await;
+                let _ = shared.events.send(TransportEvent::Refused { tags: tags.clone(), reason }).await;
                 return Outcome::Done;
             }
             let generation = {
                 let mut t = shared.tracking();
-                t.awaiting_pkid.push_back(*tag);
+                t.awaiting_pkid.push_back(tags.clone());
                 t.generation
             };
             if client.publish(topic.clone(), payload.clone(), *retain).await.is_ok() {

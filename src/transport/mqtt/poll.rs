@@ -133,7 +133,7 @@ impl Poller {
     async fn on_connack(&mut self, session_present: bool, note: Option<String>) -> bool {
         if !session_present {
             // rumqttc dropped the publishes it would have resent: report them.
-            let lost: Vec<Tag> = self.shared.tracking().by_pkid.drain().filter_map(|(_, tag)| tag).collect();
+            let lost: Vec<Tag> = self.shared.tracking().by_pkid.drain().flat_map(|(_, tags)| tags).collect();
             if !lost.is_empty() && !self.send(TransportEvent::Lost(lost)).await {
                 return false;
             }
@@ -155,29 +155,35 @@ impl Poller {
             Ev::SubAck { refused } => {
                 for code in refused {
                     let reason = format!("the broker refused a subscription: {code}");
-                    if !self.send(TransportEvent::Refused { tag: None, reason }).await {
+                    if !self.send(TransportEvent::Refused { tags: Vec::new(), reason }).await {
                         return false;
                     }
                 }
                 self.send(TransportEvent::Subscribed).await
             }
             Ev::PubAck { pkid, refused } => {
-                let tag = self.shared.tracking().by_pkid.remove(&pkid).flatten();
-                match (tag, refused) {
-                    (Some(tag), None) => self.send(TransportEvent::Acked(tag)).await,
-                    (tag, Some(code)) => {
-                        let reason = format!("the broker refused a publish: {code}");
-                        self.send(TransportEvent::Refused { tag, reason }).await
+                let tags = self.shared.tracking().by_pkid.remove(&pkid).unwrap_or_default();
+                match refused {
+                    None => {
+                        for tag in tags {
+                            if !self.send(TransportEvent::Acked(tag)).await {
+                                return false;
+                            }
+                        }
+                        true
                     }
-                    (None, None) => true,
+                    Some(code) => {
+                        let reason = format!("the broker refused a publish: {code}");
+                        self.send(TransportEvent::Refused { tags, reason }).await
+                    }
                 }
             }
             Ev::OutgoingPublish(pkid) => {
                 let mut t = self.shared.tracking();
                 if !t.by_pkid.contains_key(&pkid) {
                     // A new publish (a resend keeps its packet id and its entry).
-                    let tag = t.awaiting_pkid.pop_front().flatten();
-                    t.by_pkid.insert(pkid, tag);
+                    let tags = t.awaiting_pkid.pop_front().unwrap_or_default();
+                    t.by_pkid.insert(pkid, tags);
                 }
                 true
             }
