@@ -203,10 +203,7 @@ fn act(ctx: &mut Ctx, peer: &str, action: Action) -> Result<()> {
 /// is contacted: connecting would fetch waiting messages, which is not what was asked for).
 fn delete_here(account: &mut crate::app::Account, target: &MessageHash) -> Result<()> {
     if let Some((file, senders)) = account.chat.delete_here(target)? {
-        for sender in &senders {
-            account.objects.discard_partial(&file, sender).context("removing a partial copy")?;
-        }
-        account.objects.remove(&file).context("removing the attachment")?;
+        account.objects.forget(&file, &senders).context("removing the attachment")?;
     }
     Ok(())
 }

@@ -98,6 +98,15 @@ impl ObjectStore {
         Ok(removed)
     }
 
+    /// Removes an object and the partial copies of it from `senders` (its message was
+    /// deleted); nothing for what is not stored.
+    pub fn forget(&self, id: &ObjectId, senders: &[Address]) -> io::Result<()> {
+        for sender in senders {
+            self.discard_partial(id, sender)?;
+        }
+        self.remove(id)
+    }
+
     /// Deletes a partial object (a rejected transfer).
     pub fn discard_partial(&self, id: &ObjectId, sender: &Address) -> io::Result<()> {
         match fs::remove_file(self.partial_path(id, sender)) {

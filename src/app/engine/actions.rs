@@ -110,9 +110,8 @@ impl Engine {
     fn forget_file(&mut self, file: &ObjectId, peers: &[Address]) {
         for peer in peers {
             self.transfers.cancel(file, peer);
-            let _ = self.account.objects.discard_partial(file, peer);
         }
-        if let Err(e) = self.account.objects.remove(file) {
+        if let Err(e) = self.account.objects.forget(file, peers) {
             self.fail(ClientError::Object(e.into()));
         }
     }

@@ -5,7 +5,7 @@ use rusqlite::Transaction;
 
 use super::ClientResult;
 use crate::crypto::Address;
-use crate::session::{Audience, Envelope, SealError, Sessions};
+use crate::session::{Envelope, SealError, Sessions};
 use crate::store::ChatDb;
 use crate::transport::{Link, Tag};
 
@@ -33,17 +33,8 @@ impl Sealed {
         tag: Option<Tag>,
         may_wait: bool,
     ) -> Result<bool, SealError> {
-        match sessions.seal(tx, Audience::Peer(to), cbor, may_wait) {
-            Ok(envelopes) => {
-                self.add(envelopes, tag);
-                Ok(true)
-            }
-            Err(SealError::KeysPending(peer)) => {
-                self.waiting.push(peer);
-                Ok(false)
-            }
-            Err(e) => Err(e),
-        }
+        let handed = self.seal_many(sessions, tx, &[(*to, cbor, tag)], may_wait)?;
+        Ok(handed.first().copied().unwrap_or(false))
     }
 
     /// Seals packets (`to`, CBOR, tag), several for one peer together where its scheme can
