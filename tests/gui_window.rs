@@ -415,3 +415,29 @@ fn start_minimized_minimizes_the_window_where_there_is_no_tray() {
     let h = logged_in(&t, "alice");
     assert!(h.state().minimized && !h.state().hidden, "no tray to hide it in: minimized");
 }
+
+#[test]
+fn start_minimized_waits_to_learn_whether_a_tray_can_hold_the_window() {
+    let t = TestHome::new();
+    std::fs::write(t.home.config_path(), "[ui]\nstart_minimized = true\n").unwrap();
+    for tray_shown in [true, false] {
+        let mut app = common::gui::app(&t.home);
+        // A desktop whose tray answers late (the window's thread never waits for it).
+        let (tray, _events, start) = wochat::ui::tray::Tray::fake_starting();
+        app.set_tray(tray);
+        let mut h = common::gui::harness_of(app, common::gui::SIZE);
+        h.step();
+        h.step();
+        assert!(!h.state().hidden && !h.state().minimized, "not known yet where it goes");
+        assert!(!h.state().tray.as_ref().unwrap().shown());
+        if tray_shown {
+            start.shown();
+        } else {
+            start.absent();
+        }
+        h.step();
+        assert_eq!(h.state().hidden, tray_shown, "hidden in the tray that showed up");
+        assert_eq!(h.state().minimized, !tray_shown, "minimized without one");
+        assert_eq!(h.state().tray.as_ref().unwrap().shown(), tray_shown);
+    }
+}

@@ -456,9 +456,16 @@ pub struct WoChatApp {
     pub hidden: bool,
     /// The window was last minimized by WoChat (no tray to hide it in, or "Start minimized").
     pub minimized: bool,
-    /// The window starts hidden in the tray (or minimized).
+    /// The window is to start hidden in the tray (or minimized): done once it is known whether
+    /// there is a tray, or after [`TRAY_WAIT`].
     start_minimized: bool,
+    /// When the window was made.
+    created: std::time::Instant,
 }
+
+/// How long "Start minimized" waits to learn whether a tray can hold the window before it
+/// minimizes it instead.
+const TRAY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl WoChatApp {
     /// Starts the backend on `home` with the configured brokers.
@@ -498,6 +505,7 @@ impl WoChatApp {
             hidden: false,
             minimized: false,
             start_minimized,
+            created: std::time::Instant::now(),
         })
     }
 
@@ -726,6 +734,21 @@ impl WoChatApp {
         }
     }
 
+    /// Hides (or minimizes) the window that is to start so, once it is known whether a tray
+    /// can hold it.
+    fn minimize_at_start(&mut self, ctx: &egui::Context) {
+        if !self.start_minimized {
+            return;
+        }
+        let waiting = self.tray.as_mut().is_some_and(tray::Tray::starting) && self.created.elapsed() < TRAY_WAIT;
+        if waiting {
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
+            return;
+        }
+        self.start_minimized = false;
+        self.hide(ctx);
+    }
+
     /// Unread messages of the talks that are not muted.
     fn unread_total(&self) -> u64 {
         self.chat.as_ref().map_or(0, |c| c.talks.iter().filter(|t| !t.view.state.muted).map(|t| t.view.unread).sum())
@@ -740,12 +763,10 @@ impl WoChatApp {
             ui.ctx().all_styles_mut(|s| s.visuals.text_cursor.blink = false);
             // The tray needs the window's event loop running (macOS, Windows).
             if self.want_tray {
-                self.tray = tray::Tray::start(self.repaint.clone());
-            }
-            if self.start_minimized {
-                self.hide(ui.ctx());
+                self.tray = Some(tray::Tray::start(self.repaint.clone()));
             }
         }
+        self.minimize_at_start(ui.ctx());
         self.poll_backend();
         self.tray_ui(ui.ctx());
         let title = self.window_title();

@@ -2,13 +2,15 @@
 //! tooltip), a click shows the window, its menu has "Show WoChat" and "Quit WoChat".
 //!
 //! Linux and the BSDs: a StatusNotifierItem (KDE, GNOME with the AppIndicator extension, XFCE,
-//! Cinnamon, ...); without a tray host there is no tray, and the window closes as usual.
+//! Cinnamon, ...), registered over D-Bus on a thread of its own so that a slow or hung session
+//! bus never stalls the window; without a tray host there is no tray, and the window closes as
+//! usual.
 //! Windows and macOS: the notification area and the menu bar. The window keeps running hidden
 //! while closed to the tray (eframe runs a hidden window's frames on every platform).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 
 use super::i18n::tr;
 
@@ -37,6 +39,10 @@ impl std::fmt::Debug for Tray {
 }
 
 enum Backend {
+    /// Being registered on another thread: what it becomes arrives here (`None`: no tray).
+    Starting(Receiver<Option<Backend>>),
+    /// The desktop has no tray.
+    Absent,
     /// A stand-in that shows nothing (tests): what it was told is kept.
     Fake,
     #[cfg(all(unix, not(target_os = "macos")))]
@@ -78,12 +84,13 @@ fn tooltip(unread: u64) -> String {
 
 impl Tray {
     /// Shows the tray icon, if the desktop has a tray; `wake` repaints the window when the
-    /// tray asks something of it. Call on the window's thread, once its event loop runs.
-    pub fn start(wake: Arc<dyn Fn() + Send + Sync>) -> Option<Tray> {
+    /// tray asks something of it (or, on Linux, once it is known whether there is a tray).
+    /// Call on the window's thread, once its event loop runs; it does not wait for D-Bus.
+    pub fn start(wake: Arc<dyn Fn() + Send + Sync>) -> Tray {
         let (tx, events) = channel();
         let shown = Arc::new(AtomicBool::new(true));
-        let backend = start_backend(tx, wake, shown.clone())?;
-        Some(Tray { backend, events, shown, unread: 0 })
+        let backend = start_backend(tx, wake, shown.clone());
+        Tray { backend, events, shown, unread: 0 }
     }
 
     /// A tray that shows nothing, and the sender of its events (tests of the window).
@@ -92,9 +99,40 @@ impl Tray {
         (Tray { backend: Backend::Fake, events, shown: Arc::new(AtomicBool::new(true)), unread: 0 }, tx)
     }
 
+    /// A tray still being registered, its events' sender, and what ends the registration
+    /// (tests of the window: a desktop whose tray answers late, or never).
+    pub fn fake_starting() -> (Tray, Sender<TrayEvent>, FakeStart) {
+        let (tx, events) = channel();
+        let (done, started) = channel();
+        let tray =
+            Tray { backend: Backend::Starting(started), events, shown: Arc::new(AtomicBool::new(true)), unread: 0 };
+        (tray, tx, FakeStart(done))
+    }
+
+    /// Takes in the end of a registration running on another thread.
+    fn poll(&mut self) {
+        if let Backend::Starting(started) = &self.backend {
+            let backend = match started.try_recv() {
+                Ok(Some(backend)) => backend,
+                Ok(None) | Err(TryRecvError::Disconnected) => Backend::Absent,
+                Err(TryRecvError::Empty) => return,
+            };
+            self.backend = backend;
+            // What was said while it started.
+            let unread = std::mem::take(&mut self.unread);
+            self.set_unread(unread);
+        }
+    }
+
+    /// Whether it is not known yet if a tray host shows the icon.
+    pub fn starting(&mut self) -> bool {
+        self.poll();
+        matches!(self.backend, Backend::Starting(_))
+    }
+
     /// Whether a tray host shows the icon (the window may be closed to it).
     pub fn shown(&self) -> bool {
-        self.shown.load(Ordering::SeqCst)
+        !matches!(self.backend, Backend::Starting(_) | Backend::Absent) && self.shown.load(Ordering::SeqCst)
     }
 
     /// The unread count the icon says.
@@ -104,15 +142,20 @@ impl Tray {
 
     /// Shows `unread` (a dot on the icon, the count in its tooltip).
     pub fn set_unread(&mut self, unread: u64) {
+        self.poll();
         if unread == self.unread {
             return;
         }
         self.unread = unread;
         match &self.backend {
-            Backend::Fake => {}
+            Backend::Starting(_) | Backend::Absent | Backend::Fake => {}
             #[cfg(all(unix, not(target_os = "macos")))]
             Backend::Sni(handle) => {
-                handle.update(|t| t.unread = unread);
+                let tip = tooltip(unread);
+                handle.update(|t| {
+                    t.unread = unread;
+                    t.tooltip = tip;
+                });
             }
             #[cfg(any(windows, target_os = "macos"))]
             Backend::Native(t) => t.set_unread(unread),
@@ -125,36 +168,73 @@ impl Tray {
     }
 }
 
+/// Ends the registration of a [`Tray::fake_starting`].
+#[derive(Debug)]
+pub struct FakeStart(Sender<Option<Backend>>);
+
+impl FakeStart {
+    /// A tray host shows the icon.
+    pub fn shown(self) {
+        let _ = self.0.send(Some(Backend::Fake));
+    }
+
+    /// There is no tray.
+    pub fn absent(self) {
+        let _ = self.0.send(None);
+    }
+}
+
 #[cfg(all(unix, not(target_os = "macos")))]
-fn start_backend(tx: Sender<TrayEvent>, wake: Arc<dyn Fn() + Send + Sync>, shown: Arc<AtomicBool>) -> Option<Backend> {
+fn start_backend(tx: Sender<TrayEvent>, wake: Arc<dyn Fn() + Send + Sync>, shown: Arc<AtomicBool>) -> Backend {
     use ksni::blocking::TrayMethods;
-    let tray =
-        sni::SniTray { unread: 0, tx, wake, shown, show: tr("Show WoChat").into(), quit: tr("Quit WoChat").into() };
-    // Without a tray host (no StatusNotifierWatcher) this fails: no tray, the window closes.
-    match tray.assume_sni_available(false).spawn() {
-        Ok(handle) => Some(Backend::Sni(handle)),
+    let (done, started) = channel();
+    // Words are chosen here: the language is the window thread's.
+    let tray = sni::SniTray {
+        unread: 0,
+        tooltip: tooltip(0),
+        tx,
+        wake: wake.clone(),
+        shown,
+        show: tr("Show WoChat").into(),
+        quit: tr("Quit WoChat").into(),
+    };
+    let registered = std::thread::Builder::new().name("wochat-tray".into()).spawn(move || {
+        // Without a tray host (no StatusNotifierWatcher) this fails: no tray, the window closes.
+        let backend = match tray.assume_sni_available(false).spawn() {
+            Ok(handle) => Some(Backend::Sni(handle)),
+            Err(e) => {
+                eprintln!("wochat: no tray icon ({e})");
+                None
+            }
+        };
+        let _ = done.send(backend);
+        wake();
+    });
+    match registered {
+        Ok(_) => Backend::Starting(started),
         Err(e) => {
             eprintln!("wochat: no tray icon ({e})");
-            None
+            Backend::Absent
         }
     }
 }
 
 #[cfg(any(windows, target_os = "macos"))]
-fn start_backend(tx: Sender<TrayEvent>, wake: Arc<dyn Fn() + Send + Sync>, shown: Arc<AtomicBool>) -> Option<Backend> {
+fn start_backend(tx: Sender<TrayEvent>, wake: Arc<dyn Fn() + Send + Sync>, shown: Arc<AtomicBool>) -> Backend {
     let _ = shown;
+    // The notification area's icon belongs to the window's thread; creating it does not wait.
     match native::NativeTray::start(tx, wake) {
-        Ok(t) => Some(Backend::Native(t)),
+        Ok(t) => Backend::Native(t),
         Err(e) => {
             eprintln!("wochat: no tray icon ({e})");
-            None
+            Backend::Absent
         }
     }
 }
 
 #[cfg(not(any(unix, windows)))]
-fn start_backend(_: Sender<TrayEvent>, _: Arc<dyn Fn() + Send + Sync>, _: Arc<AtomicBool>) -> Option<Backend> {
-    None
+fn start_backend(_: Sender<TrayEvent>, _: Arc<dyn Fn() + Send + Sync>, _: Arc<AtomicBool>) -> Backend {
+    Backend::Absent
 }
 
 #[cfg(all(unix, not(target_os = "macos")))]
@@ -168,6 +248,8 @@ mod sni {
     /// The StatusNotifierItem.
     pub struct SniTray {
         pub unread: u64,
+        /// What the tooltip says, in the window's language.
+        pub tooltip: String,
         pub tx: Sender<TrayEvent>,
         pub wake: Arc<dyn Fn() + Send + Sync>,
         pub shown: Arc<AtomicBool>,
@@ -188,7 +270,7 @@ mod sni {
         }
 
         fn title(&self) -> String {
-            super::tooltip(self.unread)
+            self.tooltip.clone()
         }
 
         fn category(&self) -> ksni::Category {
@@ -203,7 +285,7 @@ mod sni {
         }
 
         fn tool_tip(&self) -> ksni::ToolTip {
-            ksni::ToolTip { title: super::tooltip(self.unread), ..Default::default() }
+            ksni::ToolTip { title: self.tooltip.clone(), ..Default::default() }
         }
 
         fn activate(&mut self, _x: i32, _y: i32) {

@@ -39,7 +39,16 @@ pub fn harness(home: &Home) -> Harness<'static, WoChatApp> {
 
 /// The window on `home`, logged out, of `size`, using `desktop`.
 pub fn harness_with(home: &Home, size: egui::Vec2, desktop: Desktop) -> Harness<'static, WoChatApp> {
-    let app = WoChatApp::with_desktop(home.clone(), desktop, std::sync::Arc::new(|| {})).unwrap();
+    harness_of(WoChatApp::with_desktop(home.clone(), desktop, std::sync::Arc::new(|| {})).unwrap(), size)
+}
+
+/// The window on `home`, not drawn yet (to be changed before its first frame).
+pub fn app(home: &Home) -> WoChatApp {
+    WoChatApp::with_desktop(home.clone(), test_desktop(), std::sync::Arc::new(|| {})).unwrap()
+}
+
+/// A harness drawing `app` in a window of `size`.
+pub fn harness_of(app: WoChatApp, size: egui::Vec2) -> Harness<'static, WoChatApp> {
     let h = Harness::builder().with_size(size).build_ui_state(|ui, app: &mut WoChatApp| app.ui(ui), app);
     // Every glyph must be there (the bundled CJK font included): a box would be a bug.
     h.ctx.set_missing_glyph_policy(egui::epaint::text::MissingGlyphPolicy::Panic);
