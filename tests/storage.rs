@@ -530,7 +530,7 @@ fn a_snapshot_completes_while_another_connection_keeps_writing() {
     let reader = ChatDb::open(&path, &identity).unwrap();
     let (to, id) = (dest.clone(), Identity::from_secret_bytes(&[0x33; 32]).unwrap());
     std::thread::spawn(move || {
-        let _ = done_tx.send(reader.snapshot_to(&to, &id).map_err(|e| e.to_string()));
+        let _ = done_tx.send(reader.snapshot_to(&to, &id, &mut || {}).map_err(|e| e.to_string()));
     });
     // A copy in steps started over at every write and never ended.
     let copied = done.recv_timeout(std::time::Duration::from_secs(60));
@@ -541,6 +541,34 @@ fn a_snapshot_completes_while_another_connection_keeps_writing() {
     let copy = ChatDb::open(&dest, &identity).unwrap();
     let count: i64 = copy.connection().query_row("SELECT count(*) FROM message", [], |r| r.get(0)).unwrap();
     assert!(count >= 20_000, "{count}");
+}
+
+#[test]
+fn a_snapshot_shows_the_moment_it_was_pinned_and_nothing_written_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let identity = Identity::from_secret_bytes(&[0x33; 32]).unwrap();
+    let peer = Identity::from_secret_bytes(&[0x44; 32]).unwrap().address();
+    let me = identity.address();
+    let path = dir.path().join("chat.db");
+    let mut writer = ChatDb::open(&path, &identity).unwrap();
+    store_texts(&mut writer, peer, me, &["one", "two", "three"]);
+    let reader = ChatDb::open(&path, &identity).unwrap();
+    let dest = dir.path().join("copy.db");
+    let mut pinned = 0;
+    // Written from another connection once the moment is fixed, before a page is copied.
+    reader
+        .snapshot_to(&dest, &identity, &mut || {
+            pinned += 1;
+            store_texts(&mut writer, peer, me, &["after the moment"]);
+        })
+        .unwrap();
+    assert_eq!(pinned, 1);
+    let count =
+        |db: &ChatDb| -> i64 { db.connection().query_row("SELECT count(*) FROM message", [], |r| r.get(0)).unwrap() };
+    assert_eq!(count(&writer), 4, "the writer went on");
+    assert_eq!(count(&ChatDb::open(&dest, &identity).unwrap()), 3, "the copy is of the moment it was pinned");
+    // The reader's transaction ended: it sees the newer message.
+    assert_eq!(count(&reader), 4);
 }
 
 #[test]

@@ -46,8 +46,8 @@ impl<W: Write> EntryWriter<W> {
         self.inner.write_all(data)
     }
 
-    /// An entry whose body is the file at `path` (which must not change meanwhile).
-    pub fn file(&mut self, kind: &str, name: &str, path: &Path) -> io::Result<()> {
+    /// An entry whose body is the file at `path` (which must not change meanwhile); its size.
+    pub fn file(&mut self, kind: &str, name: &str, path: &Path) -> io::Result<u64> {
         let f = File::open(path)?;
         let size = f.metadata()?.len();
         self.header(kind, name, size)?;
@@ -55,11 +55,16 @@ impl<W: Write> EntryWriter<W> {
         if copied != size {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{} shrank while read", path.display())));
         }
-        Ok(())
+        Ok(size)
     }
 
     pub fn into_inner(self) -> W {
         self.inner
+    }
+
+    /// What it writes into.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
     }
 }
 

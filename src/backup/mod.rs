@@ -4,9 +4,10 @@
 //! a home through a temporary directory, so that a failure leaves the home as it was.
 //!
 //! Inside the stream, entries follow one another: a 4-byte big-endian length, a JSON header
-//! `{"kind","name","size"}` of that length, then `size` bytes. Kinds, in order: `manifest`
-//! (first), `key`, `config` (optional), `chat.db`, `object` (one per file of the object store,
-//! `name` its path below `objects/`), `end` (last, empty).
+//! `{"kind","name","size"}` of that length, then `size` bytes. Kinds: `manifest` (first), `key`,
+//! `config` (optional), `object` (one per file of the object store, `name` its path below
+//! `objects/`), `chat.db`, `end` (last, empty); this writer puts the objects before the
+//! database, whose copy is taken meanwhile, and readers take the middle ones in any order.
 
 mod entries;
 pub mod schedule;
@@ -171,23 +172,64 @@ fn write_to(
     if !db_path.exists() {
         return Err(file_error(&db_path)(std::io::Error::new(std::io::ErrorKind::NotFound, "no history here")));
     }
+    let db = ChatDb::open(&db_path, identity)?;
     let snapshot = tmp.with_extension("db-snapshot");
-    let written = ChatDb::open(&db_path, identity)
-        .and_then(|db| db.snapshot_to(&snapshot, identity))
-        .map_err(BackupError::from)
-        .and_then(|()| write_entries(home, &address, manifest, sealed, &snapshot, tmp, passphrase, kdf, progress));
+    // What the copy will be about: the database and its log (for the progress bar only).
+    let estimate = file_size(&db_path) + file_size(&db_path.with_extension("db-wal"));
+    let copy_path = snapshot.as_path();
+    let written = std::thread::scope(|scope| {
+        // The copy (SQLCipher decrypts and encrypts every page: the slow part) runs beside
+        // the key derivation and the object store's stream.
+        let (pinned_tx, pinned_rx) = std::sync::mpsc::channel();
+        let copying = std::thread::Builder::new()
+            .name("wochat-backup-db".into())
+            .spawn_scoped(scope, move || {
+                let mut pinned = move || {
+                    let _ = pinned_tx.send(());
+                };
+                db.snapshot_to(copy_path, identity, &mut pinned)
+            })
+            .map_err(file_error(copy_path))?;
+        let copied = move || match copying.join() {
+            Ok(result) => result.map_err(BackupError::from),
+            Err(_) => Err(file_error(copy_path)(std::io::Error::other("the database copy stopped"))),
+        };
+        // The object store is listed once the copy's moment is fixed, so every file the copy
+        // refers to is in the list (files are written before the rows that refer to them).
+        if pinned_rx.recv().is_err() {
+            return copied().and(Err(BackupError::Malformed("the database copy did not begin".into())));
+        }
+        let db_copy = DbCopy { path: copy_path, estimate, copied: Box::new(copied) };
+        write_entries(home, &address, manifest, sealed, db_copy, tmp, passphrase, kdf, progress)
+    });
     let _ = std::fs::remove_file(&snapshot);
     written
 }
 
-/// Writes the entries into the sealed stream at `tmp`, the database from `snapshot`.
+/// The database's copy being taken on another thread.
+struct DbCopy<'a> {
+    /// Where it is written.
+    path: &'a Path,
+    /// About how large it will be.
+    estimate: u64,
+    /// Waits until it is written.
+    copied: Box<dyn FnOnce() -> Result<(), BackupError> + 'a>,
+}
+
+/// The size of the file at `path` (0 if missing).
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Writes the entries into the sealed stream at `tmp`: the object store while the database is
+/// being copied, then the copy.
 #[allow(clippy::too_many_arguments)]
 fn write_entries(
     home: &Home,
     address: &Address,
     manifest: &Manifest,
     sealed: &SealedKey,
-    snapshot: &Path,
+    db_copy: DbCopy<'_>,
     tmp: &Path,
     passphrase: &[u8],
     kdf: KdfParams,
@@ -197,11 +239,11 @@ fn write_entries(
     // Partial downloads are left out (they are fetched again).
     let objects_dir = home.objects_dir(address);
     let files = object_files(&objects_dir).map_err(file_error(&objects_dir))?;
-    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    let total = size(snapshot) + files.iter().map(|(_, p)| size(p)).sum::<u64>();
+    let total = db_copy.estimate + files.iter().map(|(_, p)| file_size(p)).sum::<u64>();
 
     let file = File::create(tmp).map_err(file_error(tmp))?;
     crate::fsutil::make_private_file(tmp).map_err(file_error(tmp))?;
+    let file = crate::fsutil::SyncBehind::new(file);
     let sealing = SealingWriter::new(BufWriter::with_capacity(1 << 16, file), passphrase, kdf)?;
     let mut w = EntryWriter::new(Counting::new(sealing, total, progress));
     w.bytes("manifest", "", &json(manifest)?).map_err(file_error(tmp))?;
@@ -216,22 +258,29 @@ fn write_entries(
     if let Ok(config) = std::fs::read(home.config_path()) {
         w.bytes("config", "config.toml", &config).map_err(file_error(tmp))?;
     }
-    w.file("chat.db", "chat.db", snapshot).map_err(file_error(snapshot))?;
     let mut objects = 0;
+    let mut objects_bytes = 0;
     for (rel, path) in files {
         match w.file("object", &rel, &path) {
-            Ok(()) => objects += 1,
+            Ok(size) => {
+                objects += 1;
+                objects_bytes += size;
+            }
             // Deleted meanwhile (collected as garbage): nothing refers to it any more.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(file_error(&path)(e)),
         }
     }
+    (db_copy.copied)()?;
+    // The progress bar's end, now that the copy's size is known.
+    w.get_mut().total = objects_bytes + file_size(db_copy.path);
+    w.file("chat.db", "chat.db", db_copy.path).map_err(file_error(db_copy.path))?;
     w.bytes("end", "", &[]).map_err(file_error(tmp))?;
     let mut counting = w.into_inner();
     counting.finish();
     let buffered = counting.inner.finish()?;
     let file = buffered.into_inner().map_err(|e| file_error(tmp)(e.into_error()))?;
-    file.sync_all().map_err(file_error(tmp))?;
+    file.finish().map_err(file_error(tmp))?;
     Ok(objects)
 }
 
@@ -432,15 +481,18 @@ fn stage(staging: &Path, path: &Path, passphrase: &[u8]) -> Result<(Summary, Sea
     let account = staging.join("account");
     crate::fsutil::create_private_dir(&account).map_err(file_error(&account))?;
     let (mut sealed, mut config) = (None, None);
+    // Each file is synced while the next is written.
+    let mut syncing = crate::fsutil::SyncQueue::new();
     let summary = read(path, passphrase, |entry, body| {
-        let copy_to = |dest: &Path, body: &mut dyn Read| -> Result<(), BackupError> {
+        let mut copy_to = |dest: &Path, body: &mut dyn Read| -> Result<(), BackupError> {
             if let Some(parent) = dest.parent() {
                 crate::fsutil::create_private_dir(parent).map_err(file_error(parent))?;
             }
-            let mut f = File::create(dest).map_err(file_error(dest))?;
+            let f = File::create(dest).map_err(file_error(dest))?;
             crate::fsutil::make_private_file(dest).map_err(file_error(dest))?;
+            let mut f = crate::fsutil::SyncBehind::new(f);
             std::io::copy(body, &mut f).map_err(|e| stream_or(e, path))?;
-            f.sync_all().map_err(file_error(dest))
+            syncing.add(f, dest.to_path_buf()).map_err(|(p, e)| file_error(&p)(e))
         };
         match entry.kind.as_str() {
             "key" => {
@@ -466,6 +518,7 @@ fn stage(staging: &Path, path: &Path, passphrase: &[u8]) -> Result<(Summary, Sea
         }
         Ok(())
     })?;
+    syncing.finish().map_err(|(p, e)| file_error(&p)(e))?;
     let sealed = sealed.ok_or_else(|| BackupError::Malformed("the key is missing".into()))?;
     Ok((summary, sealed, config))
 }

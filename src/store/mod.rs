@@ -105,24 +105,36 @@ fn apply_key(conn: &Connection, key: &Key32) -> Result<(), rusqlite::Error> {
 
 /// Writes a consistent copy of the database of `conn` (keyed with `key`) to the new file
 /// `dest`, encrypted with the same key, with SQLite's online backup: writers go on meanwhile.
-pub fn snapshot(conn: &Connection, key: &Key32, dest: &Path) -> Result<(), StoreError> {
+/// `pinned` is called once the moment the copy shows is fixed (its read transaction has
+/// begun), before the pages are copied: what is written after it is not in the copy.
+pub fn snapshot(conn: &Connection, key: &Key32, dest: &Path, pinned: &mut dyn FnMut()) -> Result<(), StoreError> {
     let mut out = Connection::open(dest)?;
     apply_key(&out, key)?;
-    {
+    // A scratch file, read once and deleted: no journal, no fsync (the backup file that holds
+    // it is synced).
+    out.execute_batch("PRAGMA synchronous = OFF;")?;
+    let _: String = out.query_row("PRAGMA journal_mode = OFF", [], |r| r.get(0))?;
+    // One read transaction for the whole copy, so it is of one moment however busy the
+    // writers are (WAL lets them go on meanwhile); the backup uses it as it is.
+    conn.execute_batch("BEGIN DEFERRED")?;
+    let copied = (|| {
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
+        pinned();
         use rusqlite::backup::{Backup, StepResult};
         let backup = Backup::new(conn, &mut out)?;
-        // Every page in one step: one read transaction, so the copy is of one moment however
-        // busy the writers are (WAL lets them go on meanwhile). A copy in smaller steps starts
-        // over whenever another connection writes, and under a steady stream of messages it
-        // never ends.
+        // Every page in one step (a copy in smaller steps would be one moment too, held by
+        // the transaction above, but gains nothing).
         loop {
             match backup.step(-1)? {
-                StepResult::Done => break,
+                StepResult::Done => return Ok::<_, StoreError>(()),
                 // More, Busy or Locked: another go.
                 _ => std::thread::sleep(std::time::Duration::from_millis(2)),
             }
         }
-    }
+    })();
+    let ended = conn.execute_batch("COMMIT");
+    copied?;
+    ended?;
     // One self-contained file (no -wal beside it).
     let _: String = out.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
     crate::fsutil::make_private_file(dest)
