@@ -409,6 +409,22 @@ fn closing_keeps_wochat_in_the_tray_which_shows_the_unread_count_and_quits() {
 }
 
 #[test]
+fn a_window_closed_while_the_broker_is_unreachable_lets_the_account_open_again_at_once() {
+    let t = TestHome::new();
+    std::fs::write(t.home.config_path(), "[broker]\nurls = [\"mqtt://127.0.0.1:9\"]\nembedded = \"off\"\n").unwrap();
+    // Messages waiting to go: the closing window must not wait for a broker nobody reaches.
+    let texts: Vec<String> = (0..200).map(|i| format!("waiting {i}")).collect();
+    seed_talk(&t, "alice", "Anna", &texts);
+    let mut h = logged_in(&t, "alice");
+    until(&mut h, 10, "the talk", |a| a.chat.as_ref().is_some_and(|c| !c.talks.is_empty()));
+    settle(&mut h);
+    drop(h);
+    // The same process opens it again (a window closed and opened, or the next account).
+    let h = logged_in(&t, "alice");
+    assert_eq!(h.state().login.error, None);
+}
+
+#[test]
 fn start_minimized_minimizes_the_window_where_there_is_no_tray() {
     let t = TestHome::new();
     std::fs::write(t.home.config_path(), "[ui]\nstart_minimized = true\n").unwrap();

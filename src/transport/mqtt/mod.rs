@@ -17,7 +17,7 @@ mod poll;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -191,6 +191,8 @@ struct Shared {
     tracking: Arc<Mutex<Tracking>>,
     /// The largest packet the broker takes (MQTT 5 ConnAck; `u32::MAX` when it said nothing).
     broker_max: Arc<AtomicU32>,
+    /// The broker has accepted the connection (its ConnAck) and it has not failed since.
+    online: Arc<AtomicBool>,
     events: mpsc::Sender<TransportEvent>,
 }
 
@@ -206,6 +208,8 @@ pub struct Transport {
     data: mpsc::UnboundedSender<OutMsg>,
     client: watch::Receiver<Client>,
     tracking: Arc<Mutex<Tracking>>,
+    /// The connection is up (see `Shared::online`).
+    online: Arc<AtomicBool>,
     /// Filters subscribed besides the own topic.
     filters: Arc<Mutex<std::collections::BTreeSet<String>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -220,7 +224,13 @@ impl Transport {
         let (client, eventloop) = Loop::open(&cfg, 0, cfg.protocol.first())?;
         let (client_tx, client_rx) = watch::channel(client);
         let tracking = Arc::new(Mutex::new(Tracking::default()));
-        let shared = Shared { tracking: tracking.clone(), broker_max: Arc::new(AtomicU32::new(u32::MAX)), events };
+        let online = Arc::new(AtomicBool::new(false));
+        let shared = Shared {
+            tracking: tracking.clone(),
+            broker_max: Arc::new(AtomicU32::new(u32::MAX)),
+            online: online.clone(),
+            events,
+        };
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let (data_tx, data_rx) = mpsc::unbounded_channel();
         let filters = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
@@ -233,6 +243,7 @@ impl Transport {
             data: data_tx,
             client: client_rx,
             tracking,
+            online,
             filters,
             tasks: vec![poll, publisher],
         })
@@ -247,8 +258,15 @@ impl Transport {
     }
 
     /// Sends what is queued (waiting up to 3 s for the broker's acknowledgements), then
-    /// disconnects cleanly (the broker keeps the session) and stops the tasks.
+    /// disconnects cleanly (the broker keeps the session) and stops the tasks. Without a
+    /// connection nothing is waited for: what is unacknowledged is stored and goes next time.
     async fn close(&self) {
+        if !self.online.load(Ordering::SeqCst) {
+            for t in &self.tasks {
+                t.abort();
+            }
+            return;
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
         if self.data.send(OutMsg::Flush(tx)).is_ok() {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(3);

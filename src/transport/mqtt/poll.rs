@@ -72,6 +72,7 @@ impl Poller {
                 Ok(Ev::ConnAck { session_present, limits }) => {
                     backoff.reset();
                     self.connected = true;
+                    self.shared.online.store(true, Ordering::SeqCst);
                     self.switched = false;
                     self.known.insert(self.url_index, self.lp.version());
                     self.shared.broker_max.store(limits.max_packet.unwrap_or(u32::MAX), Ordering::Relaxed);
@@ -91,6 +92,7 @@ impl Poller {
                         return;
                     }
                     let connected = std::mem::replace(&mut self.connected, false);
+                    self.shared.online.store(false, Ordering::SeqCst);
                     if self.should_switch(&failure, connected) {
                         self.known.remove(&self.url_index);
                         let other = other(self.lp.version());
