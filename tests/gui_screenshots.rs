@@ -21,7 +21,12 @@ const T0: i64 = 1_741_944_600_000;
 fn until(h: &mut Harness<'_, WoChatApp>, what: &str, cond: impl Fn(&WoChatApp) -> bool) {
     let start = Instant::now();
     while !cond(h.state()) {
-        assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what} (screen {:?}, login error {:?})",
+            h.state().screen,
+            h.state().login.error
+        );
         h.step();
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -112,9 +117,15 @@ fn save(h: &mut Harness<'static, WoChatApp>, name: &str) {
     eprintln!("wrote {}", path.display());
 }
 
+/// Opens the talk called `name` and waits until its messages are shown (not those of the talk
+/// open before).
 fn open(h: &mut Harness<'static, WoChatApp>, name: &str) {
     h.get_by_label(name).click();
-    until(h, "the messages", |a| !a.chat.as_ref().unwrap().messages.is_empty());
+    until(h, "the messages", |a| {
+        let chat = a.chat.as_ref().unwrap();
+        let talk = chat.talks.iter().find(|t| t.view.name == name).map(|t| t.view.chat);
+        talk.is_some() && chat.open == talk && chat.messages.first().is_some_and(|m| Some(m.view.chat) == talk)
+    });
 }
 
 #[test]

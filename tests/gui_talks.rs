@@ -136,6 +136,7 @@ fn the_unread_line_stands_above_the_first_unread_and_the_buttons_jump() {
     settle(&mut h);
     h.get_by_label("Unread messages");
     h.get_by_label("Dora says 40");
+    assert!(h.query_by_label("↑ First unread").is_none(), "no button to reach a line in view");
     // Back to the newest.
     h.get_by_label("↓ Newest").click();
     for _ in 0..10 {

@@ -560,6 +560,7 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
             target_in_view = viewport.min.y <= y && y + h <= viewport.max.y;
         }
         let mut y = 0.0;
+        let mut line_shown = false;
         for ((m, h), first) in chat.messages.iter().zip(&heights).zip(&new_day) {
             if y + h >= viewport.min.y && y <= viewport.max.y {
                 let mut rect =
@@ -570,6 +571,7 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
                     rect.min.y += DAY_HEIGHT;
                 }
                 if chat.first_unread == Some(m.view.id) {
+                    line_shown = true;
                     let band = egui::Rect::from_min_size(rect.min, egui::vec2(width, UNREAD_HEIGHT));
                     ui.scope_builder(egui::UiBuilder::new().max_rect(band), unread_line_ui);
                     rect.min.y += UNREAD_HEIGHT;
@@ -585,6 +587,7 @@ fn conversation_ui(chat: &mut ChatState, ui: &mut egui::Ui, cmds: &mut Vec<UiCmd
             }
             y += h;
         }
+        chat.unread_line_shown = line_shown;
         // Not while a jump to a message is under way: its rows must stay where they are.
         let settled = target.is_none();
         want_older = settled && viewport.min.y < line * 2.0;
@@ -718,6 +721,7 @@ fn header_ui(chat: &mut ChatState, ui: &mut egui::Ui, open: ChatId, back: bool) 
                 }
             }
             if let Some(id) = chat.first_unread
+                && !chat.unread_line_shown
                 && ui.button(format!("↑ {}", tr("First unread"))).clicked()
             {
                 if chat.messages.iter().any(|m| m.view.id == id) {

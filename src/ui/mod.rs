@@ -241,6 +241,8 @@ pub struct ChatState {
     pub search: Option<SearchState>,
     /// Where the "unread messages" line stands in the open talk (a row id), if anywhere.
     pub first_unread: Option<i64>,
+    /// The "unread messages" line was in view last frame (no button is needed to reach it).
+    pub unread_line_shown: bool,
     /// The composer's text as last kept as the open talk's draft.
     pub draft_saved: String,
     /// When (egui's clock, s) the composer last changed without the draft being kept since.
@@ -637,6 +639,7 @@ impl WoChatApp {
                     scroll_to_newest: false,
                     search: None,
                     first_unread: None,
+                    unread_line_shown: false,
                     draft_saved: String::new(),
                     draft_edited: None,
                     show_archived: false,
