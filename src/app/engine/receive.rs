@@ -56,6 +56,9 @@ struct Received {
     requests_dropped: u64,
     /// Deliveries that failed (by index in the batch) and were rolled back: not acknowledged.
     failed: Vec<(usize, ClientError)>,
+    /// Packets of a batch that could not be stored while the rest of it was (not receipted:
+    /// their senders send them again).
+    packets_failed: Vec<ClientError>,
 }
 
 impl Received {
@@ -75,6 +78,7 @@ impl Received {
         self.typing.extend(one.typing);
         self.requests_dropped += one.requests_dropped;
         self.failed.extend(one.failed);
+        self.packets_failed.extend(one.packets_failed);
     }
 }
 
@@ -166,10 +170,45 @@ fn receive_one(
         }
         return Ok(());
     }
-    for opened in sessions.open(tx, payload) {
-        take_opened(tx, me, sessions, batch, opened, out, receipts, sealed)?;
+    let opened = sessions.open(tx, payload);
+    if opened.len() <= 1 {
+        for o in opened {
+            take_opened(tx, me, sessions, batch, o, out, receipts, sealed)?;
+        }
+        return Ok(());
     }
-    Ok(())
+    // A batch (PROTOCOL.md section 14): its Olm messages are open and the session has moved
+    // past them, so the envelope cannot be taken in again packet by packet. Each packet is
+    // stored in a savepoint of its own: one that fails is rolled back alone and not receipted
+    // (its sender sends it again, sealed anew), and the rest are kept. When none can be stored
+    // (a fault of the store rather than of a packet), the whole delivery fails and stays with
+    // the broker.
+    let mut failures = Vec::new();
+    let mut kept = 0;
+    for o in opened {
+        let (mut one, mut one_receipts, mut one_sealed) = (Received::default(), Vec::new(), Sealed::default());
+        tx.execute_batch("SAVEPOINT packet").map_err(|e| ClientError::Receive(e.into()))?;
+        match take_opened(tx, me, sessions, batch, o, &mut one, &mut one_receipts, &mut one_sealed) {
+            Ok(()) => {
+                tx.execute_batch("RELEASE packet").map_err(|e| ClientError::Receive(e.into()))?;
+                out.merge(one);
+                receipts.extend(one_receipts);
+                sealed.merge(one_sealed);
+                kept += 1;
+            }
+            Err(e) => {
+                tx.execute_batch("ROLLBACK TO packet; RELEASE packet").map_err(|e| ClientError::Receive(e.into()))?;
+                failures.push(e);
+            }
+        }
+    }
+    match kept {
+        0 => failures.into_iter().next().map_or(Ok(()), Err),
+        _ => {
+            out.packets_failed.extend(failures);
+            Ok(())
+        }
+    }
 }
 
 /// Takes in one packet of a delivery (or why it did not open).
@@ -435,7 +474,7 @@ impl Engine {
                     // Chunks are written and progress saved: the broker may forget these.
                     self.apply(std::mem::take(&mut effects));
                     let failed: std::collections::HashSet<usize> = r.failed.iter().map(|(i, _)| *i).collect();
-                    if let Some((_, e)) = r.failed.into_iter().next() {
+                    if let Some(e) = r.failed.into_iter().map(|(_, e)| e).chain(r.packets_failed).next() {
                         self.fail(e);
                     }
                     for (i, d) in deliveries.into_iter().enumerate() {
