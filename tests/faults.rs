@@ -100,6 +100,10 @@ async fn a_long_write_transaction_elsewhere_is_waited_out() {
     assert!(bob.read.db().friend(&someone).unwrap().is_some());
 }
 
+/// Makes storing any message whose packet holds "POISON" fail inside the transaction.
+const POISON: &str = "CREATE TRIGGER poison BEFORE INSERT ON message WHEN instr(NEW.val, CAST('POISON' AS BLOB)) > 0
+                      BEGIN SELECT RAISE(ABORT, 'poisoned'); END;";
+
 /// A delivery whose storing fails is rolled back alone and left unacknowledged; the rest of
 /// its batch is stored and receipted. The broker delivers it again after a reconnect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,9 +112,7 @@ async fn one_failing_delivery_does_not_hold_back_the_rest_of_its_batch() {
     let mut alice = net.peer("alice").await;
     let bob = net.peer("bob").await;
     // Storing any message whose packet holds "POISON" fails inside bob's transaction.
-    let poison = "CREATE TRIGGER poison BEFORE INSERT ON message WHEN instr(NEW.val, CAST('POISON' AS BLOB)) > 0
-                  BEGIN SELECT RAISE(ABORT, 'poisoned'); END;";
-    bob.read.db().connection().execute_batch(poison).unwrap();
+    bob.read.db().connection().execute_batch(POISON).unwrap();
     let hub = net.hub().unwrap().clone();
     // Bob is offline while alice sends, so that the three arrive in one batch.
     let bob_cid = bob.client_id.clone();
@@ -162,9 +164,7 @@ async fn one_failing_packet_of_a_batch_does_not_hold_back_the_rest_of_it() {
     let mut alice = net.peer("alice").await;
     let bob = net.peer("bob").await;
     alice.send_confirmed(&bob, "hello").await;
-    let poison = "CREATE TRIGGER poison BEFORE INSERT ON message WHEN instr(NEW.val, CAST('POISON' AS BLOB)) > 0
-                  BEGIN SELECT RAISE(ABORT, 'poisoned'); END;";
-    bob.read.db().connection().execute_batch(poison).unwrap();
+    bob.read.db().connection().execute_batch(POISON).unwrap();
     let hub = net.hub().unwrap().clone();
     let bob_cid = bob.client_id.clone();
     bob.stop().await;

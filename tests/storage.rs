@@ -471,11 +471,22 @@ fn stop_upkeep_and_exit(dir: &std::path::Path) -> ! {
     store_texts(&mut db, peer, identity.address(), &["a", "b", "c"]);
     let upkeep = wochat::store::Maintenance::start(&db, ChatDb::open(&path, &identity).unwrap()).unwrap();
     drop(upkeep);
-    // Linux names every thread of the process in /proc/self/task/*/comm.
-    let upkeep_alive = std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .flatten()
-        .any(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|name| name.trim() == "wochat-upkeep"));
+    // Linux lists every thread of the process in /proc/self/task/*/comm. A joined thread may
+    // still be listed for a moment while the kernel finishes its exit (the join wakes before
+    // that): it must be gone soon after, not at once. A thread still closing its connection
+    // when the process exits shows as a crash instead of an exit code.
+    let listed = || {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .flatten()
+            .any(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|name| name.trim() == "wochat-upkeep"))
+    };
+    let start = std::time::Instant::now();
+    let mut upkeep_alive = listed();
+    while upkeep_alive && start.elapsed() < std::time::Duration::from_millis(200) {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        upkeep_alive = listed();
+    }
     std::process::exit(if upkeep_alive { 8 } else { 7 })
 }
 
