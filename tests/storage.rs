@@ -511,14 +511,31 @@ fn stopping_the_upkeep_closes_its_connection_before_the_process_may_exit() {
     }
 }
 
+/// A chat database in a temporary directory, its owner, a peer, and a writing connection.
+struct SnapshotSetup {
+    dir: tempfile::TempDir,
+    identity: Identity,
+    peer: wochat::crypto::Address,
+    me: wochat::crypto::Address,
+    path: std::path::PathBuf,
+    writer: ChatDb,
+}
+
+impl SnapshotSetup {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = Identity::from_secret_bytes(&[0x33; 32]).unwrap();
+        let peer = Identity::from_secret_bytes(&[0x44; 32]).unwrap().address();
+        let me = identity.address();
+        let path = dir.path().join("chat.db");
+        let writer = ChatDb::open(&path, &identity).unwrap();
+        Self { dir, identity, peer, me, path, writer }
+    }
+}
+
 #[test]
 fn a_snapshot_completes_while_another_connection_keeps_writing() {
-    let dir = tempfile::tempdir().unwrap();
-    let identity = Identity::from_secret_bytes(&[0x33; 32]).unwrap();
-    let peer = Identity::from_secret_bytes(&[0x44; 32]).unwrap().address();
-    let me = identity.address();
-    let path = dir.path().join("chat.db");
-    let mut writer = ChatDb::open(&path, &identity).unwrap();
+    let SnapshotSetup { dir, identity, peer, me, path, mut writer } = SnapshotSetup::new();
     let texts: Vec<String> = (0..20_000).map(|i| format!("an older message, number {i}")).collect();
     for chunk in texts.chunks(5000) {
         store_texts(&mut writer, peer, me, &chunk.iter().map(String::as_str).collect::<Vec<_>>());
@@ -556,12 +573,7 @@ fn a_snapshot_completes_while_another_connection_keeps_writing() {
 
 #[test]
 fn a_snapshot_shows_the_moment_it_was_pinned_and_nothing_written_after() {
-    let dir = tempfile::tempdir().unwrap();
-    let identity = Identity::from_secret_bytes(&[0x33; 32]).unwrap();
-    let peer = Identity::from_secret_bytes(&[0x44; 32]).unwrap().address();
-    let me = identity.address();
-    let path = dir.path().join("chat.db");
-    let mut writer = ChatDb::open(&path, &identity).unwrap();
+    let SnapshotSetup { dir, identity, peer, me, path, mut writer } = SnapshotSetup::new();
     store_texts(&mut writer, peer, me, &["one", "two", "three"]);
     let reader = ChatDb::open(&path, &identity).unwrap();
     let dest = dir.path().join("copy.db");
