@@ -6,7 +6,7 @@
 //! dialogs and file imports run as tasks that report back, so events keep flowing meanwhile.
 
 use crate::crypto::password::Password;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 
@@ -1010,7 +1010,7 @@ impl Session {
                                 out(client_error(e));
                             }
                             // The object store holds it (encrypted) now; leave no clear copy behind.
-                            let _ = std::fs::remove_file(&path);
+                            remove_pasted(&path);
                         }
                         Ok(Err(e)) => out(UiMsg::Error(UiError::Other(e))),
                         Err(e) => out(UiMsg::Error(UiError::Other(e.to_string()))),
@@ -1229,18 +1229,39 @@ async fn send_files(client: &Client, out: &Out, chat: ChatId, paths: Vec<PathBuf
     }
 }
 
-/// Writes a pasted picture to a private temporary PNG, to send like a file.
+/// The private temporary folder of this process's pasted pictures.
+fn paste_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("wochat-paste-{}", std::process::id()))
+}
+
+/// Writes a pasted picture to a private temporary PNG, to send like a file. Each paste has a
+/// folder of its own: two pasted within the same second have the same name.
 fn pasted_to_file(image: &egui::ColorImage) -> Result<PathBuf, String> {
+    static PASTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let [w, h] = image.size;
     let bytes: Vec<u8> = image.pixels.iter().flat_map(|p| p.to_srgba_unmultiplied()).collect();
     let rgba = image::RgbaImage::from_raw(w as u32, h as u32, bytes).ok_or("the pasted picture is malformed")?;
-    let dir = std::env::temp_dir().join(format!("wochat-paste-{}", std::process::id()));
+    crate::fsutil::create_private_dir(&paste_dir()).map_err(|e| e.to_string())?;
+    let dir = paste_dir().join(PASTES.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string());
     crate::fsutil::create_private_dir(&dir).map_err(|e| e.to_string())?;
     // The name the receiver sees (and saves under): when it was pasted.
     let now = jiff::Zoned::now();
     let path = dir.join(format!("picture-{}.png", now.strftime("%Y-%m-%d-%H%M%S")));
-    rgba.save_with_format(&path, image::ImageFormat::Png).map_err(|e| e.to_string())?;
+    rgba.save_with_format(&path, image::ImageFormat::Png).map_err(|e| {
+        remove_pasted(&path);
+        e.to_string()
+    })?;
     Ok(path)
+}
+
+/// Removes a pasted picture's file and its folder, and the process's folder once empty (one
+/// still sending keeps it).
+fn remove_pasted(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::remove_dir(dir);
+    }
+    let _ = std::fs::remove_dir(paste_dir());
 }
 
 /// What a native file dialog gave.
