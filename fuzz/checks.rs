@@ -198,3 +198,241 @@ pub fn image_preview(data: &[u8]) {
         assert!(t.preview.len() <= 48 * 1024);
     }
 }
+
+/// A real account (bob, with its own store) opening protocol v2 envelopes, every delivery in a
+/// transaction that is rolled back, so that each input meets the same state: mode 0, raw bytes;
+/// mode 1, any inner payload under an authentic outer envelope; mode 2, alice's real bundle
+/// with any Olm message; mode 3, alice's real pre-key messages (one, then a batch of three)
+/// changed by the input's edits; mode 4, alice's real first message, then a v1 envelope of hers
+/// carrying any payload; mode 5, alice's real bundle with the input's byte changes (or any
+/// bytes), published or in band. Never panics, a bundle is taken only as alice signed it, never fails for want of state (a hostile delivery must
+/// not be retried for ever), what opens comes from whom the Olm layer proves (an inner packet
+/// whose sender was changed opens nothing), real messages unchanged open, and after alice has
+/// spoken v2 nothing but a key bundle is heard from her in v1.
+pub fn v2_receive(data: &[u8]) {
+    use std::cell::RefCell;
+    use wochat::session::{OpenError, Sessions};
+    use wochat::wire::{Body, Inner, pad};
+    thread_local! {
+        static BOB: RefCell<Option<V2Bob>> = const { RefCell::new(None) };
+    }
+    let Some((&mode, rest)) = data.split_first() else { return };
+    BOB.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let bob = cell.get_or_insert_with(V2Bob::new);
+        let alice = bob.alice;
+        let sealed = |inner: &Inner| {
+            wochat::crypto::outer::seal_outer_with_ephemeral(&bob.address, &pad(&inner.encode()), &[9u8; 32])
+                .expect("an outer envelope")
+        };
+        if mode % 6 == 5 {
+            return v2_bundle(bob, rest);
+        }
+        let (first, envelope, changed_sender, unchanged) = match mode % 6 {
+            0 => (None, rest.to_vec(), false, false),
+            1 => {
+                let env = wochat::crypto::outer::seal_outer_with_ephemeral(&bob.address, rest, &[9u8; 32]);
+                (None, env.expect("an outer envelope"), false, false)
+            }
+            2 => {
+                let Some((&kind, olm)) = rest.split_first() else { return };
+                let inner = Inner {
+                    from: alice,
+                    device: bob.real[0].device,
+                    kind: kind & 1,
+                    olm: olm.to_vec(),
+                    bundle: Some(bob.alice_bundle.clone()),
+                    more: Vec::new(),
+                };
+                (None, sealed(&inner), false, false)
+            }
+            3 => {
+                let Some((&which, edits)) = rest.split_first() else { return };
+                let mut inner = bob.real[usize::from(which) % bob.real.len()].clone();
+                let changed_sender = edit_inner(&mut inner, edits, &bob.carol);
+                (None, sealed(&inner), changed_sender, edits.is_empty())
+            }
+            _ => {
+                let v1 = bob.alice_v1.seal_with_ephemeral(&bob.address, rest, &[9u8; 32]).expect("a v1 envelope");
+                (Some(sealed(&bob.real[0])), v1, false, false)
+            }
+        };
+        let tx = bob.db.transaction().expect("a transaction");
+        if let Some(first) = first {
+            assert!(bob.sessions.open(&tx, &first).iter().all(Result::is_ok), "alice's first message opens");
+        }
+        let results = bob.sessions.open(&tx, &envelope);
+        drop(tx);
+        bob.sessions.rolled_back();
+        for r in &results {
+            match r {
+                Ok(o) => {
+                    assert!(!changed_sender, "a message whose sender was changed opened as {}", o.from);
+                    if mode % 6 >= 2 {
+                        assert_eq!(o.from, alice);
+                    }
+                    if mode % 6 == 4 {
+                        assert!(matches!(o.packet.body, Body::Keys { .. }), "v1 after v2: {:?}", o.packet.body);
+                    }
+                }
+                Err(OpenError::Store(e)) => panic!("a hostile delivery would be retried for ever: {e}"),
+                Err(e) => assert!(!unchanged, "alice's real message does not open: {e}"),
+            }
+        }
+    });
+}
+
+/// Mode 5 of [`v2_receive`]: a key bundle said to be alice's.
+fn v2_bundle(bob: &mut V2Bob, input: &[u8]) {
+    use wochat::session::{KeySource, OpenError, Sessions};
+    let Some((&how, edits)) = input.split_first() else { return };
+    let bundle = if how & 1 == 0 {
+        let mut b = bob.alice_bundle.clone();
+        for e in edits.chunks_exact(3) {
+            let at = (usize::from(e[0]) << 8 | usize::from(e[1])) % (b.len() + 1);
+            match e[2] {
+                0 => {
+                    b.truncate(at);
+                }
+                1 => b.insert(at, 0),
+                v if at < b.len() => b[at] ^= v,
+                _ => {}
+            }
+        }
+        b
+    } else {
+        edits.to_vec()
+    };
+    let source = match how >> 1 & 3 {
+        0 => KeySource::Published { owner: bob.alice },
+        n => KeySource::InBand { from: bob.alice, want: n & 1 == 1, reset: n & 2 == 2 },
+    };
+    let tx = bob.db.transaction().expect("a transaction");
+    let result = bob.sessions.on_keys(&tx, source, &bundle);
+    drop(tx);
+    bob.sessions.rolled_back();
+    match result {
+        Ok(outcome) => {
+            if outcome.learned.is_some() {
+                assert!(bundle == bob.alice_bundle, "a bundle alice did not sign was taken");
+            }
+        }
+        Err(OpenError::Store(e)) => panic!("a hostile bundle would be retried for ever: {e}"),
+        Err(_) => assert!(bundle != bob.alice_bundle, "alice's real bundle is refused"),
+    }
+}
+
+/// Applies the edits (3 bytes each: what, where, value) to an inner packet; whether its sender
+/// was changed.
+fn edit_inner(inner: &mut wochat::wire::Inner, edits: &[u8], other: &wochat::crypto::Address) -> bool {
+    let mut changed_sender = false;
+    let flip = |bytes: &mut Vec<u8>, at: u8, v: u8| {
+        if !bytes.is_empty() {
+            let i = usize::from(at) * bytes.len() / 256;
+            bytes[i] ^= v.max(1);
+        }
+    };
+    for e in edits.chunks_exact(3) {
+        let (at, v) = (e[1], e[2]);
+        match e[0] % 8 {
+            0 => flip(&mut inner.olm, at, v),
+            1 => inner.olm.truncate(usize::from(at) * inner.olm.len() / 256),
+            2 => inner.bundle = None,
+            3 if !inner.more.is_empty() => {
+                let i = usize::from(at) % inner.more.len();
+                flip(&mut inner.more[i], v, 0x41);
+            }
+            4 if !inner.more.is_empty() => {
+                let (i, j) = (usize::from(at) % inner.more.len(), usize::from(v) % inner.more.len());
+                inner.more.swap(i, j);
+            }
+            5 => {
+                let copy = inner.more.get(usize::from(at) % inner.more.len().max(1)).cloned();
+                inner.more.push(copy.unwrap_or_else(|| inner.olm.clone()));
+            }
+            6 => inner.kind ^= 1,
+            7 => {
+                inner.from = *other;
+                changed_sender = true;
+            }
+            _ => {}
+        }
+    }
+    changed_sender
+}
+
+/// Bob's side of [`v2_receive`]: his store, and what alice really sent him.
+struct V2Bob {
+    sessions: wochat::session::V2Sessions,
+    db: rusqlite::Connection,
+    address: wochat::crypto::Address,
+    alice: wochat::crypto::Address,
+    carol: wochat::crypto::Address,
+    alice_v1: Keyring,
+    alice_bundle: Vec<u8>,
+    /// Alice's inner packets: a pre-key message, then a batch of three.
+    real: Vec<wochat::wire::Inner>,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+impl V2Bob {
+    fn new() -> Self {
+        use std::sync::Arc;
+        use wochat::session::{Audience, KeySource, Sessions, V2Sessions};
+        use wochat::testkit::identity_of;
+        use wochat::wire::{Body, Inner, unpad};
+        let side = |me: &str, friend: &str| {
+            let dir = tempfile::tempdir().expect("a temp dir");
+            let mut db = rusqlite::Connection::open(dir.path().join("chat.db")).expect("a database");
+            wochat::store::migrations::migrate(&mut db, wochat::store::migrations::CHAT_DB).expect("the schema");
+            db.execute(
+                "INSERT INTO friend (dt, pk, name) VALUES (0, ?1, 'friend')",
+                [identity_of(friend).address().to_hex()],
+            )
+            .expect("a friend");
+            (V2Sessions::new(Arc::new(Keyring::new(identity_of(me)))), db, dir)
+        };
+        let (alice, mut alice_db, alice_dir) = side("alice", "bob");
+        let (bob, mut bob_db, bob_dir) = side("bob", "alice");
+        let (alice_address, bob_address) = (identity_of("alice").address(), identity_of("bob").address());
+        let published = |s: &V2Sessions, db: &mut rusqlite::Connection| {
+            let tx = db.transaction().expect("a transaction");
+            let p = s.own_keys(&tx, true).expect("own keys").expect("a bundle");
+            s.flush(&tx).expect("flush");
+            tx.commit().expect("commit");
+            p.payload
+        };
+        let bob_bundle = published(&bob, &mut bob_db);
+        let alice_bundle = published(&alice, &mut alice_db);
+        let tx = alice_db.transaction().expect("a transaction");
+        alice.on_keys(&tx, KeySource::Published { owner: bob_address }, &bob_bundle).expect("bob's keys");
+        let text = |t: &str| Packet::new(Body::Text { text: t.into() }).encode();
+        let mut envelopes = alice.seal(&tx, Audience::Peer(&bob_address), &text("hello"), false).expect("sealed");
+        let batch = [text("one"), text("two"), text("three")];
+        let batch: Vec<&[u8]> = batch.iter().map(|c| &c[..]).collect();
+        let sealed = alice.seal_batch(&tx, &bob_address, &batch, false).expect("sealed");
+        envelopes.extend(sealed.into_iter().map(|(_, e)| e));
+        alice.flush(&tx).expect("flush");
+        tx.commit().expect("commit");
+        let real: Vec<Inner> = envelopes
+            .iter()
+            .map(|e| {
+                let padded = wochat::crypto::outer::open_outer(&identity_of("bob"), &e.payload).expect("for bob");
+                Inner::decode(unpad(&padded).expect("padded")).expect("an inner packet")
+            })
+            .collect();
+        assert_eq!(real.len(), 2, "one message, then one batch");
+        assert_eq!(real[1].more.len(), 2, "a batch of three");
+        V2Bob {
+            sessions: bob,
+            db: bob_db,
+            address: bob_address,
+            alice: alice_address,
+            carol: identity_of("carol").address(),
+            alice_v1: Keyring::new(identity_of("alice")),
+            alice_bundle,
+            real,
+            _dirs: (alice_dir, bob_dir),
+        }
+    }
+}

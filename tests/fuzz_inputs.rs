@@ -52,6 +52,16 @@ fn chunk_inputs() {
 }
 
 #[test]
+fn v2_inputs() {
+    assert!(replay("v2_receive", checks::v2_receive) > 0);
+    // Alice's real messages as they are, and each with its sender changed to carol.
+    for which in 0..2 {
+        checks::v2_receive(&[3, which]);
+        checks::v2_receive(&[3, which, 7, 0, 0]);
+    }
+}
+
+#[test]
 fn config_inputs() {
     assert!(replay("config_parse", checks::config_parse) > 0);
 }
