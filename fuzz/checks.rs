@@ -205,7 +205,8 @@ pub fn image_preview(data: &[u8]) {
 /// with any Olm message; mode 3, alice's real pre-key messages (one, then a batch of three)
 /// changed by the input's edits; mode 4, alice's real first message, then a v1 envelope of hers
 /// carrying any payload; mode 5, alice's real bundle with the input's byte changes (or any
-/// bytes), published or in band. Never panics, a bundle is taken only as alice signed it, never fails for want of state (a hostile delivery must
+/// bytes), published or in band; mode 6, like mode 3 with alice's normal messages (one, and a
+/// batch) sent after bob's reply, to a bob who has the session. Never panics, a bundle is taken only as alice signed it, never fails for want of state (a hostile delivery must
 /// not be retried for ever), what opens comes from whom the Olm layer proves (an inner packet
 /// whose sender was changed opens nothing), real messages unchanged open, and after alice has
 /// spoken v2 nothing but a key bundle is heard from her in v1.
@@ -225,10 +226,11 @@ pub fn v2_receive(data: &[u8]) {
             wochat::crypto::outer::seal_outer_with_ephemeral(&bob.address, &pad(&inner.encode()), &[9u8; 32])
                 .expect("an outer envelope")
         };
-        if mode % 6 == 5 {
+        if mode % 7 == 5 {
             return v2_bundle(bob, rest);
         }
-        let (first, envelope, changed_sender, unchanged) = match mode % 6 {
+        let mut talking = false;
+        let (first, envelope, changed_sender, unchanged) = match mode % 7 {
             0 => (None, rest.to_vec(), false, false),
             1 => {
                 let env = wochat::crypto::outer::seal_outer_with_ephemeral(&bob.address, rest, &[9u8; 32]);
@@ -246,9 +248,11 @@ pub fn v2_receive(data: &[u8]) {
                 };
                 (None, sealed(&inner), false, false)
             }
-            3 => {
+            3 | 6 => {
                 let Some((&which, edits)) = rest.split_first() else { return };
-                let mut inner = bob.real[usize::from(which) % bob.real.len()].clone();
+                talking = mode % 7 == 6;
+                let real = if talking { &bob.normal } else { &bob.real };
+                let mut inner = real[usize::from(which) % real.len()].clone();
                 let changed_sender = edit_inner(&mut inner, edits, &bob.carol);
                 (None, sealed(&inner), changed_sender, edits.is_empty())
             }
@@ -257,21 +261,21 @@ pub fn v2_receive(data: &[u8]) {
                 (Some(sealed(&bob.real[0])), v1, false, false)
             }
         };
-        let tx = bob.db.transaction().expect("a transaction");
-        if let Some(first) = first {
-            assert!(bob.sessions.open(&tx, &first).iter().all(Result::is_ok), "alice's first message opens");
-        }
-        let results = bob.sessions.open(&tx, &envelope);
-        drop(tx);
-        bob.sessions.rolled_back();
+        let receiver = if talking { &mut bob.talking } else { &mut bob.fresh };
+        let results = receiver.try_out(|s, tx| {
+            if let Some(first) = first {
+                assert!(s.open(tx, &first).iter().all(Result::is_ok), "alice's first message opens");
+            }
+            s.open(tx, &envelope)
+        });
         for r in &results {
             match r {
                 Ok(o) => {
                     assert!(!changed_sender, "a message whose sender was changed opened as {}", o.from);
-                    if mode % 6 >= 2 {
+                    if mode % 7 >= 2 {
                         assert_eq!(o.from, alice);
                     }
-                    if mode % 6 == 4 {
+                    if mode % 7 == 4 {
                         assert!(matches!(o.packet.body, Body::Keys { .. }), "v1 after v2: {:?}", o.packet.body);
                     }
                 }
@@ -307,10 +311,7 @@ fn v2_bundle(bob: &mut V2Bob, input: &[u8]) {
         0 => KeySource::Published { owner: bob.alice },
         n => KeySource::InBand { from: bob.alice, want: n & 1 == 1, reset: n & 2 == 2 },
     };
-    let tx = bob.db.transaction().expect("a transaction");
-    let result = bob.sessions.on_keys(&tx, source, &bundle);
-    drop(tx);
-    bob.sessions.rolled_back();
+    let result = bob.fresh.try_out(|s, tx| s.on_keys(tx, source, &bundle));
     match result {
         Ok(outcome) => {
             if outcome.learned.is_some() {
@@ -361,10 +362,68 @@ fn edit_inner(inner: &mut wochat::wire::Inner, edits: &[u8], other: &wochat::cry
     changed_sender
 }
 
-/// Bob's side of [`v2_receive`]: his store, and what alice really sent him.
-struct V2Bob {
+/// An account's v2 sessions over its own store.
+struct Receiver {
     sessions: wochat::session::V2Sessions,
     db: rusqlite::Connection,
+    dir: tempfile::TempDir,
+}
+
+impl Receiver {
+    /// `me`, with `friend` as a friend, over a new store.
+    fn new(me: &str, friend: &str) -> Self {
+        use wochat::testkit::identity_of;
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut db = rusqlite::Connection::open(dir.path().join("chat.db")).expect("a database");
+        wochat::store::migrations::migrate(&mut db, wochat::store::migrations::CHAT_DB).expect("the schema");
+        db.execute(
+            "INSERT INTO friend (dt, pk, name) VALUES (0, ?1, 'friend')",
+            [identity_of(friend).address().to_hex()],
+        )
+        .expect("a friend");
+        Self { sessions: Self::scheme(me), db, dir }
+    }
+
+    fn scheme(me: &str) -> wochat::session::V2Sessions {
+        let keys = Keyring::new(wochat::testkit::identity_of(me));
+        wochat::session::V2Sessions::new(std::sync::Arc::new(keys))
+    }
+
+    /// `me` over a copy of this store (no transaction may be open).
+    fn copy(&self, me: &str) -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        std::fs::copy(self.dir.path().join("chat.db"), dir.path().join("chat.db")).expect("a copy");
+        let db = rusqlite::Connection::open(dir.path().join("chat.db")).expect("a database");
+        Self { sessions: Self::scheme(me), db, dir }
+    }
+
+    /// Runs `f` in a transaction that commits with the sessions' state.
+    fn commit<T>(&mut self, f: impl FnOnce(&wochat::session::V2Sessions, &rusqlite::Transaction<'_>) -> T) -> T {
+        use wochat::session::Sessions;
+        let tx = self.db.transaction().expect("a transaction");
+        let out = f(&self.sessions, &tx);
+        self.sessions.flush(&tx).expect("flush");
+        tx.commit().expect("commit");
+        out
+    }
+
+    /// Runs `f` in a transaction that is rolled back, with what it changed in memory.
+    fn try_out<T>(&mut self, f: impl FnOnce(&wochat::session::V2Sessions, &rusqlite::Transaction<'_>) -> T) -> T {
+        use wochat::session::Sessions;
+        let tx = self.db.transaction().expect("a transaction");
+        let out = f(&self.sessions, &tx);
+        drop(tx);
+        self.sessions.rolled_back();
+        out
+    }
+}
+
+/// Bob's side of [`v2_receive`]: his store, and what alice really sent him.
+struct V2Bob {
+    /// Bob before alice's first message.
+    fresh: Receiver,
+    /// Bob after alice's first messages and his reply.
+    talking: Receiver,
     address: wochat::crypto::Address,
     alice: wochat::crypto::Address,
     carol: wochat::crypto::Address,
@@ -372,67 +431,75 @@ struct V2Bob {
     alice_bundle: Vec<u8>,
     /// Alice's inner packets: a pre-key message, then a batch of three.
     real: Vec<wochat::wire::Inner>,
-    _dirs: (tempfile::TempDir, tempfile::TempDir),
+    /// Alice's inner packets after bob's reply: a normal message, then a batch of three.
+    normal: Vec<wochat::wire::Inner>,
+    _alice: Receiver,
 }
 
 impl V2Bob {
     fn new() -> Self {
-        use std::sync::Arc;
-        use wochat::session::{Audience, KeySource, Sessions, V2Sessions};
+        use wochat::session::{Audience, Envelope, KeySource, Sessions, V2Sessions};
         use wochat::testkit::identity_of;
         use wochat::wire::{Body, Inner, unpad};
-        let side = |me: &str, friend: &str| {
-            let dir = tempfile::tempdir().expect("a temp dir");
-            let mut db = rusqlite::Connection::open(dir.path().join("chat.db")).expect("a database");
-            wochat::store::migrations::migrate(&mut db, wochat::store::migrations::CHAT_DB).expect("the schema");
-            db.execute(
-                "INSERT INTO friend (dt, pk, name) VALUES (0, ?1, 'friend')",
-                [identity_of(friend).address().to_hex()],
-            )
-            .expect("a friend");
-            (V2Sessions::new(Arc::new(Keyring::new(identity_of(me)))), db, dir)
-        };
-        let (alice, mut alice_db, alice_dir) = side("alice", "bob");
-        let (bob, mut bob_db, bob_dir) = side("bob", "alice");
+        let (mut alice, mut bob) = (Receiver::new("alice", "bob"), Receiver::new("bob", "alice"));
         let (alice_address, bob_address) = (identity_of("alice").address(), identity_of("bob").address());
-        let published = |s: &V2Sessions, db: &mut rusqlite::Connection| {
-            let tx = db.transaction().expect("a transaction");
-            let p = s.own_keys(&tx, true).expect("own keys").expect("a bundle");
-            s.flush(&tx).expect("flush");
-            tx.commit().expect("commit");
-            p.payload
+        let published = |s: &V2Sessions, tx: &rusqlite::Transaction<'_>| {
+            s.own_keys(tx, true).expect("own keys").expect("a bundle").payload
         };
-        let bob_bundle = published(&bob, &mut bob_db);
-        let alice_bundle = published(&alice, &mut alice_db);
-        let tx = alice_db.transaction().expect("a transaction");
-        alice.on_keys(&tx, KeySource::Published { owner: bob_address }, &bob_bundle).expect("bob's keys");
+        let bob_bundle = bob.commit(published);
+        let alice_bundle = alice.commit(published);
         let text = |t: &str| Packet::new(Body::Text { text: t.into() }).encode();
-        let mut envelopes = alice.seal(&tx, Audience::Peer(&bob_address), &text("hello"), false).expect("sealed");
         let batch = [text("one"), text("two"), text("three")];
         let batch: Vec<&[u8]> = batch.iter().map(|c| &c[..]).collect();
-        let sealed = alice.seal_batch(&tx, &bob_address, &batch, false).expect("sealed");
-        envelopes.extend(sealed.into_iter().map(|(_, e)| e));
-        alice.flush(&tx).expect("flush");
-        tx.commit().expect("commit");
-        let real: Vec<Inner> = envelopes
-            .iter()
-            .map(|e| {
-                let padded = wochat::crypto::outer::open_outer(&identity_of("bob"), &e.payload).expect("for bob");
-                Inner::decode(unpad(&padded).expect("padded")).expect("an inner packet")
-            })
-            .collect();
-        assert_eq!(real.len(), 2, "one message, then one batch");
-        assert_eq!(real[1].more.len(), 2, "a batch of three");
+        // A message, then a batch: their envelopes.
+        let say = |s: &V2Sessions, tx: &rusqlite::Transaction<'_>, first: &str| {
+            let mut envelopes = s.seal(tx, Audience::Peer(&bob_address), &text(first), false).expect("sealed");
+            let sealed = s.seal_batch(tx, &bob_address, &batch, false).expect("sealed");
+            envelopes.extend(sealed.into_iter().map(|(_, e)| e));
+            envelopes
+        };
+        let inner = |envelopes: Vec<Envelope>| -> Vec<Inner> {
+            let inners: Vec<Inner> = envelopes
+                .iter()
+                .map(|e| {
+                    let padded = wochat::crypto::outer::open_outer(&identity_of("bob"), &e.payload).expect("for bob");
+                    Inner::decode(unpad(&padded).expect("padded")).expect("an inner packet")
+                })
+                .collect();
+            assert_eq!(inners.len(), 2, "one message, then one batch");
+            assert_eq!(inners[1].more.len(), 2, "a batch of three");
+            inners
+        };
+        let real = alice.commit(|s, tx| {
+            s.on_keys(tx, KeySource::Published { owner: bob_address }, &bob_bundle).expect("bob's keys");
+            say(s, tx, "hello")
+        });
+        let real = inner(real);
+        let mut talking = bob.copy("bob");
+        let reply = talking.commit(|s, tx| {
+            for i in &real {
+                let env = wochat::crypto::outer::seal_outer(&bob_address, &wochat::wire::pad(&i.encode()));
+                assert!(s.open(tx, &env.expect("sealed")).iter().all(Result::is_ok), "alice's messages open");
+            }
+            s.seal(tx, Audience::Peer(&alice_address), &text("hi alice"), false).expect("sealed")
+        });
+        let normal = alice.commit(|s, tx| {
+            assert!(s.open(tx, &reply[0].payload).iter().all(Result::is_ok), "bob's reply opens");
+            say(s, tx, "normal")
+        });
+        let normal = inner(normal);
+        assert!(normal.iter().all(|i| i.kind == 1), "normal messages after the reply");
         V2Bob {
-            sessions: bob,
-            db: bob_db,
+            fresh: bob,
+            talking,
             address: bob_address,
             alice: alice_address,
             carol: identity_of("carol").address(),
             alice_v1: Keyring::new(identity_of("alice")),
             alice_bundle,
             real,
-            _dirs: (alice_dir, bob_dir),
+            normal,
+            _alice: alice,
         }
     }
 }

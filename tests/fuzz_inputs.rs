@@ -54,10 +54,13 @@ fn chunk_inputs() {
 #[test]
 fn v2_inputs() {
     assert!(replay("v2_receive", checks::v2_receive) > 0);
-    // Alice's real messages as they are, and each with its sender changed to carol.
-    for which in 0..2 {
-        checks::v2_receive(&[3, which]);
-        checks::v2_receive(&[3, which, 7, 0, 0]);
+    // Alice's real messages as they are, and each with its sender changed to carol: the
+    // first ones (pre-key) and those after bob's reply (normal).
+    for mode in [3, 6] {
+        for which in 0..2 {
+            checks::v2_receive(&[mode, which]);
+            checks::v2_receive(&[mode, which, 7, 0, 0]);
+        }
     }
 }
 
