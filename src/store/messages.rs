@@ -165,8 +165,8 @@ pub(super) const COLUMNS: &str =
 
 /// A message row from [`COLUMNS`]; `None` when an address or the hash does not parse.
 pub(super) fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<MessageRow>> {
-    let parse = |s: String| s.parse::<Address>().ok();
-    let (Some(to), Some(from)) = (parse(r.get(4)?), parse(r.get(5)?)) else { return Ok(None) };
+    let parse = |i: usize| -> rusqlite::Result<Option<Address>> { Ok(r.get_ref(i)?.as_str().ok().and_then(address)) };
+    let (Some(to), Some(from)) = (parse(4)?, parse(5)?) else { return Ok(None) };
     let Ok(hash) = r.get::<_, String>(6)?.parse() else { return Ok(None) };
     let letter = |s: String| s.chars().next().unwrap_or('?');
     let Some(kind) = MessageKind::from_letter(letter(r.get(7)?)) else { return Ok(None) };
@@ -186,6 +186,28 @@ pub(super) fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<M
         deleted: r.get(12)?,
         seen: r.get(13)?,
     }))
+}
+
+/// Parses a stored address. The rows of a page name the same few addresses over and over,
+/// and checking that one is a point of the curve costs microseconds (most of the time of
+/// reading a page of history), so the last ones parsed on this thread are remembered.
+fn address(hex: &str) -> Option<Address> {
+    const REMEMBERED: usize = 8;
+    thread_local! {
+        static RECENT: std::cell::RefCell<Vec<(String, Address)>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    RECENT.with(|recent| {
+        let mut recent = recent.borrow_mut();
+        if let Some((_, a)) = recent.iter().find(|(h, _)| h == hex) {
+            return Some(*a);
+        }
+        let a = hex.parse::<Address>().ok()?;
+        if recent.len() == REMEMBERED {
+            recent.remove(0);
+        }
+        recent.push((hex.to_string(), a));
+        Some(a)
+    })
 }
 
 pub(super) fn collect(
@@ -559,6 +581,23 @@ mod tests {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
         rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+    }
+
+    #[test]
+    fn stored_addresses_parse_the_same_remembered_or_not() {
+        let all: Vec<Address> =
+            (1..=20u8).map(|i| crate::crypto::Identity::from_secret_bytes(&[i; 32]).unwrap().address()).collect();
+        // More than are remembered, twice over, in an order that evicts each before it returns.
+        for _ in 0..2 {
+            for a in &all {
+                assert_eq!(address(&a.to_hex()), Some(*a));
+                assert_eq!(address(&a.to_hex()), Some(*a));
+            }
+        }
+        let off_curve = format!("02{}", "ff".repeat(32));
+        assert_eq!(address(&off_curve), None);
+        assert_eq!(address(&off_curve), None, "a bad one is not remembered as good");
+        assert_eq!(address("not an address"), None);
     }
 
     #[test]
