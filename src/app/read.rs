@@ -5,6 +5,7 @@
 //! It reads through its own connection to the account's database, so reading never waits for
 //! the engine (SQLite WAL: readers see the last commit).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::crypto::Address;
@@ -144,6 +145,14 @@ pub struct QuoteView {
     pub snippet: String,
 }
 
+/// What the views of a page share, read once for the page.
+struct PageFacts {
+    /// The reactions of its rows that have any, by row id.
+    reactions: HashMap<i64, Reactions>,
+    /// Whether read receipts are on (an own message shows as read).
+    read_receipts: bool,
+}
+
 impl MessageView {
     /// The text as one line for lists: the text, or an attachment's caption or name with an icon.
     pub fn preview(&self) -> String {
@@ -268,12 +277,12 @@ impl ReadModel {
     /// The newest `limit` messages of a conversation before row id `before` (the newest when
     /// `None`), oldest first.
     pub fn page(&self, chat: ChatId, before: Option<i64>, limit: usize) -> Result<Vec<MessageView>, StoreError> {
-        Ok(self.db.history(chat, limit, before)?.iter().map(|r| self.view(r)).collect())
+        Ok(self.views(&self.db.history(chat, limit, before)?))
     }
 
     /// The oldest `limit` messages of a conversation after row id `after`, oldest first.
     pub fn page_after(&self, chat: ChatId, after: i64, limit: usize) -> Result<Vec<MessageView>, StoreError> {
-        Ok(self.db.history_after(chat, limit, after)?.iter().map(|r| self.view(r)).collect())
+        Ok(self.views(&self.db.history_after(chat, limit, after)?))
     }
 
     /// About `limit` messages of a conversation around row id `id` (it included: half before,
@@ -281,7 +290,7 @@ impl ReadModel {
     pub fn page_around(&self, chat: ChatId, id: i64, limit: usize) -> Result<Vec<MessageView>, StoreError> {
         let mut rows = self.db.history_through(chat, limit / 2 + 1, id)?;
         rows.extend(self.db.history_after(chat, limit / 2, id)?);
-        Ok(rows.iter().map(|r| self.view(r)).collect())
+        Ok(self.views(&rows))
     }
 
     /// One message (`None` also when it was deleted here).
@@ -292,7 +301,7 @@ impl ReadModel {
     /// The newest `limit` messages containing `query` (any case), newest first; only those of
     /// `chat` when given.
     pub fn search(&self, chat: Option<ChatId>, query: &str, limit: usize) -> Result<Vec<MessageView>, StoreError> {
-        Ok(self.db.search(chat, query, limit)?.iter().map(|r| self.view(r)).collect())
+        Ok(self.views(&self.db.search(chat, query, limit)?))
     }
 
     /// The direct conversation with `peer`, if any.
@@ -307,7 +316,29 @@ impl ReadModel {
 
     /// The view of a stored row.
     pub fn view(&self, row: &MessageRow) -> MessageView {
+        self.view_with(row, &mut self.facts(std::slice::from_ref(row)))
+    }
+
+    /// The views of stored rows (a page), with what they share read once.
+    pub fn views(&self, rows: &[MessageRow]) -> Vec<MessageView> {
+        let mut facts = self.facts(rows);
+        rows.iter().map(|r| self.view_with(r, &mut facts)).collect()
+    }
+
+    /// What the views of `rows` read in one go rather than a row at a time.
+    fn facts(&self, rows: &[MessageRow]) -> PageFacts {
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        PageFacts {
+            reactions: self.db.reactions_of(&ids).unwrap_or_default(),
+            read_receipts: self.db.read_receipts().unwrap_or(true),
+        }
+    }
+
+    /// The view of `row`, taking its reactions out of `facts`.
+    fn view_with(&self, row: &MessageRow, facts: &mut PageFacts) -> MessageView {
         let mut v = self.view_without_quote(row);
+        v.reactions = facts.reactions.remove(&row.id).unwrap_or_default();
+        v.read = v.outgoing && row.seen.is_some() && facts.read_receipts;
         let reply_to = Packet::decode(&row.cbor).ok().and_then(|p| p.reply_to).map(MessageHash);
         v.reply_to = reply_to.map(|hash| match self.db.message(&hash).ok().flatten() {
             Some(q) if q.chat == row.chat && q.deleted != crate::store::DELETED_HERE => {
@@ -397,11 +428,11 @@ impl ReadModel {
             text,
             attachment,
             reply_to: None,
-            reactions: self.db.reactions(row.id).unwrap_or_default(),
+            reactions: Reactions::new(),
             edited: row.edits,
             earlier_texts,
             deleted: row.deleted == DELETED_FOR_EVERYONE,
-            read: outgoing && row.seen.is_some() && self.db.read_receipts().unwrap_or(true),
+            read: false,
         }
     }
 

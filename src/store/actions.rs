@@ -9,6 +9,8 @@
 //! beyond the 20th, a reaction from outside the conversation) is kept as refused, so that it
 //! is receipted and never applied.
 
+use std::collections::HashMap;
+
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::chats::ChatId;
@@ -393,19 +395,35 @@ impl ChatDb {
 
     /// The reactions to message row `id`.
     pub fn reactions(&self, id: i64) -> Result<Reactions, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT emoji, pk FROM reaction WHERE msg = ?1 AND emoji != '' ORDER BY ts, pk")?;
-        let mut out: Reactions = Vec::new();
-        for r in stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-            let (emoji, pk) = r?;
+        Ok(self.reactions_of(&[id])?.remove(&id).unwrap_or_default())
+    }
+
+    /// The reactions to each of message rows `ids` that has any, in one query (a page of the
+    /// history): each emoji with who chose it, the most chosen first.
+    pub fn reactions_of(&self, ids: &[i64]) -> Result<HashMap<i64, Reactions>, StoreError> {
+        let mut out: HashMap<i64, Reactions> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT msg, emoji, pk FROM reaction WHERE msg IN (SELECT value FROM json_each(?1)) AND emoji != '' \
+             ORDER BY msg, ts, pk",
+        )?;
+        let list = format!("[{}]", ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
+        let rows =
+            stmt.query_map([list], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+        for r in rows {
+            let (msg, emoji, pk) = r?;
             let Ok(pk) = pk.parse::<Address>() else { continue };
-            match out.iter_mut().find(|(e, _)| *e == emoji) {
+            let reactions = out.entry(msg).or_default();
+            match reactions.iter_mut().find(|(e, _)| *e == emoji) {
                 Some((_, who)) => who.push(pk),
-                None => out.push((emoji, vec![pk])),
+                None => reactions.push((emoji, vec![pk])),
             }
         }
-        out.sort_by_key(|r| std::cmp::Reverse(r.1.len()));
+        for reactions in out.values_mut() {
+            reactions.sort_by_key(|r| std::cmp::Reverse(r.1.len()));
+        }
         Ok(out)
     }
 
