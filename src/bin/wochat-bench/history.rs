@@ -61,34 +61,14 @@ pub fn run(json: bool, count: u64) -> Result<()> {
     let t0 = Instant::now();
     let newest = acc.chat.history(chat, 50, None)?;
     let open_ms = t0.elapsed().as_secs_f64() * 1000.0;
-    let mut before = newest.first().map(|m| m.id).context("no messages")?;
-    // Pages of 1,000 older messages: scrolling up from the newest, then deep in the past.
-    let mut pages = Vec::new();
-    for step in 0..10 {
-        if step == 5 {
-            before = before / 2 + 1;
-        }
-        let t = Instant::now();
-        let page = acc.chat.history(chat, 1000, Some(before))?;
-        pages.push(t.elapsed());
-        before = page.first().map_or(before, |m| m.id);
-    }
-    let page_ms = median_ms(&pages);
+    let newest_id = newest.first().map(|m| m.id).context("no messages")?;
+    // Pages of 1,000 older messages as the store reads them.
+    let page_ms =
+        time_pages(newest_id, |before| Ok(acc.chat.history(chat, 1000, Some(before))?.first().map(|m| m.id)))?;
     // The same pages as the window shows them: each row made a view (text, reactions, quote,
     // read mark) by the read model on its own connection.
     let read = wochat::app::read::ReadModel::new(acc.reader()?, acc.objects.clone());
-    let mut before = newest.first().map(|m| m.id).context("no messages")?;
-    let mut views = Vec::new();
-    for step in 0..10 {
-        if step == 5 {
-            before = before / 2 + 1;
-        }
-        let t = Instant::now();
-        let page = read.page(chat, Some(before), 1000)?;
-        views.push(t.elapsed());
-        before = page.first().map_or(before, |m| m.id);
-    }
-    let views_ms = median_ms(&views);
+    let views_ms = time_pages(newest_id, |before| Ok(read.page(chat, Some(before), 1000)?.first().map(|m| m.id)))?;
 
     let search = |q: &str| -> Result<(f64, usize)> {
         let mut times = Vec::new();
@@ -171,4 +151,20 @@ pub fn make_gui_home(home_dir: &str, count: u64) -> Result<()> {
     fill_talk(&mut acc, &Identity::generate()?.address(), count)?;
     println!("{home_dir}: alice with a talk of {count} messages");
     Ok(())
+}
+
+/// The median time of ten pages read by `page` (given the row id to read before, it returns
+/// the oldest row id it read): scrolling up from `newest`, then deep in the past.
+fn time_pages(newest: i64, mut page: impl FnMut(i64) -> Result<Option<i64>>) -> Result<f64> {
+    let (mut before, mut times) = (newest, Vec::new());
+    for step in 0..10 {
+        if step == 5 {
+            before = before / 2 + 1;
+        }
+        let t = Instant::now();
+        let oldest = page(before)?;
+        times.push(t.elapsed());
+        before = oldest.unwrap_or(before);
+    }
+    Ok(median_ms(&times))
 }
