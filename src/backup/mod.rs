@@ -490,8 +490,10 @@ fn stage(staging: &Path, path: &Path, passphrase: &[u8]) -> Result<(Summary, Sea
             }
             let f = File::create(dest).map_err(file_error(dest))?;
             crate::fsutil::make_private_file(dest).map_err(file_error(dest))?;
-            let mut f = crate::fsutil::SyncBehind::new(f);
+            // Written in large pieces (io::copy fills the writer's buffer directly).
+            let mut f = std::io::BufWriter::with_capacity(entries::COPY_BUFFER, crate::fsutil::SyncBehind::new(f));
             std::io::copy(body, &mut f).map_err(|e| stream_or(e, path))?;
+            let f = f.into_inner().map_err(|e| file_error(dest)(e.into_error()))?;
             syncing.add(f, dest.to_path_buf()).map_err(|(p, e)| file_error(&p)(e))
         };
         match entry.kind.as_str() {

@@ -8,7 +8,6 @@
 
 use std::io::{self, Read, Write};
 
-use aead_stream::aead::Payload;
 use aead_stream::{DecryptorBE32, EncryptorBE32};
 use aes_gcm::{Aes256Gcm, KeyInit};
 use sha2::{Digest, Sha256};
@@ -168,15 +167,17 @@ impl<W: Write> SealingWriter<W> {
         let header = header.encode();
         inner.write_all(&header)?;
         let encryptor = EncryptorBE32::from_aead(cipher(&key)?, &nonce.into());
-        Ok(Self { inner, encryptor: Some(encryptor), header, buf: Zeroizing::new(Vec::with_capacity(SEGMENT)) })
+        // Room for the tag too: each segment is sealed in place, with no allocation.
+        let buf = Zeroizing::new(Vec::with_capacity(SEGMENT + TAG));
+        Ok(Self { inner, encryptor: Some(encryptor), header, buf })
     }
 
     fn seal_full_segment(&mut self) -> io::Result<()> {
         let encryptor = self.encryptor.as_mut().ok_or_else(|| io::Error::other("the stream is finished"))?;
-        let sealed = encryptor
-            .encrypt_next(Payload { msg: &self.buf, aad: &self.header })
+        encryptor
+            .encrypt_next_in_place(&self.header, &mut *self.buf)
             .map_err(|_| io::Error::other("too many segments"))?;
-        self.inner.write_all(&sealed)?;
+        self.inner.write_all(&self.buf)?;
         self.buf.clear();
         Ok(())
     }
@@ -184,10 +185,10 @@ impl<W: Write> SealingWriter<W> {
     /// Seals the last segment (possibly empty) and hands back the inner writer, flushed.
     pub fn finish(mut self) -> Result<W, StreamError> {
         let encryptor = self.encryptor.take().ok_or_else(|| io::Error::other("the stream is finished"))?;
-        let sealed = encryptor
-            .encrypt_last(Payload { msg: &self.buf, aad: &self.header })
+        encryptor
+            .encrypt_last_in_place(&self.header, &mut *self.buf)
             .map_err(|_| io::Error::other("cannot seal the last segment"))?;
-        self.inner.write_all(&sealed)?;
+        self.inner.write_all(&self.buf)?;
         self.inner.flush()?;
         Ok(self.inner)
     }
@@ -215,10 +216,13 @@ pub struct OpeningReader<R: Read> {
     decryptor: Option<DecryptorBE32<Aes256Gcm>>,
     header: [u8; HEADER_LEN],
     /// The next sealed segment, read ahead (its successor tells whether it is the last).
-    ahead: Vec<u8>,
+    ahead: Zeroizing<Vec<u8>>,
+    /// The segment being read, opened in place (the two buffers take turns).
     plain: Zeroizing<Vec<u8>>,
     pos: usize,
     index: u64,
+    /// A segment failed to open: every later read fails too.
+    broken: bool,
 }
 
 impl<R: Read> OpeningReader<R> {
@@ -240,49 +244,67 @@ impl<R: Read> OpeningReader<R> {
             inner,
             decryptor: Some(decryptor),
             header: raw,
-            ahead: Vec::new(),
-            plain: Zeroizing::new(Vec::new()),
+            ahead: Zeroizing::new(Vec::with_capacity(SEGMENT + TAG)),
+            plain: Zeroizing::new(Vec::with_capacity(SEGMENT + TAG)),
             pos: 0,
             index: 0,
+            broken: false,
         };
-        reader.ahead = reader.read_sealed()?;
+        read_sealed(&mut reader.inner, &mut reader.ahead)?;
         if reader.ahead.len() < TAG {
             return Err(StreamError::Damaged(0));
         }
         Ok(reader)
     }
 
-    fn read_sealed(&mut self) -> io::Result<Vec<u8>> {
-        let mut buf = vec![0u8; SEGMENT + TAG];
-        let n = read_full(&mut self.inner, &mut buf)?;
-        buf.truncate(n);
-        Ok(buf)
-    }
-
     /// Opens the next segment into `plain`; `false` at the end.
     fn next_segment(&mut self) -> Result<bool, StreamError> {
+        if self.broken {
+            return Err(StreamError::Damaged(self.index));
+        }
         if self.decryptor.is_none() {
             return Ok(false);
         }
-        let current = std::mem::take(&mut self.ahead);
-        if current.len() < TAG {
+        // The segment read ahead becomes the current one; its buffer takes the next.
+        std::mem::swap(&mut self.plain, &mut self.ahead);
+        self.pos = 0;
+        match self.open_current() {
+            Ok(()) => {
+                self.index += 1;
+                Ok(true)
+            }
+            Err(e) => {
+                // Nothing of a segment that did not open is ever handed out, nor anything after.
+                self.plain.clear();
+                self.broken = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// Reads the segment after the current one and opens the current one in place.
+    fn open_current(&mut self) -> Result<(), StreamError> {
+        if self.plain.len() < TAG {
             return Err(StreamError::Damaged(self.index));
         }
-        self.ahead = self.read_sealed()?;
-        let payload = Payload { msg: &current, aad: &self.header };
+        read_sealed(&mut self.inner, &mut self.ahead)?;
         let opened = if self.ahead.is_empty() {
             let decryptor = self.decryptor.take().ok_or(StreamError::Damaged(self.index))?;
-            decryptor.decrypt_last(payload)
+            decryptor.decrypt_last_in_place(&self.header, &mut *self.plain)
         } else {
             let decryptor = self.decryptor.as_mut().ok_or(StreamError::Damaged(self.index))?;
-            decryptor.decrypt_next(payload)
+            decryptor.decrypt_next_in_place(&self.header, &mut *self.plain)
         };
-        let plain = opened.map_err(|_| StreamError::Damaged(self.index))?;
-        self.plain = Zeroizing::new(plain);
-        self.pos = 0;
-        self.index += 1;
-        Ok(true)
+        opened.map_err(|_| StreamError::Damaged(self.index))
     }
+}
+
+/// Reads the next sealed segment (a whole one, or what is left) into `buf`.
+fn read_sealed(inner: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<()> {
+    buf.resize(SEGMENT + TAG, 0);
+    let n = read_full(inner, buf)?;
+    buf.truncate(n);
+    Ok(())
 }
 
 impl<R: Read> Read for OpeningReader<R> {
@@ -338,6 +360,12 @@ mod tests {
         let mut damaged = sealed.clone();
         damaged[HEADER_LEN + SEGMENT + TAG + 10] ^= 1;
         assert!(err(open(&damaged, b"right")).contains("segment 1"), "{}", err(open(&damaged, b"right")));
+        // Once a segment fails, reading on yields nothing more: not the rest, not an end.
+        let mut r = OpeningReader::new(&damaged[..], b"right").unwrap();
+        let mut first = vec![0u8; SEGMENT];
+        r.read_exact(&mut first).unwrap();
+        assert!(r.read(&mut [0u8; 16]).is_err());
+        assert!(r.read(&mut [0u8; 16]).is_err(), "a second read after the damage must fail too");
         // Cut after two whole segments: the second is not the last one.
         let cut = &sealed[..HEADER_LEN + 2 * (SEGMENT + TAG)];
         assert!(err(open(cut, b"right")).contains("damaged or incomplete"));
