@@ -414,7 +414,7 @@ impl ChatDb {
             stmt.query_map([list], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
         for r in rows {
             let (msg, emoji, pk) = r?;
-            let Ok(pk) = pk.parse::<Address>() else { continue };
+            let Some(pk) = super::messages::address(&pk) else { continue };
             let reactions = out.entry(msg).or_default();
             match reactions.iter_mut().find(|(e, _)| *e == emoji) {
                 Some((_, who)) => who.push(pk),

@@ -191,7 +191,7 @@ pub(super) fn row_to_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<M
 /// Parses a stored address. The rows of a page name the same few addresses over and over,
 /// and checking that one is a point of the curve costs microseconds (most of the time of
 /// reading a page of history), so the last ones parsed on this thread are remembered.
-fn address(hex: &str) -> Option<Address> {
+pub(super) fn address(hex: &str) -> Option<Address> {
     const REMEMBERED: usize = 8;
     thread_local! {
         static RECENT: std::cell::RefCell<Vec<(String, Address)>> = const { std::cell::RefCell::new(Vec::new()) };
