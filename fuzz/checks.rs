@@ -503,3 +503,123 @@ impl V2Bob {
         }
     }
 }
+
+/// The passphrase of the backups `backup_restore` seals.
+const BACKUP_PASSPHRASE: &[u8] = b"fuzz backup passphrase";
+
+/// A backup file of any content, checked and restored into an empty home: mode 0, the input
+/// is the whole file; mode 1, the input is the plaintext inside a stream sealed for real
+/// under the known passphrase (its seeds are honest backups: [`backup_plaintext`]). Never
+/// panics; `backup verify` accepts exactly what a restore into an empty home accepts (so a
+/// backup that verifies restores); a refused restore leaves the home as it was; an accepted
+/// one writes nothing but the account's key, its `chat.db`, the object store's files and, if
+/// this version reads them, the settings.
+pub fn backup_restore(data: &[u8]) {
+    restore_any_backup(data);
+}
+
+/// [`backup_restore`]'s check; whether the restore was accepted.
+pub fn restore_any_backup(data: &[u8]) -> bool {
+    use wochat::crypto::password::KdfParams;
+    use wochat::crypto::stream::SealingWriter;
+    let Some((&mode, rest)) = data.split_first() else { return false };
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = dir.path().join("fuzz.wochat-backup");
+    let bytes = match mode % 2 {
+        0 => rest.to_vec(),
+        _ => {
+            let mut w = SealingWriter::new(Vec::new(), BACKUP_PASSPHRASE, KdfParams::INSECURE_FAST).expect("a stream");
+            std::io::Write::write_all(&mut w, rest).expect("in memory");
+            w.finish().expect("in memory")
+        }
+    };
+    std::fs::write(&file, bytes).expect("a temp file");
+    let home = wochat::home::Home::open(dir.path().join("home")).expect("a home");
+    let keys = wochat::store::KeyStore::open(&home.keys_db_path()).expect("a key store");
+    let before = files_below(home.root());
+    let verified = wochat::backup::verify(&file, BACKUP_PASSPHRASE);
+    let restored = wochat::backup::restore(&home, &keys, &file, BACKUP_PASSPHRASE, false, None);
+    assert_eq!(verified.is_ok(), restored.is_ok(), "verify and restore disagree: {verified:?} / {restored:?}");
+    let after = files_below(home.root());
+    let Ok(summary) = restored else {
+        assert_eq!(before, after, "a refused restore changed the home");
+        return false;
+    };
+    let address: wochat::crypto::Address = summary.manifest.address.parse().expect("a checked address");
+    let account = format!("accounts/{}", address.to_hex());
+    for path in after.iter().filter(|p| !before.contains(p)) {
+        let allowed = path == "config.toml"
+            || path == &format!("{account}/chat.db")
+            || path.strip_prefix(&format!("{account}/objects/")).is_some_and(|o| {
+                o.len() == 65 && o.as_bytes()[2] == b'/' && o.bytes().all(|b| b == b'/' || b.is_ascii_hexdigit())
+            });
+        assert!(allowed, "a restore wrote {path}");
+    }
+    let config = home.config_path();
+    assert!(wochat::config::Config::load(&config).is_ok(), "a restore left settings that do not load");
+    assert!(!(summary.settings_skipped.is_some() && config.exists()), "settings skipped yet written");
+    let (restored_address, sealed) = keys.sealed_key(&summary.manifest.name).expect("the restored key");
+    assert_eq!(restored_address, address);
+    assert!(sealed.check().is_ok());
+    true
+}
+
+/// The files (not folders) below `root`, as `/`-separated relative paths, sorted; SQLite's
+/// `-shm`/`-wal` files of the key store are left out (they come and go).
+fn files_below(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("a folder of the home") {
+            let path = e.expect("an entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                let rel = path.strip_prefix(root).expect("below the root");
+                let rel = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+                if !rel.ends_with("-shm") && !rel.ends_with("-wal") {
+                    out.push(rel);
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The plaintext of an honest backup (mode 1 of [`backup_restore`], without the mode byte):
+/// its manifest, key, settings, two files of the object store, a leftover temporary file of
+/// an import, the database, the end.
+pub fn backup_plaintext() -> Vec<u8> {
+    use wochat::crypto::password::{KdfParams, seal_identity};
+    let id = Identity::from_secret_bytes(&[3u8; 32]).expect("a key");
+    let sealed = seal_identity(&id, b"account password", KdfParams::INSECURE_FAST).expect("sealed");
+    let mut out = Vec::new();
+    let mut entry = |kind: &str, name: &str, body: &[u8]| {
+        let header = format!(r#"{{"kind":"{kind}","name":"{name}","size":{}}}"#, body.len());
+        out.extend_from_slice(&(header.len() as u32).to_be_bytes());
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(body);
+    };
+    let manifest = format!(
+        r#"{{"format":"wochat-backup/1","app":"0","created":0,"name":"fuzz","address":"{}"}}"#,
+        id.address().to_hex()
+    );
+    entry("manifest", "", manifest.as_bytes());
+    let key = format!(
+        r#"{{"kdf_m":{},"kdf_t":{},"kdf_p":{},"salt":"{}","sk":"{}"}}"#,
+        sealed.kdf.m_kib,
+        sealed.kdf.t,
+        sealed.kdf.p,
+        hex::encode(&sealed.salt),
+        hex::encode(&sealed.blob)
+    );
+    entry("key", "", key.as_bytes());
+    entry("config", "config.toml", b"[broker]\nurls = [\"mqtt://127.0.0.1:1883\"]\n");
+    entry("object", &format!("ab/{}", "c".repeat(62)), b"first file");
+    entry("object", &format!("0f/{}", "1".repeat(62)), b"second file");
+    entry("object", "tmp/0123.tmp", b"an import under way");
+    entry("chat.db", "chat.db", b"SQLite format 3\0 (not opened by a restore)");
+    entry("end", "", b"");
+    out
+}

@@ -65,6 +65,59 @@ fn v2_inputs() {
 }
 
 #[test]
+fn backup_inputs() {
+    replay("backup_restore", checks::backup_restore);
+    // An honest backup, and the same changed in the ways a crafted one would be.
+    for (name, seed) in backup_seeds() {
+        let restores = matches!(name, "honest" | "unreadable-settings");
+        assert_eq!(checks::restore_any_backup(&seed), restores, "{name}");
+    }
+}
+
+/// Mode 1 inputs of `backup_restore`: an honest backup's plaintext, and variants of it.
+fn backup_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let plain = checks::backup_plaintext();
+    let with = |from: &str, to: &str| {
+        // Same length, so that the entry sizes stay right.
+        assert_eq!(from.len(), to.len());
+        let at = plain.windows(from.len()).position(|w| w == from.as_bytes()).expect(from);
+        let mut v = vec![1u8];
+        v.extend_from_slice(&plain);
+        v[1 + at..1 + at + to.len()].copy_from_slice(to.as_bytes());
+        v
+    };
+    let mut honest = vec![1u8];
+    honest.extend_from_slice(&plain);
+    vec![
+        ("honest", honest),
+        ("unreadable-settings", with("[broker]\nurls", "[nobody]\nurls")),
+        ("object-path-escapes", with(&format!("ab/{}", "c".repeat(62)), &format!("../{}", "c".repeat(62)))),
+        ("object-path-nested", with(&format!("ab/{}", "c".repeat(62)), &format!("ab/{}/x", "c".repeat(60)))),
+        ("object-twice", with(&format!("0f/{}", "1".repeat(62)), &format!("ab/{}", "c".repeat(62)))),
+        ("key-without-lanes", with(r#""kdf_p":1"#, r#""kdf_p":0"#)),
+        ("account-name-control", with(r#""name":"fuzz""#, "\"name\":\"fu\u{7}z\"")),
+        (
+            "two-databases",
+            with(
+                &format!(r#""kind":"object","name":"0f/{}""#, "1".repeat(62)),
+                &format!(r#""kind":"chat.db","name":"0f/{}""#, "1".repeat(61)),
+            ),
+        ),
+    ]
+}
+
+/// Writes `backup_seeds` as the seeds of the `backup_restore` fuzz target.
+#[test]
+#[ignore = "run once to (re)write fuzz/seeds/backup_restore"]
+fn write_backup_seeds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/backup_restore");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, seed) in backup_seeds() {
+        std::fs::write(dir.join(name), seed).unwrap();
+    }
+}
+
+#[test]
 fn config_inputs() {
     assert!(replay("config_parse", checks::config_parse) > 0);
 }

@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 
 /// Largest JSON header accepted.
 const MAX_HEADER: u32 = 64 * 1024;
-/// Largest body read whole into memory (the manifest).
-const MAX_SMALL: u64 = 64 * 1024;
+/// Largest manifest or key entry.
+pub const MAX_SMALL: u64 = 64 * 1024;
+/// Largest settings entry.
+pub const MAX_CONFIG: u64 = 1 << 20;
 /// The piece in which files are read into the stream and written out of it.
 pub const COPY_BUFFER: usize = 1 << 20;
 
@@ -106,10 +108,10 @@ impl<R: Read> EntryReader<R> {
         (&mut self.inner).take(entry.size)
     }
 
-    /// The whole body of a small entry.
-    pub fn read_small(&mut self, entry: &Entry) -> io::Result<Vec<u8>> {
-        if entry.size > MAX_SMALL {
-            return Err(malformed("an entry is too large"));
+    /// The whole body of a small entry (at most `max` bytes).
+    pub fn read_small(&mut self, entry: &Entry, max: u64) -> io::Result<Vec<u8>> {
+        if entry.size > max {
+            return Err(malformed(&format!("a {} entry is too large", entry.kind)));
         }
         let mut v = Vec::new();
         self.body(entry).read_to_end(&mut v)?;

@@ -102,6 +102,9 @@ pub struct Summary {
     pub objects: u64,
     /// Bytes of the backup file.
     pub bytes: u64,
+    /// Why the backup's settings were not restored, when they were not although the home had
+    /// none (written by a newer WoChat with settings this one does not know).
+    pub settings_skipped: Option<String>,
 }
 
 /// How far a backup has come: bytes of the account's data written of the total.
@@ -143,7 +146,7 @@ pub fn create(
     std::fs::rename(&tmp, out).map_err(file_error(out))?;
     let _ = crate::fsutil::sync_dir(dir);
     let bytes = std::fs::metadata(out).map_err(file_error(out))?.len();
-    Ok(Summary { manifest, objects, bytes })
+    Ok(Summary { manifest, objects, bytes, settings_skipped: None })
 }
 
 /// The passphrase as the key derivation takes it ([`schedule::normalize_passphrase`]).
@@ -329,7 +332,8 @@ fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, BackupError> {
     serde_json::to_vec(v).map_err(|e| BackupError::Malformed(e.to_string()))
 }
 
-/// The files below `objects/` (not `partial/`), as (path with `/` separators, full path), sorted.
+/// The files below `objects/` (not `partial/` nor `tmp/`: downloads and imports under way), as
+/// (path with `/` separators, full path), sorted.
 fn object_files(root: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
@@ -344,7 +348,7 @@ fn object_files(root: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
             let path = entry.path();
             let rel = path.strip_prefix(root).map_err(std::io::Error::other)?;
             let rel: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-            if rel.first().is_some_and(|c| c == "partial") {
+            if rel.first().is_some_and(|c| c == "partial" || c == "tmp") {
                 continue;
             }
             let kind = entry.file_type()?;
@@ -362,15 +366,24 @@ fn object_files(root: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
 /// Reads a whole backup, checking every segment and the inner structure, without writing
 /// anything.
 pub fn verify(path: &Path, passphrase: &[u8]) -> Result<Summary, BackupError> {
-    read(path, passphrase, |_, _| Ok(()))
+    read(path, passphrase, |_, _| Ok(())).map(|(summary, _)| summary)
 }
 
-/// Reads the backup at `path`, handing each entry after the manifest to `each` with its body.
+/// What a backup holds besides the database and the files.
+struct Contents {
+    /// The account's key, sealed under its password.
+    sealed: SealedKey,
+    /// The home's settings file, if it was in the backup.
+    config: Option<Vec<u8>>,
+}
+
+/// Reads the backup at `path`, checking everything a restore relies on, and hands the body of
+/// the database and of each file of the object store to `each` (which need not read it all).
 fn read(
     path: &Path,
     passphrase: &[u8],
     mut each: impl FnMut(&Entry, &mut dyn Read) -> Result<(), BackupError>,
-) -> Result<Summary, BackupError> {
+) -> Result<(Summary, Contents), BackupError> {
     let file = File::open(path).map_err(file_error(path))?;
     let bytes = file.metadata().map_err(file_error(path))?.len();
     let opening = OpeningReader::new(BufReader::with_capacity(1 << 16, file), &key_input(passphrase))?;
@@ -381,24 +394,49 @@ fn read(
     if first.kind != "manifest" {
         return Err(malformed("the manifest does not come first"));
     }
-    let manifest: Manifest = serde_json::from_slice(&r.read_small(&first).map_err(io)?)
+    let manifest: Manifest = serde_json::from_slice(&r.read_small(&first, entries::MAX_SMALL).map_err(io)?)
         .map_err(|e| BackupError::Malformed(format!("manifest: {e}")))?;
     if manifest.format != FORMAT {
         return Err(BackupError::Malformed(format!("unknown inner format {:?}", manifest.format)));
     }
     manifest.address.parse::<Address>().map_err(|e| BackupError::Malformed(format!("address: {e}")))?;
-    let (mut objects, mut seen_key, mut seen_db) = (0, false, false);
+    crate::store::normalize_name(&manifest.name).map_err(|e| BackupError::Malformed(format!("account name: {e}")))?;
+    let (mut sealed, mut config, mut seen_db) = (None, None, false);
+    let mut objects = std::collections::HashSet::new();
     loop {
         let entry = r.next().map_err(io)?.ok_or_else(|| malformed("the end entry is missing"))?;
+        let twice = || BackupError::Malformed(format!("two {} entries", entry.kind));
         match entry.kind.as_str() {
             "end" => break,
-            "key" => seen_key = true,
-            "chat.db" => seen_db = true,
-            "object" => {
-                safe_relative(&entry.name)?;
-                objects += 1;
+            "key" => {
+                let body = r.read_small(&entry, entries::MAX_SMALL).map_err(io)?;
+                if sealed.replace(key_entry(&body)?).is_some() {
+                    return Err(twice());
+                }
+                continue;
             }
-            "config" => {}
+            "config" => {
+                let body = r.read_small(&entry, entries::MAX_CONFIG).map_err(io)?;
+                if config.replace(body).is_some() {
+                    return Err(twice());
+                }
+                continue;
+            }
+            "chat.db" if std::mem::replace(&mut seen_db, true) => return Err(twice()),
+            "chat.db" => {}
+            "object" => match object_path(&entry.name)? {
+                Some(_) if !objects.insert(entry.name.clone()) => {
+                    return Err(BackupError::Malformed(format!("the object {:?} comes twice", entry.name)));
+                }
+                Some(_) => {}
+                // Written by earlier versions: a temporary file of an import, not restored.
+                None => {
+                    if std::io::copy(&mut r.body(&entry), &mut std::io::sink()).map_err(io)? != entry.size {
+                        return Err(malformed("an entry ends early"));
+                    }
+                    continue;
+                }
+            },
             other => return Err(BackupError::Malformed(format!("unknown entry kind {other:?}"))),
         }
         let mut body = r.body(&entry);
@@ -408,14 +446,39 @@ fn read(
             return Err(malformed("an entry ends early"));
         }
     }
-    if !seen_key || !seen_db {
+    let (Some(sealed), true) = (sealed, seen_db) else {
         return Err(malformed("the key or the database is missing"));
-    }
+    };
     // Nothing after the end entry, and the stream's last segment authenticated as the last.
-    if r.at_end().map_err(io)? {
-        Ok(Summary { manifest, objects, bytes })
-    } else {
-        Err(malformed("data after the end entry"))
+    if !r.at_end().map_err(io)? {
+        return Err(malformed("data after the end entry"));
+    }
+    let summary = Summary { manifest, objects: objects.len() as u64, bytes, settings_skipped: None };
+    Ok((summary, Contents { sealed, config }))
+}
+
+/// The `key` entry's body as a sealed key, checked as a login will check it.
+fn key_entry(body: &[u8]) -> Result<SealedKey, BackupError> {
+    let bad = |e: String| BackupError::Malformed(format!("key: {e}"));
+    let k: KeyEntry = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    let hex = |s: &str| hex::decode(s).map_err(|_| bad("not hex".into()));
+    let sealed =
+        SealedKey { kdf: KdfParams { m_kib: k.kdf_m, t: k.kdf_t, p: k.kdf_p }, salt: hex(&k.salt)?, blob: hex(&k.sk)? };
+    sealed.check().map_err(bad)?;
+    Ok(sealed)
+}
+
+/// Where an `object` entry goes below `objects/`: `ab/cdef...`, two lowercase hex components
+/// of 2 and 62 digits as the object store names its files; `None` for a temporary file of an
+/// import (`tmp/...`, which earlier versions wrote), which is not restored. Anything else is
+/// refused: a backup names nothing else, so a restore writes nothing else.
+fn object_path(name: &str) -> Result<Option<PathBuf>, BackupError> {
+    let path = safe_relative(name)?;
+    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    match name.split_once('/') {
+        Some(("tmp", _)) => Ok(None),
+        Some((dir, file)) if hex(dir, 2) && hex(file, 62) => Ok(Some(path)),
+        _ => Err(BackupError::Malformed(format!("unexpected object path {name:?}"))),
     }
 }
 
@@ -465,11 +528,11 @@ pub fn restore(
     let staging = home.root().join(format!(".restore-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     crate::fsutil::create_private_dir(&staging).map_err(file_error(&staging))?;
-    let result = stage(&staging, path, passphrase).and_then(|(mut summary, sealed, config)| {
+    let result = stage(&staging, path, passphrase).and_then(|(mut summary, contents)| {
         if let Some(name) = rename {
             summary.manifest.name = crate::store::normalize_name(name)?;
         }
-        install(home, keys, &staging, &summary, &sealed, config.as_deref(), replace)?;
+        summary.settings_skipped = install(home, keys, &staging, &summary, &contents, replace)?;
         Ok(summary)
     });
     let _ = std::fs::remove_dir_all(&staging);
@@ -477,64 +540,44 @@ pub fn restore(
 }
 
 /// Extracts the backup into `staging` (`account/` with `chat.db` and `objects/`).
-fn stage(staging: &Path, path: &Path, passphrase: &[u8]) -> Result<(Summary, SealedKey, Option<Vec<u8>>), BackupError> {
+fn stage(staging: &Path, path: &Path, passphrase: &[u8]) -> Result<(Summary, Contents), BackupError> {
     let account = staging.join("account");
     crate::fsutil::create_private_dir(&account).map_err(file_error(&account))?;
-    let (mut sealed, mut config) = (None, None);
     // Each file is synced while the next is written.
     let mut syncing = crate::fsutil::SyncQueue::new();
-    let summary = read(path, passphrase, |entry, body| {
-        let mut copy_to = |dest: &Path, body: &mut dyn Read| -> Result<(), BackupError> {
-            if let Some(parent) = dest.parent() {
-                crate::fsutil::create_private_dir(parent).map_err(file_error(parent))?;
-            }
-            let f = File::create(dest).map_err(file_error(dest))?;
-            crate::fsutil::make_private_file(dest).map_err(file_error(dest))?;
-            // Written in large pieces (io::copy fills the writer's buffer directly).
-            let mut f = std::io::BufWriter::with_capacity(entries::COPY_BUFFER, crate::fsutil::SyncBehind::new(f));
-            std::io::copy(body, &mut f).map_err(|e| stream_or(e, path))?;
-            let f = f.into_inner().map_err(|e| file_error(dest)(e.into_error()))?;
-            syncing.add(f, dest.to_path_buf()).map_err(|(p, e)| file_error(&p)(e))
+    let read = read(path, passphrase, |entry, body| {
+        let dest = match entry.kind.as_str() {
+            "chat.db" => account.join("chat.db"),
+            _ => match object_path(&entry.name)? {
+                Some(rel) => account.join("objects").join(rel),
+                None => return Ok(()),
+            },
         };
-        match entry.kind.as_str() {
-            "key" => {
-                let mut text = Vec::new();
-                body.take(4096).read_to_end(&mut text).map_err(|e| stream_or(e, path))?;
-                let k: KeyEntry =
-                    serde_json::from_slice(&text).map_err(|e| BackupError::Malformed(format!("key: {e}")))?;
-                let hex = |s: &str| hex::decode(s).map_err(|_| BackupError::Malformed("key: not hex".into()));
-                sealed = Some(SealedKey {
-                    kdf: KdfParams { m_kib: k.kdf_m, t: k.kdf_t, p: k.kdf_p },
-                    salt: hex(&k.salt)?,
-                    blob: hex(&k.sk)?,
-                });
-            }
-            "config" => {
-                let mut text = Vec::new();
-                body.take(1 << 20).read_to_end(&mut text).map_err(|e| stream_or(e, path))?;
-                config = Some(text);
-            }
-            "chat.db" => copy_to(&account.join("chat.db"), body)?,
-            "object" => copy_to(&account.join("objects").join(safe_relative(&entry.name)?), body)?,
-            _ => {}
+        if let Some(parent) = dest.parent() {
+            crate::fsutil::create_private_dir(parent).map_err(file_error(parent))?;
         }
-        Ok(())
+        let f = File::create(&dest).map_err(file_error(&dest))?;
+        crate::fsutil::make_private_file(&dest).map_err(file_error(&dest))?;
+        // Written in large pieces (io::copy fills the writer's buffer directly).
+        let mut f = std::io::BufWriter::with_capacity(entries::COPY_BUFFER, crate::fsutil::SyncBehind::new(f));
+        std::io::copy(body, &mut f).map_err(|e| stream_or(e, path))?;
+        let f = f.into_inner().map_err(|e| file_error(&dest)(e.into_error()))?;
+        syncing.add(f, dest).map_err(|(p, e)| file_error(&p)(e))
     })?;
     syncing.finish().map_err(|(p, e)| file_error(&p)(e))?;
-    let sealed = sealed.ok_or_else(|| BackupError::Malformed("the key is missing".into()))?;
-    Ok((summary, sealed, config))
+    Ok(read)
 }
 
-/// Moves the staged account into the home and stores its key.
+/// Moves the staged account into the home and stores its key; the backup's settings go in when
+/// the home has none and this version reads them (otherwise: why not).
 fn install(
     home: &Home,
     keys: &KeyStore,
     staging: &Path,
     summary: &Summary,
-    sealed: &SealedKey,
-    config: Option<&[u8]>,
+    contents: &Contents,
     replace: bool,
-) -> Result<(), BackupError> {
+) -> Result<Option<String>, BackupError> {
     let address: Address =
         summary.manifest.address.parse().map_err(|e| BackupError::Malformed(format!("address: {e}")))?;
     let existing = keys.name_of(&address)?;
@@ -565,7 +608,7 @@ fn install(
         Some(here) if summary.manifest.name == here || !replace => here,
         _ => summary.manifest.name.clone(),
     };
-    if let Err(e) = keys.put_restored(&name, &address, sealed) {
+    if let Err(e) = keys.put_restored(&name, &address, &contents.sealed) {
         // Put the home back as it was.
         let _ = std::fs::remove_dir_all(&dest);
         if old.exists() {
@@ -573,13 +616,23 @@ fn install(
         }
         return Err(e.into());
     }
-    if let Some(config) = config
+    let mut skipped = None;
+    if let Some(config) = &contents.config
         && !home.config_path().exists()
     {
-        crate::fsutil::write_atomic(&home.config_path(), config).map_err(file_error(&home.config_path()))?;
+        // Settings this version cannot read would stop every command of the home.
+        let readable = std::str::from_utf8(config).map_err(|e| e.to_string()).and_then(|text| {
+            crate::config::Config::parse(text, Path::new("config.toml")).map(drop).map_err(|e| e.to_string())
+        });
+        match readable {
+            Ok(()) => {
+                crate::fsutil::write_atomic(&home.config_path(), config).map_err(file_error(&home.config_path()))?
+            }
+            Err(reason) => skipped = Some(reason),
+        }
     }
     let _ = crate::fsutil::sync_dir(&accounts);
-    Ok(())
+    Ok(skipped)
 }
 
 #[cfg(test)]

@@ -123,6 +123,9 @@ pub(super) fn restore(ctx: &mut Ctx, path: PathBuf, replace: bool, name: Option<
     let home = ctx.home.clone();
     let s = crate::backup::restore(&home, ctx.keys()?, &path, passphrase.as_bytes(), replace, name.as_deref())?;
     println!("{}\t{}\t{} files", s.manifest.name, s.manifest.address, s.objects);
+    if let Some(reason) = &s.settings_skipped {
+        eprintln!("The backup's settings were not restored: this WoChat cannot read them ({reason}).");
+    }
     Ok(())
 }
 

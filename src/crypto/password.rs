@@ -58,6 +58,19 @@ impl KdfParams {
 
     /// Cheap parameters for tests only (never stored by the application by default).
     pub const INSECURE_FAST: Self = Self { m_kib: 256, t: 1, p: 1 };
+
+    /// The largest parameters taken from a stored, imported or restored key: a damaged or
+    /// hostile one must not make a login allocate terabytes or spin for hours.
+    pub const MAX_STORED: Self = Self { m_kib: 4 * 1024 * 1024, t: 64, p: 64 };
+
+    /// Checks parameters of a stored key against [`KdfParams::MAX_STORED`].
+    pub fn check_stored(&self) -> Result<(), String> {
+        let max = Self::MAX_STORED;
+        if self.m_kib > max.m_kib || self.t > max.t || self.p > max.p || self.t == 0 || self.p == 0 {
+            return Err(format!("unsupported Argon2 parameters m={} t={} p={}", self.m_kib, self.t, self.p));
+        }
+        Ok(())
+    }
 }
 
 /// A secret key sealed under a password: what the `keys` table and the export file hold.
@@ -73,6 +86,23 @@ pub struct SealedKey {
 
 /// Length of [`SealedKey::blob`].
 pub const SEALED_LEN: usize = 12 + 32 + 16;
+
+impl SealedKey {
+    /// Checks its shape without the password: parameters within bounds, lengths as sealed.
+    pub fn check(&self) -> Result<(), String> {
+        self.kdf.check_stored()?;
+        if self.blob.len() != SEALED_LEN {
+            return Err(format!("encrypted key is {} bytes, expected {SEALED_LEN}", self.blob.len()));
+        }
+        if self.salt.len() < 8 {
+            return Err("salt too short".into());
+        }
+        if self.salt.len() > 64 {
+            return Err("salt too long".into());
+        }
+        Ok(())
+    }
+}
 
 /// Derives the 32-byte key-encryption key from a password with Argon2id.
 pub fn derive(password: &[u8], salt: &[u8], kdf: KdfParams) -> Result<Key32, CryptoError> {
@@ -111,15 +141,7 @@ pub enum UnsealError {
 
 /// Opens a sealed key with `password` and checks that it belongs to `address`.
 pub fn unseal_identity(sealed: &SealedKey, address: &super::Address, password: &[u8]) -> Result<Identity, UnsealError> {
-    if sealed.blob.len() != SEALED_LEN {
-        return Err(UnsealError::Damaged(format!(
-            "encrypted key is {} bytes, expected {SEALED_LEN}",
-            sealed.blob.len()
-        )));
-    }
-    if sealed.salt.len() < 8 {
-        return Err(UnsealError::Damaged("salt too short".into()));
-    }
+    sealed.check().map_err(UnsealError::Damaged)?;
     let kek = derive(password, &sealed.salt, sealed.kdf).map_err(|e| UnsealError::Damaged(e.to_string()))?;
     let nonce: [u8; 12] = sealed.blob[..12].try_into().expect("length checked");
     let clear =

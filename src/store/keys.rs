@@ -61,12 +61,6 @@ pub struct AccountEntry {
     pub address: Address,
 }
 
-/// Upper bounds on stored Argon2 parameters: a damaged or hostile row must not make login
-/// allocate terabytes or spin for hours.
-const MAX_KDF_M_KIB: u32 = 4 * 1024 * 1024;
-const MAX_KDF_T: u32 = 64;
-const MAX_KDF_P: u32 = 64;
-
 /// Trims and checks an account name: 1 to 128 UTF-8 bytes, no control characters.
 pub fn normalize_name(name: &str) -> Result<String, KeysError> {
     let name = name.trim();
@@ -264,6 +258,7 @@ impl KeyStore {
     /// address if there is one (the caller has asked the user first).
     pub fn put_restored(&self, name: &str, address: &Address, sealed: &SealedKey) -> Result<(), KeysError> {
         let name = normalize_name(name)?;
+        sealed.check().map_err(|reason| KeysError::Damaged { name: name.clone(), reason })?;
         let tx = self.conn.unchecked_transaction()?;
         tx.execute("DELETE FROM keys WHERE pk = ?1", [address.to_hex()])?;
         let taken: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM keys WHERE name = ?1)", [&name], |r| r.get(0))?;
@@ -381,10 +376,7 @@ impl KeyStore {
 fn unseal(name: &str, pk: &str, sealed: &SealedKey, password: &[u8]) -> Result<Identity, KeysError> {
     let damaged = |reason: String| KeysError::Damaged { name: name.into(), reason };
     let address: Address = pk.parse().map_err(|e| damaged(format!("public key: {e}")))?;
-    let k = sealed.kdf;
-    if k.m_kib > MAX_KDF_M_KIB || k.t > MAX_KDF_T || k.p > MAX_KDF_P || k.t == 0 || k.p == 0 {
-        return Err(damaged(format!("unsupported Argon2 parameters m={} t={} p={}", k.m_kib, k.t, k.p)));
-    }
+    sealed.check().map_err(damaged)?;
     password::unseal_identity(sealed, &address, password).map_err(|e| match e {
         UnsealError::WrongPassword => KeysError::WrongPassword,
         UnsealError::Damaged(reason) => damaged(reason),

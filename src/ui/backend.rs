@@ -442,8 +442,13 @@ pub enum UiMsg {
     RestorePicked(PathBuf),
     /// No file dialog works here: ask for the path of a backup to restore.
     AskRestorePath,
-    /// An account was restored (its name).
-    Restored(String),
+    /// An account was restored.
+    Restored {
+        /// Its name.
+        name: String,
+        /// Why the backup's settings were not restored, when they were not.
+        settings_skipped: Option<String>,
+    },
     /// A restore failed (the home is as it was).
     RestoreFailed(String),
     /// Something failed; shown, the app keeps running.
@@ -641,7 +646,12 @@ impl Worker {
                     match restored {
                         Ok(summary) => {
                             send_accounts(&home, &out);
-                            out(UiMsg::Restored(summary.manifest.name));
+                            // The settings the restore may have brought (broker, schedule).
+                            if let Ok(config) = Config::load(&home.config_path()) {
+                                out(UiMsg::Settings(Box::new(config)));
+                            }
+                            let name = summary.manifest.name;
+                            out(UiMsg::Restored { name, settings_skipped: summary.settings_skipped });
                         }
                         Err(e) => out(UiMsg::RestoreFailed(e)),
                     }

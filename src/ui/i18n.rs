@@ -301,6 +301,10 @@ const ZH_CN: &[(&str, &str)] = &[
     ("Message deleted", "消息已删除"),
     ("Earlier versions:", "之前的版本："),
     ("Typing indicators", "正在输入提示"),
+    (
+        "Restored. The backup's settings were not: this WoChat cannot read them ({})",
+        "已恢复。备份中的设置未恢复：此版本的 WoChat 无法读取（{}）",
+    ),
 ];
 
 /// `template` in the current language with `{}` replaced by `n`.

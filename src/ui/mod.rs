@@ -561,9 +561,14 @@ impl WoChatApp {
             UiMsg::AskRestorePath => {
                 self.login.restore.get_or_insert_with(Default::default);
             }
-            UiMsg::Restored(name) => {
+            UiMsg::Restored { name, settings_skipped } => {
                 self.login.restore = None;
-                self.login.error = None;
+                self.login.error = settings_skipped.map(|reason| {
+                    i18n::tr_fill(
+                        "Restored. The backup's settings were not: this WoChat cannot read them ({})",
+                        &[&reason],
+                    )
+                });
                 self.login.selected = name;
             }
             UiMsg::RestoreFailed(e) => {
@@ -992,7 +997,7 @@ impl ChatState {
             | UiMsg::SettingsError(_)
             | UiMsg::RestorePicked(_)
             | UiMsg::AskRestorePath
-            | UiMsg::Restored(_)
+            | UiMsg::Restored { .. }
             | UiMsg::RestoreFailed(_)
             | UiMsg::BackupSettings(_)
             | UiMsg::BackupPassphrase(_)
