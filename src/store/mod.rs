@@ -3,6 +3,7 @@
 mod actions;
 mod chat;
 mod chats;
+mod cipher;
 mod friends;
 mod keys;
 mod lock;
@@ -23,6 +24,7 @@ pub use actions::{
 pub(crate) use actions::{insert_action, is_deleted, mark_seen, read_receipts_on, take_unseen, typing_on};
 pub use chat::{ChatDb, DB_KEY_INFO};
 pub use chats::{ChatId, ChatKind, Talk, TalkSummary};
+pub use cipher::PageMac;
 pub(crate) use friends::is_blocked as is_blocked_in;
 pub use friends::{Friend, FriendStatus};
 pub use keys::{AccountEntry, KeyStore, KeysError, normalize_name};
@@ -44,11 +46,10 @@ pub(crate) use transfers::{get_transfer, put_object_tree, put_transfer};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
-use zeroize::Zeroizing;
-
 use crate::crypto::Key32;
+use cipher::apply_key;
 use migrations::Migration;
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 /// How long a writer waits for another process's transaction before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -86,30 +87,15 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// Keys a SQLCipher connection with the raw `key`.
-fn apply_key(conn: &Connection, key: &Key32) -> Result<(), rusqlite::Error> {
-    // SQLCipher would print its own diagnostics (a wrong key) to stderr; errors are reported
-    // through the result instead.
-    conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
-    // Every copy of the key is wiped: the hex digits and the statement holding them.
-    let mut digits = Zeroizing::new([0u8; 64]);
-    hex::encode_to_slice(key.as_ref(), &mut digits[..])
-        .map_err(|e| rusqlite::Error::InvalidParameterName(e.to_string()))?;
-    let mut pragma = Zeroizing::new(String::with_capacity(80));
-    pragma.push_str("PRAGMA key = \"x'");
-    pragma
-        .push_str(std::str::from_utf8(&digits[..]).map_err(|e| rusqlite::Error::InvalidParameterName(e.to_string()))?);
-    pragma.push_str("'\";");
-    conn.execute_batch(&pragma)
-}
-
 /// Writes a consistent copy of the database of `conn` (keyed with `key`) to the new file
 /// `dest`, encrypted with the same key, with SQLite's online backup: writers go on meanwhile.
 /// `pinned` is called once the moment the copy shows is fixed (its read transaction has
 /// begun), before the pages are copied: what is written after it is not in the copy.
 pub fn snapshot(conn: &Connection, key: &Key32, dest: &Path, pinned: &mut dyn FnMut()) -> Result<(), StoreError> {
     let mut out = Connection::open(dest)?;
-    apply_key(&out, key)?;
+    // The copy's pages are authenticated as the original's (the backup API copies pages as
+    // they are, so their reserved space must match).
+    apply_key(&out, key, PageMac::of(conn)?)?;
     // A scratch file, read once and deleted: no journal, no fsync (the backup file that holds
     // it is synced).
     out.execute_batch("PRAGMA synchronous = OFF;")?;
@@ -147,28 +133,40 @@ pub fn snapshot(conn: &Connection, key: &Key32, dest: &Path, pinned: &mut dyn Fn
 pub fn open_database(path: &Path, key: Option<&Key32>, list: &[Migration]) -> Result<Connection, StoreError> {
     openssl::init();
     let unreadable = |reason: String| StoreError::Unreadable { path: path.to_path_buf(), reason };
-    let mut conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| unreadable(e.to_string()))?;
-    if let Some(key) = key {
-        apply_key(&conn, key).map_err(|e| unreadable(e.to_string()))?;
-    }
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    // The first read decrypts page 1: this is where a wrong key or a damaged file shows.
-    if let Err(e) = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
-        let reason = match e.sqlite_error_code() {
-            Some(ErrorCode::NotADatabase) if key.is_some() => {
-                "wrong key, or the file is damaged or not a WoChat database".to_string()
+    // A database that exists may be of either page HMAC (see `cipher`); a new one (no page
+    // to read yet) opens with the first, the new one.
+    let macs: &[PageMac] = if key.is_some() { &PageMac::ALL } else { &[PageMac::NEW] };
+    let mut tried = macs.iter().peekable();
+    let mut conn = loop {
+        let Some(&mac) = tried.next() else { return Err(unreadable("no page HMAC to try".into())) };
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| unreadable(e.to_string()))?;
+        if let Some(key) = key {
+            apply_key(&conn, key, mac).map_err(|e| unreadable(e.to_string()))?;
+        }
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // The first read decrypts page 1: this is where a wrong key, the other page HMAC or a
+        // damaged file shows.
+        match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
+            Ok(_) => break conn,
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::NotADatabase) && tried.peek().is_some() => {}
+            Err(e) => {
+                let reason = match e.sqlite_error_code() {
+                    Some(ErrorCode::NotADatabase) if key.is_some() => {
+                        "wrong key, or the file is damaged or not a WoChat database".to_string()
+                    }
+                    Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
+                        "the file is damaged or not a WoChat database".to_string()
+                    }
+                    _ => e.to_string(),
+                };
+                return Err(unreadable(reason));
             }
-            Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
-                "the file is damaged or not a WoChat database".to_string()
-            }
-            _ => e.to_string(),
-        };
-        return Err(unreadable(reason));
-    }
+        }
+    };
     // Switching a new database to WAL needs a moment alone with it: another process opening
     // the same new file at that instant makes SQLite answer "busy" without waiting.
     let mode: String = retry_busy(|| conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)))?;
