@@ -127,5 +127,9 @@ mod tests {
             let e = open_database(path, Some(&wrong), migrations::CHAT_DB).unwrap_err();
             assert!(e.to_string().contains("wrong key"), "{e}");
         }
+        // A file that cannot be read at all is reported as such, not as a wrong key after
+        // trying the other setting.
+        let e = open_database(dir.path(), Some(&key), migrations::CHAT_DB).unwrap_err();
+        assert!(!e.to_string().contains("wrong key"), "{e}");
     }
 }

@@ -128,45 +128,53 @@ pub fn snapshot(conn: &Connection, key: &Key32, dest: &Path, pinned: &mut dyn Fn
     Ok(())
 }
 
+/// Opens `path` keyed with one page HMAC setting and reads page 1. The outer error is a file
+/// that cannot be opened at all; the inner one is what reading page 1 said (a wrong key, the
+/// other page HMAC or a damaged file shows there).
+fn open_keyed(
+    path: &Path,
+    key: Option<&Key32>,
+    mac: PageMac,
+) -> Result<Result<Connection, rusqlite::Error>, rusqlite::Error> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    if let Some(key) = key {
+        apply_key(&conn, key, mac)?;
+    }
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map(|_| conn))
+}
+
 /// Opens (creating if missing) a database, keys it if `key` is given (SQLCipher raw key),
 /// checks that it is readable, sets WAL, the busy timeout and foreign keys, and migrates it.
 pub fn open_database(path: &Path, key: Option<&Key32>, list: &[Migration]) -> Result<Connection, StoreError> {
     openssl::init();
     let unreadable = |reason: String| StoreError::Unreadable { path: path.to_path_buf(), reason };
     // A database that exists may be of either page HMAC (see `cipher`); a new one (no page
-    // to read yet) opens with the first, the new one.
-    let macs: &[PageMac] = if key.is_some() { &PageMac::ALL } else { &[PageMac::NEW] };
-    let mut tried = macs.iter().peekable();
-    let mut conn = loop {
-        let Some(&mac) = tried.next() else { return Err(unreadable("no page HMAC to try".into())) };
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| unreadable(e.to_string()))?;
-        if let Some(key) = key {
-            apply_key(&conn, key, mac).map_err(|e| unreadable(e.to_string()))?;
-        }
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        // The first read decrypts page 1: this is where a wrong key, the other page HMAC or a
-        // damaged file shows.
-        match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
-            Ok(_) => break conn,
-            Err(e) if e.sqlite_error_code() == Some(ErrorCode::NotADatabase) && tried.peek().is_some() => {}
-            Err(e) => {
-                let reason = match e.sqlite_error_code() {
-                    Some(ErrorCode::NotADatabase) if key.is_some() => {
-                        "wrong key, or the file is damaged or not a WoChat database".to_string()
-                    }
-                    Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
-                        "the file is damaged or not a WoChat database".to_string()
-                    }
-                    _ => e.to_string(),
-                };
-                return Err(unreadable(reason));
+    // to read yet) opens with the first, the new one. Only "not a database" (page 1 does not
+    // authenticate) moves on to the next setting: a busy or unreadable file is reported as it is.
+    let mut read = open_keyed(path, key, PageMac::NEW).map_err(|e| unreadable(e.to_string()))?;
+    if key.is_some() {
+        for &mac in PageMac::ALL.iter().filter(|m| **m != PageMac::NEW) {
+            if !matches!(&read, Err(e) if e.sqlite_error_code() == Some(ErrorCode::NotADatabase)) {
+                break;
             }
+            read = open_keyed(path, key, mac).map_err(|e| unreadable(e.to_string()))?;
         }
-    };
+    }
+    let mut conn = read.map_err(|e| {
+        unreadable(match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) if key.is_some() => {
+                "wrong key, or the file is damaged or not a WoChat database".to_string()
+            }
+            Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
+                "the file is damaged or not a WoChat database".to_string()
+            }
+            _ => e.to_string(),
+        })
+    })?;
     // Switching a new database to WAL needs a moment alone with it: another process opening
     // the same new file at that instant makes SQLite answer "busy" without waiting.
     let mode: String = retry_busy(|| conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)))?;
