@@ -302,6 +302,27 @@ fn search_finds_substrings_in_any_script_newest_first() {
 }
 
 #[test]
+fn indexing_gives_way_between_transactions_and_finishes_later() {
+    let t = TestHome::new();
+    let keys = t.keys();
+    keys.create("alice", b"pw").unwrap();
+    let mut acc = Account::open(&t.home, &keys, "alice", b"pw").unwrap();
+    let me = acc.address();
+    let bob = Identity::generate().unwrap().address();
+    let texts: Vec<String> = (0..600).map(|i| format!("note number {i}")).collect();
+    store_texts(&mut acc.chat, bob, me, &texts.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // Asked to stop (the engine wants to write), the upkeep ends after one transaction...
+    let first = acc.chat.index_pending_while(|| false).unwrap();
+    assert!(first > 0 && first < 600, "{first}");
+    // ...and the next round takes up where it stopped: every message is found once.
+    assert_eq!(acc.chat.index_pending_while(|| true).unwrap(), 600 - first);
+    assert_eq!(acc.chat.index_pending().unwrap(), 0);
+    assert_eq!(found(&acc.chat, None, "number 599"), ["note number 599"]);
+    assert_eq!(found(&acc.chat, None, "number 0"), ["note number 0"]);
+}
+
+#[test]
 fn search_migration_indexes_older_messages() {
     let me = Identity::generate().unwrap().address();
     let peer = Identity::generate().unwrap().address();

@@ -61,7 +61,10 @@ impl Maintenance {
                     last_run = now;
                     // Busy or failed: the next round tries again; nothing is lost meanwhile
                     // (a search indexes what is missing before it looks).
-                    let _ = own.index_pending();
+                    // The engine marks a write before it waits for the lock: the indexing
+                    // stops after its current transaction and goes on next round.
+                    let seen = last_write.load(std::sync::atomic::Ordering::Relaxed);
+                    let _ = own.index_pending_while(|| last_write.load(std::sync::atomic::Ordering::Relaxed) == seen);
                     let _ = own.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
                 }
             })

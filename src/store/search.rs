@@ -49,9 +49,16 @@ fn like_pattern(query: &str) -> String {
 }
 
 impl ChatDb {
-    /// Indexes the messages stored since the last call, in transactions of a few thousand;
+    /// Indexes the messages stored since the last call, in transactions of a few hundred;
     /// returns how many were looked at.
     pub fn index_pending(&self) -> Result<u64, StoreError> {
+        self.index_pending_while(|| true)
+    }
+
+    /// Like [`Self::index_pending`], but asks `go_on` after each transaction and stops when it
+    /// says no: the upkeep gives way as soon as the engine wants to write, instead of holding it
+    /// up for as long as the whole backlog takes.
+    pub fn index_pending_while(&self, go_on: impl Fn() -> bool) -> Result<u64, StoreError> {
         let mut total = 0;
         loop {
             let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
@@ -82,6 +89,9 @@ impl ChatDb {
             tx.execute("UPDATE search_state SET indexed_upto = ?1 WHERE id = 1", [last])?;
             tx.commit()?;
             total += n;
+            if !go_on() {
+                return Ok(total);
+            }
         }
     }
 
