@@ -202,6 +202,11 @@ impl Engine {
                     }
                 }
             }
+            // The store work above does not await: without a yield, a task this loop woke (the
+            // link's publisher, waiting in this worker's next-task slot, which no other worker
+            // takes) runs only once this task's budget is spent, hundreds of batches later: a
+            // subscription to a peer's keys went out seconds late under a burst of sends.
+            tokio::task::yield_now().await;
         };
         self.apply(Vec::new()); // saves transfer progress
         if let Err(e) = self.account.chat.end_run() {
