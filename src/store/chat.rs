@@ -56,7 +56,7 @@ impl ChatDb {
     }
 
     /// Writes a consistent copy of the database to the new file `dest` (same key), while the
-    /// account goes on (SQLite's online backup); `pinned` is called once the moment it shows
+    /// account goes on (see [`super::snapshot`]); `pinned` is called once the moment it shows
     /// is fixed, before the pages are copied.
     pub fn snapshot_to(&self, dest: &Path, identity: &Identity, pinned: &mut dyn FnMut()) -> Result<(), StoreError> {
         super::snapshot(&self.conn, &identity.derive_key(DB_KEY_INFO), dest, pinned)

@@ -14,6 +14,7 @@ pub mod olm;
 mod openssl;
 mod requests;
 mod search;
+mod snapshot;
 mod talk_state;
 mod transfers;
 
@@ -39,6 +40,7 @@ pub(crate) use messages::{
 };
 pub use requests::{MAX_REQUEST_BYTES, MAX_REQUEST_MESSAGES, MAX_REQUESTERS, MAX_REQUESTS_BYTES};
 pub(crate) use requests::{is_friend, make_room as make_room_for_request};
+pub use snapshot::snapshot;
 pub use talk_state::{MAX_DRAFT, TalkChange, TalkState};
 pub use transfers::{Direction, Transfer, TransferState};
 pub(crate) use transfers::{get_transfer, put_object_tree, put_transfer};
@@ -85,47 +87,6 @@ pub const WAL_SIZE_LIMIT: u64 = 8 << 20;
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
-/// Writes a consistent copy of the database of `conn` (keyed with `key`) to the new file
-/// `dest`, encrypted with the same key, with SQLite's online backup: writers go on meanwhile.
-/// `pinned` is called once the moment the copy shows is fixed (its read transaction has
-/// begun), before the pages are copied: what is written after it is not in the copy.
-pub fn snapshot(conn: &Connection, key: &Key32, dest: &Path, pinned: &mut dyn FnMut()) -> Result<(), StoreError> {
-    let mut out = Connection::open(dest)?;
-    // The copy's pages are authenticated as the original's (the backup API copies pages as
-    // they are, so their reserved space must match).
-    apply_key(&out, key, PageMac::of(conn)?)?;
-    // A scratch file, read once and deleted: no journal, no fsync (the backup file that holds
-    // it is synced).
-    out.execute_batch("PRAGMA synchronous = OFF;")?;
-    let _: String = out.query_row("PRAGMA journal_mode = OFF", [], |r| r.get(0))?;
-    // One read transaction for the whole copy, so it is of one moment however busy the
-    // writers are (WAL lets them go on meanwhile); the backup uses it as it is.
-    conn.execute_batch("BEGIN DEFERRED")?;
-    let copied = (|| {
-        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
-        pinned();
-        use rusqlite::backup::{Backup, StepResult};
-        let backup = Backup::new(conn, &mut out)?;
-        // Every page in one step (a copy in smaller steps would be one moment too, held by
-        // the transaction above, but gains nothing).
-        loop {
-            match backup.step(-1)? {
-                StepResult::Done => return Ok::<_, StoreError>(()),
-                // More, Busy or Locked: another go.
-                _ => std::thread::sleep(std::time::Duration::from_millis(2)),
-            }
-        }
-    })();
-    let ended = conn.execute_batch("COMMIT");
-    copied?;
-    ended?;
-    // One self-contained file (no -wal beside it).
-    let _: String = out.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
-    crate::fsutil::make_private_file(dest)
-        .map_err(|e| StoreError::Unreadable { path: dest.to_path_buf(), reason: e.to_string() })?;
-    Ok(())
 }
 
 /// Opens `path` keyed with one page HMAC setting and reads page 1. The outer error is a file
