@@ -10,6 +10,7 @@
 //! database, whose copy is taken meanwhile, and readers take the middle ones in any order.
 
 mod entries;
+mod output;
 pub mod schedule;
 
 use std::fs::File;
@@ -244,9 +245,7 @@ fn write_entries(
     let files = object_files(&objects_dir).map_err(file_error(&objects_dir))?;
     let total = db_copy.estimate + files.iter().map(|(_, p)| file_size(p)).sum::<u64>();
 
-    let file = File::create(tmp).map_err(file_error(tmp))?;
-    crate::fsutil::make_private_file(tmp).map_err(file_error(tmp))?;
-    let file = crate::fsutil::SyncBehind::new(file);
+    let file = output::Output::create(tmp).map_err(file_error(tmp))?;
     let sealing = SealingWriter::new(BufWriter::with_capacity(1 << 16, file), passphrase, kdf)?;
     let mut w = EntryWriter::new(Counting::new(sealing, total, progress));
     w.bytes("manifest", "", &json(manifest)?).map_err(file_error(tmp))?;
