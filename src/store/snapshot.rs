@@ -3,8 +3,10 @@
 //! Every page passes through SQLCipher twice: decrypted and authenticated as it is read from
 //! the original, encrypted and authenticated again as it is written to the copy. The two halves
 //! run on two threads (pages handed over in batches through the `sqlite_dbpage` table, which
-//! this build enables: `.cargo/config.toml`), so the copy takes about half the time SQLite's
-//! online backup API took doing both on one (docs/PERFORMANCE.md, "History backup").
+//! this build enables: `.cargo/config.toml`), where SQLite's online backup API did both on one
+//! while the other core, done with the object store, waited. The writer is the slower half
+//! (AES-CBC encryption does not pipeline as decryption does, and it writes the scratch file);
+//! figures in docs/PERFORMANCE.md, "History backup".
 
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
