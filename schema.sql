@@ -141,7 +141,9 @@ CREATE TABLE chat_member
 ) WITHOUT ROWID;
 
 -- added (v6): who has receipted an own message. The message turns C once every member of its
--- conversation has.
+-- conversation has. Kept for conversations of several members only: in a direct conversation
+-- the peer's receipt turns the message C at once, and `stat` says all a row would (rows that
+-- migration 6 wrote for direct conversations stay).
 CREATE TABLE receipt
 (
     msg INTEGER NOT NULL REFERENCES message (id) ON DELETE CASCADE,

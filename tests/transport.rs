@@ -177,3 +177,37 @@ async fn an_oversized_publish_is_left_at_the_broker_not_delivered_again_and_agai
         assert!(!matches!(e, Event::Connection { state: ConnState::Reconnecting, .. }), "{e:?}");
     }
 }
+
+/// A publish that carries several messages (a batch) is acknowledged in one event with all
+/// their tags, in both MQTT versions: the engine's event channel is not filled with one event
+/// per message while it is busy, which held the connection (and every publish) back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_acknowledgement_names_every_message_a_publish_carried() {
+    use wochat::transport::{BrokerUrl, Link, Transport, TransportConfig, TransportEvent};
+    let broker = Mosquitto::start();
+    for protocol in [MqttProtocol::V5, MqttProtocol::V311] {
+        let mut cfg = TransportConfig::new(
+            vec![BrokerUrl::parse(&broker.url()).unwrap()],
+            format!("acks-{protocol:?}"),
+            format!("acks/{protocol:?}"),
+        );
+        cfg.clean_session = true;
+        cfg.protocol = protocol;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let link = Transport::start(cfg, tx).unwrap();
+        let tags: Vec<[u8; 32]> = (1..=3u8).map(|i| [i; 32]).collect();
+        link.publish(tags.clone(), "acks/elsewhere".into(), b"three in one".to_vec());
+        link.publish(Vec::new(), "acks/elsewhere".into(), b"untagged".to_vec());
+        link.publish(vec![[9; 32]], "acks/elsewhere".into(), b"one".to_vec());
+        let mut acks = Vec::new();
+        while acks.len() < 2 {
+            match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
+                Ok(Some(TransportEvent::Acked(t))) => acks.push(t),
+                Ok(Some(_)) => {}
+                other => panic!("{protocol:?}: no acknowledgement: {other:?}"),
+            }
+        }
+        assert_eq!(acks, vec![tags, vec![[9; 32]]], "{protocol:?}: in order, one event per publish");
+        link.shutdown().await;
+    }
+}

@@ -78,6 +78,15 @@ impl ChatDb {
         }
     }
 
+    /// Gives this connection a page cache of `mib` MiB (SQLite's default is 2 MiB). The
+    /// engine's connection looks messages up by hash, whose index is read at random: with the
+    /// default, every lookup beyond the first few thousand messages decrypted a page again.
+    /// The cache grows only as pages are read.
+    pub fn set_cache_mib(&self, mib: u32) -> Result<(), StoreError> {
+        self.conn.pragma_update(None, "cache_size", -i64::from(mib) * 1024)?;
+        Ok(())
+    }
+
     /// The owner's address.
     pub fn me(&self) -> Address {
         self.me

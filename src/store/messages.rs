@@ -235,8 +235,8 @@ pub(crate) fn insert_message(
         None => direct_chat(tx, &peer, now)?,
     };
     let stat = if outgoing { "N" } else { "C" };
-    let is_friend = super::requests::is_friend(tx, &peer)?;
-    let request = !outgoing && !is_friend;
+    // A message request is a stranger's message; what this account sends never is.
+    let request = !outgoing && !super::requests::is_friend(tx, &peer)?;
     let n = tx
         .prepare_cached(
             "INSERT INTO message (dt, topic, pk, hash, size, type, stat, val, chat, ts, obj, req, ord)
@@ -321,7 +321,8 @@ pub(crate) fn chat_of_message(tx: &Transaction<'_>, hash: &MessageHash) -> Resul
 }
 
 /// Records `from`'s receipt for own messages of a conversation `from` is a member of; a
-/// message turns C once every member has receipted it. Returns the hashes that turned C.
+/// message turns C once every member has receipted it (in a direct conversation, the peer's
+/// receipt alone: no `receipt` row is needed for it). Returns the hashes that turned C.
 pub(crate) fn mark_confirmed(
     tx: &Transaction<'_>,
     me: &Address,
@@ -333,30 +334,52 @@ pub(crate) fn mark_confirmed(
         "SELECT m.id, m.chat, m.stat FROM message m JOIN chat_member c ON c.chat = m.chat AND c.pk = ?2
          WHERE m.hash = ?1 AND m.pk = ?3",
     )?;
-    let mut record = tx.prepare_cached("INSERT OR IGNORE INTO receipt (msg, pk, dt) VALUES (?1, ?2, ?3)")?;
-    let mut count = tx.prepare_cached("SELECT count(*) FROM receipt WHERE msg = ?1")?;
     let mut confirm = tx.prepare_cached("UPDATE message SET stat = 'C', next_try = NULL WHERE id = ?1")?;
     let mut changed = Vec::new();
-    let from_hex = from.to_hex();
-    // An own action is confirmed by its recipient.
-    let mut action = tx.prepare_cached(
-        "UPDATE action SET stat = 'C', next_try = NULL WHERE hash = ?1 AND pk = ?2 AND topic = ?3 AND stat != 'C'",
-    )?;
+    let (from_hex, me_hex) = (from.to_hex(), me.to_hex());
+    // Members by conversation: a receipt names the messages of one or a few.
+    let mut members: Vec<(i64, u64)> = Vec::new();
     for h in hashes {
-        if action.execute(params![h.to_hex(), me.to_hex(), from_hex])? > 0 {
-            changed.push(*h);
-            continue;
-        }
+        let hash_hex = h.to_hex();
         let found: Option<(i64, i64, String)> = find
-            .query_row(params![h.to_hex(), from_hex, me.to_hex()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row(params![hash_hex, from_hex, me_hex], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        let Some((id, chat, stat)) = found else { continue };
-        record.execute(params![id, from_hex, now])?;
+        let Some((id, chat, stat)) = found else {
+            // An own action is confirmed by its recipient.
+            let n = tx
+                .prepare_cached(
+                    "UPDATE action SET stat = 'C', next_try = NULL
+                     WHERE hash = ?1 AND pk = ?2 AND topic = ?3 AND stat != 'C'",
+                )?
+                .execute(params![hash_hex, me_hex, from_hex])?;
+            if n > 0 {
+                changed.push(*h);
+            }
+            continue;
+        };
+        let count = match members.iter().find(|(c, _)| *c == chat) {
+            Some((_, n)) => *n,
+            None => {
+                let n = member_count(tx, ChatId(chat))?;
+                members.push((chat, n));
+                n
+            }
+        };
+        if count > 1 {
+            tx.prepare_cached("INSERT OR IGNORE INTO receipt (msg, pk, dt) VALUES (?1, ?2, ?3)")?
+                .execute(params![id, from_hex, now])?;
+        }
         if stat == "C" {
             continue;
         }
-        let receipts: i64 = count.query_row([id], |r| r.get(0))?;
-        if receipts.max(0) as u64 >= member_count(tx, ChatId(chat))? {
+        let receipts = match count {
+            0 | 1 => 1,
+            _ => tx
+                .prepare_cached("SELECT count(*) FROM receipt WHERE msg = ?1")?
+                .query_row([id], |r| r.get::<_, i64>(0))?
+                .max(0) as u64,
+        };
+        if receipts >= count {
             confirm.execute([id])?;
             changed.push(*h);
         }
@@ -599,6 +622,66 @@ mod tests {
         assert_eq!(address(&off_curve), None);
         assert_eq!(address(&off_curve), None, "a bad one is not remembered as good");
         assert_eq!(address("not an address"), None);
+    }
+
+    /// A migrated in-memory chat.db, its owner and two other addresses.
+    fn db() -> (rusqlite::Connection, Address, Address, Address) {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::store::migrations::migrate(&mut conn, crate::store::migrations::CHAT_DB).unwrap();
+        let [me, bob, carol] =
+            [1u8, 2, 3].map(|i| crate::crypto::Identity::from_secret_bytes(&[i; 32]).unwrap().address());
+        (conn, me, bob, carol)
+    }
+
+    /// Stores an own message (status N) for `to` in `chat` (`None`: the direct conversation).
+    fn own(tx: &Transaction<'_>, me: &Address, to: &Address, chat: Option<ChatId>, text: &str) -> MessageHash {
+        let cbor = crate::wire::Packet::new(crate::wire::Body::Text { text: text.into() }).encode();
+        let hash = MessageHash::of(&cbor);
+        let m = NewMessage { chat, from: *me, to: *to, hash, kind: MessageKind::Text, ts: 1, cbor: &cbor, obj: None };
+        insert_message(tx, me, &m, 1).unwrap();
+        hash
+    }
+
+    fn stat_and_receipts(tx: &Transaction<'_>, hash: &MessageHash) -> (String, i64) {
+        tx.query_row(
+            "SELECT stat, (SELECT count(*) FROM receipt WHERE msg = m.id) FROM message m WHERE hash = ?1",
+            [hash.to_hex()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_peer_s_receipt_confirms_a_direct_message_and_a_stranger_s_does_not() {
+        let (mut conn, me, bob, carol) = db();
+        let tx = conn.transaction().unwrap();
+        let hash = own(&tx, &me, &bob, None, "hello");
+        assert!(mark_sent(&tx, &hash, 10).unwrap());
+        assert!(mark_confirmed(&tx, &me, &carol, &[hash], 2).unwrap().is_empty(), "carol is not in the talk");
+        assert_eq!(stat_and_receipts(&tx, &hash), ("S".into(), 0));
+        assert_eq!(mark_confirmed(&tx, &me, &bob, &[hash], 2).unwrap(), vec![hash]);
+        assert_eq!(stat_and_receipts(&tx, &hash), ("C".into(), 0), "no receipt row for a direct talk");
+        assert!(mark_confirmed(&tx, &me, &bob, &[hash], 3).unwrap().is_empty(), "a second receipt changes nothing");
+        assert!(!mark_sent(&tx, &hash, 10).unwrap(), "a late broker ack does not undo the receipt");
+        assert_eq!(stat_and_receipts(&tx, &hash).0, "C");
+    }
+
+    #[test]
+    fn a_message_to_several_members_is_confirmed_once_all_of_them_receipted() {
+        let (mut conn, me, bob, carol) = db();
+        let tx = conn.transaction().unwrap();
+        tx.execute("INSERT INTO talk (kind, name) VALUES ('G', 'friends')", []).unwrap();
+        let chat = ChatId(tx.last_insert_rowid());
+        for m in [bob, carol] {
+            tx.execute("INSERT INTO chat_member (chat, pk, dt) VALUES (?1, ?2, 1)", params![chat.0, m.to_hex()])
+                .unwrap();
+        }
+        let hash = own(&tx, &me, &bob, Some(chat), "hello both");
+        assert!(mark_confirmed(&tx, &me, &bob, &[hash], 2).unwrap().is_empty());
+        assert!(mark_confirmed(&tx, &me, &bob, &[hash], 3).unwrap().is_empty(), "bob twice is still one member");
+        assert_eq!(stat_and_receipts(&tx, &hash), ("N".into(), 1));
+        assert_eq!(mark_confirmed(&tx, &me, &carol, &[hash], 4).unwrap(), vec![hash]);
+        assert_eq!(stat_and_receipts(&tx, &hash), ("C".into(), 2));
     }
 
     #[test]

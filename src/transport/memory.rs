@@ -2,7 +2,7 @@
 //!
 //! - A session per client id, persistent across connections: deliveries not yet acknowledged
 //!   (and those queued while offline) come again, in order, when it connects again.
-//! - QoS 1: a publish is acknowledged (`Acked(tag)`) once the hub has queued it for the sessions
+//! - QoS 1: a publish is acknowledged (`Acked(tags)`) once the hub has queued it for the sessions
 //!   subscribed to its topic; with no such session it is dropped, as a broker would.
 //! - Retained publishes are kept per topic and delivered to every later subscriber.
 //! - [`Hub::restart`] forgets every session and queue, like a broker without persistence that
@@ -296,8 +296,8 @@ impl MemoryLink {
 impl Link for MemoryLink {
     fn publish(&self, tags: Vec<Tag>, topic: String, payload: Vec<u8>) {
         self.hub.deliver(&topic, payload.into(), false);
-        for tag in tags {
-            let _ = self.feed.send(TransportEvent::Acked(tag));
+        if !tags.is_empty() {
+            let _ = self.feed.send(TransportEvent::Acked(tags));
         }
     }
 

@@ -142,7 +142,7 @@ pub async fn publish_all(url: &str, topic: &str, envelopes: Vec<Vec<u8>>) {
     let mut acked = 0;
     while acked < n {
         match tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
-            Ok(Some(TransportEvent::Acked(_))) => acked += 1,
+            Ok(Some(TransportEvent::Acked(tags))) => acked += tags.len(),
             Ok(Some(_)) => {}
             other => panic!("the broker took {acked} of {n} forged envelopes: {other:?}"),
         }

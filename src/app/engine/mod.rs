@@ -36,6 +36,8 @@ const MAX_BATCH: usize = 512;
 /// Longest wait of a file for its peer's keys (the session layer waits 3 s for them, then
 /// speaks v1).
 const KEYS_WAIT: Duration = Duration::from_secs(4);
+/// The page cache of the engine's connection (see [`store::ChatDb::set_cache_mib`]).
+const ENGINE_CACHE_MIB: u32 = 16;
 /// Transport events buffered between the connection and the engine (backpressure beyond):
 /// at most this many 64 KiB chunks wait in memory.
 const EVENT_BUFFER: usize = 128;
@@ -104,6 +106,7 @@ impl Engine {
         };
         let link = connect(link, &account.client_id(), &account.address().to_hex(), link_events.clone())?;
         let maintenance = store::Maintenance::start(&account.chat, account.reader()?)?;
+        account.chat.set_cache_mib(ENGINE_CACHE_MIB)?;
         let mut transfers = Transfers::new(account.objects.clone(), options.limits, options.need_first);
         // Files to peers of protocol v2 travel with their size padded (PROTOCOL.md section 11).
         let conn = account.chat.connection();

@@ -95,15 +95,30 @@ struct Batch<'a> {
     now: i64,
 }
 
-/// Runs a batch inside `tx`; what to publish goes into `sealed`. Each delivery runs in its own
-/// savepoint: one that fails is rolled back alone (with what it sealed and reported) and left
-/// unacknowledged for the broker to deliver again; the others go on.
+/// How a batch is taken in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Care {
+    /// Straight through: the first failure fails the whole transaction. Savepoints cost each
+    /// message a copy of every page it changes (SQLite's statement journal), so a batch is
+    /// first tried this way.
+    Fast,
+    /// Each delivery, and each packet of a batch envelope, in a savepoint of its own: what
+    /// fails is rolled back alone. Taken when the fast way failed (the whole transaction,
+    /// session state included, was rolled back, so the batch is taken in afresh).
+    Careful,
+}
+
+/// Runs a batch inside `tx`; what to publish goes into `sealed`. [`Care::Careful`]: each
+/// delivery runs in its own savepoint: one that fails is rolled back alone (with what it
+/// sealed and reported) and left unacknowledged for the broker to deliver again; the others
+/// go on.
 fn receive(
     tx: &Transaction<'_>,
     me: &Address,
     sessions: &dyn Sessions,
     batch: &Batch<'_>,
     sealed: &mut Sealed,
+    care: Care,
 ) -> Result<Received, ClientError> {
     let mut out = Received::default();
     let now = batch.now;
@@ -113,30 +128,40 @@ fn receive(
             out.status.push((*hash, MessageStatus::Sent));
         }
     }
-    let mut receipts: HashMap<Address, Vec<[u8; 32]>> = HashMap::new();
-    for (index, delivery) in batch.deliveries.iter().enumerate() {
-        let mut one = Received::default();
-        let mut one_receipts = Vec::new();
-        let mut one_sealed = Sealed::default();
-        tx.execute_batch("SAVEPOINT delivery").map_err(|e| ClientError::Receive(e.into()))?;
-        sessions.begin_part();
-        let r = receive_one(tx, me, sessions, batch, *delivery, &mut one, &mut one_receipts, &mut one_sealed);
-        sessions.end_part(r.is_ok());
-        match r {
-            Ok(()) => {
-                tx.execute_batch("RELEASE delivery").map_err(|e| ClientError::Receive(e.into()))?;
-                out.merge(one);
-                for (to, hash) in one_receipts {
-                    receipts.entry(to).or_default().push(hash);
-                }
-                sealed.merge(one_sealed);
-            }
-            Err(e) => {
-                tx.execute_batch("ROLLBACK TO delivery; RELEASE delivery")
-                    .map_err(|e| ClientError::Receive(e.into()))?;
-                out.failed.push((index, e));
+    // The receipts owed, by sender, in the order the messages came.
+    let mut owed: Vec<(Address, [u8; 32])> = Vec::new();
+    match care {
+        Care::Fast => {
+            for delivery in &batch.deliveries {
+                receive_one(tx, me, sessions, batch, *delivery, &mut out, &mut owed, sealed, care)?;
             }
         }
+        Care::Careful => {
+            for (index, delivery) in batch.deliveries.iter().enumerate() {
+                let (mut one, mut one_owed, mut one_sealed) = (Received::default(), Vec::new(), Sealed::default());
+                tx.execute_batch("SAVEPOINT delivery").map_err(|e| ClientError::Receive(e.into()))?;
+                sessions.begin_part();
+                let r = receive_one(tx, me, sessions, batch, *delivery, &mut one, &mut one_owed, &mut one_sealed, care);
+                sessions.end_part(r.is_ok());
+                match r {
+                    Ok(()) => {
+                        tx.execute_batch("RELEASE delivery").map_err(|e| ClientError::Receive(e.into()))?;
+                        out.merge(one);
+                        owed.extend(one_owed);
+                        sealed.merge(one_sealed);
+                    }
+                    Err(e) => {
+                        tx.execute_batch("ROLLBACK TO delivery; RELEASE delivery")
+                            .map_err(|e| ClientError::Receive(e.into()))?;
+                        out.failed.push((index, e));
+                    }
+                }
+            }
+        }
+    }
+    let mut receipts: HashMap<Address, Vec<[u8; 32]>> = HashMap::new();
+    for (to, hash) in owed {
+        receipts.entry(to).or_default().push(hash);
     }
     for (to, hashes) in receipts {
         for chunk in hashes.chunks(MAX_ACKS_PER_RECEIPT) {
@@ -161,6 +186,7 @@ fn receive_one(
     out: &mut Received,
     receipts: &mut Vec<(Address, [u8; 32])>,
     sealed: &mut Sealed,
+    care: Care,
 ) -> Result<(), ClientError> {
     if topic != me.to_hex() {
         // A key bundle published on a peer's key topic.
@@ -171,7 +197,7 @@ fn receive_one(
         return Ok(());
     }
     let opened = sessions.open(tx, payload);
-    if opened.len() <= 1 {
+    if opened.len() <= 1 || care == Care::Fast {
         for o in opened {
             take_opened(tx, me, sessions, batch, o, out, receipts, sealed)?;
         }
@@ -363,13 +389,17 @@ impl Engine {
         for ev in batch {
             match ev {
                 TransportEvent::Message(inc) => deliveries.push(inc),
-                TransportEvent::Acked(tag) => match self.transfers.on_acked(&tag) {
-                    Some(e) => effects.extend(e),
-                    None => {
-                        self.queued.remove(&MessageHash(tag));
-                        acked.push(MessageHash(tag));
+                TransportEvent::Acked(tags) => {
+                    for tag in tags {
+                        match self.transfers.on_acked(&tag) {
+                            Some(e) => effects.extend(e),
+                            None => {
+                                self.queued.remove(&MessageHash(tag));
+                                acked.push(MessageHash(tag));
+                            }
+                        }
                     }
-                },
+                }
                 TransportEvent::Lost(tags) => {
                     for t in tags {
                         if !self.transfers.on_lost(&t) {
@@ -425,17 +455,25 @@ impl Engine {
             };
             let sessions = self.sessions.clone();
             let written = &mut self.written;
-            let r = super::sealing::transact(&mut self.account.chat, &*self.link, &*self.sessions, |tx, me, sealed| {
-                let r = receive(tx, me, &*sessions, &batch, sealed)?;
-                if !r.stored.is_empty() {
-                    // Someone wrote: who has not written yet is asked of the store again.
-                    written.retain(|_, w| *w);
-                    // Crash tests: a power loss before the commit, or between it and the receipts.
-                    crate::fault::crash_if("exit-before-commit");
-                    sealed.fault_point = Some("exit-after-commit");
-                }
-                Ok(r)
-            });
+            let mut attempt = |care| {
+                super::sealing::transact(&mut self.account.chat, &*self.link, &*self.sessions, |tx, me, sealed| {
+                    let r = receive(tx, me, &*sessions, &batch, sealed, care)?;
+                    if !r.stored.is_empty() {
+                        // Someone wrote: who has not written yet is asked of the store again.
+                        written.retain(|_, w| *w);
+                        // Crash tests: a power loss before the commit, or between it and the receipts.
+                        crate::fault::crash_if("exit-before-commit");
+                        sealed.fault_point = Some("exit-after-commit");
+                    }
+                    Ok(r)
+                })
+            };
+            // What failed the fast way was rolled back whole: taken in again with care, it
+            // fails alone.
+            let r = match attempt(Care::Fast) {
+                Err(_) if !batch.deliveries.is_empty() => attempt(Care::Careful),
+                r => r,
+            };
             match r {
                 // Nothing is acknowledged: the broker delivers these again after a reconnect.
                 Err(e) => self.fail(e),

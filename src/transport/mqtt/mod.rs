@@ -134,8 +134,9 @@ pub enum TransportEvent {
     Subscribed,
     /// A publish on our topic.
     Message(Incoming),
-    /// The broker acknowledged the publish with this tag.
-    Acked(Tag),
+    /// The broker acknowledged a publish: the tags it carried (one event per acknowledgement,
+    /// so that a batch's PUBACK does not fill the channel with one event per message).
+    Acked(Vec<Tag>),
     /// These tagged publishes were dropped with a lost session: publish them again.
     Lost(Vec<Tag>),
     /// The broker refused a publish (its PUBACK reason code, or a packet larger than it

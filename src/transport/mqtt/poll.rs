@@ -166,14 +166,8 @@ impl Poller {
             Ev::PubAck { pkid, refused } => {
                 let tags = self.shared.tracking().by_pkid.remove(&pkid).unwrap_or_default();
                 match refused {
-                    None => {
-                        for tag in tags {
-                            if !self.send(TransportEvent::Acked(tag)).await {
-                                return false;
-                            }
-                        }
-                        true
-                    }
+                    None if tags.is_empty() => true,
+                    None => self.send(TransportEvent::Acked(tags)).await,
                     Some(code) => {
                         let reason = format!("the broker refused a publish: {code}");
                         self.send(TransportEvent::Refused { tags, reason }).await
