@@ -45,8 +45,10 @@ CREATE TABLE message
     -- sent (PROTOCOL.md section 6), lowercase hex; UNIQUE makes a redelivery a no-op.
     hash  CHAR(64) NOT NULL UNIQUE,
     size  INTEGER NOT NULL,                     -- bytes of the CBOR packet
-    type  CHAR(1) NOT NULL CHECK (type IN ('T', 'I', 'G', 'M', 'F')),
-    stat  CHAR(1) NOT NULL CHECK (stat IN ('N', 'S', 'C')),  -- N stored, S broker acked, C receipt
+    -- (v13) the checks of one letter among several are written as comparisons, not as IN
+    -- lists: SQLite builds a temporary index for a list of more than two values at every check.
+    type  CHAR(1) NOT NULL CHECK (type = 'T' OR type = 'I' OR type = 'G' OR type = 'M' OR type = 'F'),
+    stat  CHAR(1) NOT NULL CHECK (stat = 'N' OR stat = 'S' OR stat = 'C'),  -- N stored, S broker acked, C receipt
     -- design: "the message body, stored encrypted". Here the CBOR packet; the whole chat.db is
     -- encrypted by SQLCipher, so no second layer is needed.
     val   BLOB NOT NULL,
@@ -179,7 +181,7 @@ CREATE TABLE transfer
     done       INTEGER NOT NULL DEFAULT 0,        -- chunks received, or (outgoing) acknowledged
     -- W waits for the user to accept (over media.auto_download_mb), A active, C complete,
     -- F failed (see error).
-    state      CHAR(1) NOT NULL CHECK (state IN ('W', 'A', 'C', 'F')),
+    state      CHAR(1) NOT NULL CHECK (state = 'W' OR state = 'A' OR state = 'C' OR state = 'F'),
     error      TEXT,
     activity   INTEGER NOT NULL DEFAULT 0,        -- last chunk (ms), for the "need" timer
     need_tries INTEGER NOT NULL DEFAULT 0,        -- N packets sent since the last chunk
@@ -270,10 +272,10 @@ CREATE TABLE action
     topic    CHAR(66) NOT NULL,
     pk       CHAR(66) NOT NULL,
     hash     CHAR(64) NOT NULL UNIQUE,
-    type     CHAR(1) NOT NULL CHECK (type IN ('E', 'D', 'X')),
+    type     CHAR(1) NOT NULL CHECK (type = 'E' OR type = 'D' OR type = 'X'),
     target   CHAR(64) NOT NULL,
     ts       INTEGER NOT NULL,
-    stat     CHAR(1) NOT NULL CHECK (stat IN ('N', 'S', 'C')),
+    stat     CHAR(1) NOT NULL CHECK (stat = 'N' OR stat = 'S' OR stat = 'C'),
     val      BLOB NOT NULL,
     tries    INTEGER NOT NULL DEFAULT 0,
     next_try INTEGER,

@@ -201,6 +201,45 @@ fn fresh_and_migrated_databases_have_the_same_schema() {
     check_migrations(migrations::CHAT_DB, "chat.db");
 }
 
+/// The one-letter checks build no temporary index when a message is stored or its status
+/// changes (version 13 wrote them as comparisons), in a new database and in one migrated from
+/// version 12 with rows in it; they still refuse what they refused.
+#[test]
+fn one_letter_checks_cost_no_temporary_index_and_still_refuse() {
+    let ephemeral = |conn: &Connection, sql: &str, n: usize| -> usize {
+        let mut stmt = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+        let params: Vec<i64> = vec![1; n];
+        let ops = stmt.query_map(rusqlite::params_from_iter(params), |r| r.get::<_, String>(1)).unwrap();
+        ops.map(Result::unwrap).filter(|op| op == "OpenEphemeral").count()
+    };
+    let insert = "INSERT INTO message (dt, topic, pk, hash, size, type, stat, val, chat, ts, obj, req, ord)
+                  VALUES (1, 'to', 'from', ?1, 1, ?2, ?3, x'00', NULL, 1, NULL, 0, 1)";
+    let mut fresh = Connection::open_in_memory().unwrap();
+    migrations::migrate(&mut fresh, migrations::CHAT_DB).unwrap();
+    let mut old = Connection::open_in_memory().unwrap();
+    migrations::migrate_to(&mut old, migrations::CHAT_DB, 12).unwrap();
+    old.execute(insert, rusqlite::params!["kept", "T", "S"]).unwrap();
+    assert_eq!(ephemeral(&old, "UPDATE message SET stat = 'C' WHERE id = ?1", 1), 1, "version 12 built one");
+    migrations::migrate(&mut old, migrations::CHAT_DB).unwrap();
+    let kept: String = old.query_row("SELECT stat FROM message WHERE hash = 'kept'", [], |r| r.get(0)).unwrap();
+    assert_eq!(kept, "S");
+    for conn in [&fresh, &old] {
+        assert_eq!(ephemeral(conn, insert, 3), 0);
+        assert_eq!(ephemeral(conn, "UPDATE message SET stat = 'C', next_try = NULL WHERE id = ?1", 1), 0);
+        assert_eq!(ephemeral(conn, "UPDATE action SET stat = 'C' WHERE id = ?1", 1), 0);
+        assert_eq!(ephemeral(conn, "UPDATE transfer SET state = 'C' WHERE obj = ?1", 1), 0);
+        conn.execute(insert, rusqlite::params!["good", "F", "N"]).unwrap();
+        for (hash, kind, stat) in [("bad stat", "T", "X"), ("bad type", "Q", "N"), ("lower case", "t", "n")] {
+            let e = conn.execute(insert, rusqlite::params![hash, kind, stat]).unwrap_err();
+            assert!(e.to_string().contains("CHECK constraint failed"), "{hash}: {e}");
+        }
+        let e = conn.execute("UPDATE message SET stat = 'Z' WHERE hash = 'good'", []).unwrap_err();
+        assert!(e.to_string().contains("CHECK constraint failed"), "{e}");
+        let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(check, "ok");
+    }
+}
+
 #[test]
 fn migrations_keep_rows() {
     let t = TestHome::new();

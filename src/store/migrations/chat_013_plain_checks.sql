@@ -1,0 +1,6 @@
+-- chat.db version 13: the list checks of `message`, `action` and `transfer` (`stat IN ('N',
+-- 'S', 'C')`) become the same rules written as comparisons (`stat = 'N' OR stat = 'S' OR
+-- stat = 'C'`). SQLite builds a temporary index for an IN list of more than two values each
+-- time it checks such a constraint: on every insert, and on every update of the column.
+-- Only the constraint's text changes (nothing stored is touched), so it is edited in the
+-- schema in place rather than by copying each table: see `plain_checks` in migrations.rs.
