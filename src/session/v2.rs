@@ -409,13 +409,19 @@ impl V2Sessions {
         let from = inner.from;
         let kind = usize::from(inner.kind);
         let first = std::mem::take(&mut inner.olm);
+        // The sender's preferred session, read once for all the messages of the envelope.
+        let mut preferred = None;
         std::iter::once(first)
             .chain(inner.more)
             .map(|olm| {
                 let message = OlmMessage::from_parts(kind, &olm).map_err(|_| OpenError::Refused("bad_olm"))?;
                 let plaintext = match &message {
-                    OlmMessage::PreKey(pre) => self.open_pre_key(tx, &from, pre, &message)?,
-                    OlmMessage::Normal(_) => self.open_normal(tx, &from, &message)?,
+                    OlmMessage::PreKey(pre) => {
+                        // It may start a session (and change which one is preferred).
+                        preferred = None;
+                        self.open_pre_key(tx, &from, pre, &message)?
+                    }
+                    OlmMessage::Normal(_) => self.open_normal(tx, &from, &message, &mut preferred)?,
                 };
                 let packet = Packet::decode(&plaintext).map_err(|e| OpenError::Drop(e.into()))?;
                 Ok(Opened { from, cbor: plaintext, packet, version: 2 })
@@ -426,19 +432,22 @@ impl V2Sessions {
     /// Decrypts with the first session of `from` that can (the preferred one tried first, on
     /// its own); saves it. A session whose key for this message is used up already has opened
     /// it before: a copy (a broker's redelivery, a replay), not a broken session.
+    /// `preferred`: the preferred session's row once read (`Some`), kept for the next message
+    /// of the same envelope (a row changes only when the transaction writes the sessions back).
     fn try_sessions(
         &self,
         tx: &Transaction<'_>,
         from: &Address,
         message: &OlmMessage,
         only: Option<&str>,
+        preferred: &mut Option<Option<SessionRow>>,
     ) -> Result<Tried, OpenError> {
-        let try_one = |row: SessionRow| -> Result<Tried, OpenError> {
+        let try_one = |row: &SessionRow| -> Result<Tried, OpenError> {
             if only.is_some_and(|sid| sid != row.sid) {
                 return Ok(Tried::Nothing);
             }
             let mut live = self.live();
-            let Ok(session) = live.get(from, &row, |r| self.unpickle(r)) else { return Ok(Tried::Nothing) };
+            let Ok(session) = live.get(from, row, |r| self.unpickle(r)) else { return Ok(Tried::Nothing) };
             let plaintext = match session.decrypt(message) {
                 Ok(p) => p,
                 Err(DecryptionError::MissingMessageKey(_)) => return Ok(Tried::Copy),
@@ -448,14 +457,17 @@ impl V2Sessions {
             Ok(Tried::Opened(plaintext))
         };
         let mut copy = false;
-        if let Some(row) = olm::preferred_session(tx, from)? {
+        if preferred.is_none() {
+            *preferred = Some(olm::preferred_session(tx, from)?);
+        }
+        if let Some(row) = preferred.as_ref().and_then(|p| p.as_ref()) {
             match try_one(row)? {
                 Tried::Opened(p) => return Ok(Tried::Opened(p)),
                 Tried::Copy => copy = true,
                 Tried::Nothing => {}
             }
         }
-        for row in olm::sessions(tx, from)?.into_iter().filter(|s| !s.preferred) {
+        for row in olm::sessions(tx, from)?.iter().filter(|s| !s.preferred) {
             match try_one(row)? {
                 Tried::Opened(p) => return Ok(Tried::Opened(p)),
                 Tried::Copy => copy = true,
@@ -465,8 +477,14 @@ impl V2Sessions {
         Ok(if copy { Tried::Copy } else { Tried::Nothing })
     }
 
-    fn open_normal(&self, tx: &Transaction<'_>, from: &Address, message: &OlmMessage) -> Result<Vec<u8>, OpenError> {
-        match self.try_sessions(tx, from, message, None)? {
+    fn open_normal(
+        &self,
+        tx: &Transaction<'_>,
+        from: &Address,
+        message: &OlmMessage,
+        preferred: &mut Option<Option<SessionRow>>,
+    ) -> Result<Vec<u8>, OpenError> {
+        match self.try_sessions(tx, from, message, None, preferred)? {
             Tried::Opened(p) => Ok(p),
             Tried::Copy => Err(OpenError::Refused("duplicate")),
             Tried::Nothing => Err(self.broken(tx, from)?),
@@ -484,7 +502,7 @@ impl V2Sessions {
         if !olm::devices(tx, from)?.iter().any(|d| d.ik == ik) {
             return Err(OpenError::Refused("unknown_key"));
         }
-        match self.try_sessions(tx, from, message, Some(&pre.session_id()))? {
+        match self.try_sessions(tx, from, message, Some(&pre.session_id()), &mut None)? {
             Tried::Opened(p) => return Ok(p),
             Tried::Copy => return Err(OpenError::Refused("duplicate")),
             Tried::Nothing => {}

@@ -128,6 +128,16 @@ fn row_to_friend(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Friend>> {
     Ok(Some(Friend { address, name: r.get(1)?, status: status_of(&r.get::<_, String>(2)?), dt: r.get(3)? }))
 }
 
+/// Where `address` stands: a friend's status, `None` for a stranger (usable inside a
+/// transaction; one lookup for what [`is_blocked`] and `is_friend` each ask).
+pub(crate) fn status_in(conn: &rusqlite::Connection, address: &Address) -> Result<Option<FriendStatus>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT stat FROM friend WHERE pk = ?1")?
+        .query_row([address.to_hex()], |r| r.get::<_, String>(0))
+        .optional()?
+        .map(|s| status_of(&s)))
+}
+
 /// Whether messages from `address` are dropped (usable inside a transaction).
 pub(crate) fn is_blocked(conn: &rusqlite::Connection, address: &Address) -> Result<bool, StoreError> {
     Ok(conn

@@ -228,6 +228,20 @@ pub(crate) fn insert_message(
     m: &NewMessage<'_>,
     now: i64,
 ) -> Result<Option<ChatId>, StoreError> {
+    // A message request is a stranger's message; what this account sends never is.
+    let request = m.from != *me && !super::requests::is_friend(tx, &m.from)?;
+    insert_message_as(tx, me, m, now, request)
+}
+
+/// [`insert_message`] for a caller that knows whether it is a message request (`request`:
+/// received from someone who is not a friend).
+pub(crate) fn insert_message_as(
+    tx: &Transaction<'_>,
+    me: &Address,
+    m: &NewMessage<'_>,
+    now: i64,
+    request: bool,
+) -> Result<Option<ChatId>, StoreError> {
     let outgoing = m.from == *me;
     let peer = if outgoing { m.to } else { m.from };
     let chat = match m.chat {
@@ -235,8 +249,7 @@ pub(crate) fn insert_message(
         None => direct_chat(tx, &peer, now)?,
     };
     let stat = if outgoing { "N" } else { "C" };
-    // A message request is a stranger's message; what this account sends never is.
-    let request = !outgoing && !super::requests::is_friend(tx, &peer)?;
+    let request = request && !outgoing;
     let n = tx
         .prepare_cached(
             "INSERT INTO message (dt, topic, pk, hash, size, type, stat, val, chat, ts, obj, req, ord)

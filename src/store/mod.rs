@@ -26,7 +26,7 @@ pub(crate) use actions::{insert_action, is_deleted, mark_seen, read_receipts_on,
 pub use chat::{ChatDb, DB_KEY_INFO};
 pub use chats::{ChatId, ChatKind, Talk, TalkSummary};
 pub use cipher::PageMac;
-pub(crate) use friends::is_blocked as is_blocked_in;
+pub(crate) use friends::status_in as friend_status_in;
 pub use friends::{Friend, FriendStatus};
 pub use keys::{AccountEntry, KeyStore, KeysError, normalize_name};
 pub use lock::{AccountLock, LockError};
@@ -35,8 +35,8 @@ pub use messages::{
     MessageRow, MessageStatus, NewMessage, OutboxItem, RETRY_FIRST_MS, RETRY_FOR_MS, RETRY_MAX_MS, order_time,
 };
 pub(crate) use messages::{
-    chat_of_message, due_in, due_now, insert_message, is_stored, mark_confirmed, mark_sent, reschedule,
-    restart_schedule, unconfirmed_in, unsent_in,
+    chat_of_message, due_in, due_now, insert_message, insert_message_as, is_stored, mark_confirmed, mark_sent,
+    reschedule, restart_schedule, unconfirmed_in, unsent_in,
 };
 pub use requests::{MAX_REQUEST_BYTES, MAX_REQUEST_MESSAGES, MAX_REQUESTERS, MAX_REQUESTS_BYTES};
 pub(crate) use requests::{is_friend, make_room as make_room_for_request};

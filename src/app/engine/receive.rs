@@ -15,7 +15,7 @@ use crate::crypto::Address;
 use crate::objects::ObjectId;
 use crate::session::{KeySource, OpenError, Opened, Sessions};
 use crate::store::now_ms;
-use crate::store::{self, ChatId, MessageStatus, NewAction, NewMessage, Transfer, TransferState};
+use crate::store::{self, ChatId, FriendStatus, MessageStatus, NewAction, NewMessage, Transfer, TransferState};
 use crate::transport::TransportEvent;
 use crate::wire::{AttachKind, Body, MessageHash, Packet};
 
@@ -267,7 +267,8 @@ fn take_opened(
         out.drops.push("from_self");
         return Ok(());
     }
-    if store::is_blocked_in(tx, &o.from).map_err(ClientError::Receive)? {
+    let standing = store::friend_status_in(tx, &o.from).map_err(ClientError::Receive)?;
+    if standing == Some(FriendStatus::Blocked) {
         out.drops.push("blocked");
         return Ok(());
     }
@@ -318,7 +319,7 @@ fn take_opened(
                 _ => None,
             };
             // A stranger's message makes room for itself within the request limits first.
-            let stranger = !store::is_friend(tx, &from).map_err(ClientError::Receive)?;
+            let stranger = standing.is_none();
             if stranger && !store::is_stored(tx, &hash).map_err(ClientError::Receive)? {
                 out.requests_dropped +=
                     store::make_room_for_request(tx, &from, cbor.len() as i64).map_err(ClientError::Receive)?;
@@ -333,7 +334,7 @@ fn take_opened(
                 cbor: &cbor,
                 obj: obj.map(|ob| ob.hash),
             };
-            let stored = store::insert_message(tx, me, &m, now).map_err(ClientError::Receive)?;
+            let stored = store::insert_message_as(tx, me, &m, now, stranger).map_err(ClientError::Receive)?;
             let chat = match stored {
                 Some(chat) => {
                     out.stored.push((chat, hash));
