@@ -255,3 +255,43 @@ async fn talks_order_unread_counts_and_message_requests() {
     bob.client.remove_friend(dave).await.unwrap();
     assert!(bob.read.talks().unwrap().iter().all(|t| t.peer() != Some(dave)));
 }
+
+/// The broker's acknowledgement is reported at once. A message whose receipt follows at once
+/// goes from N to C in the store; one to a peer who is away is recorded S a moment later
+/// (reported again then) and stays S across a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sent_is_reported_at_once_and_recorded_when_no_receipt_follows() {
+    let net = TestNet::new();
+    let mut alice = net.peer("alice").await;
+    let mut bob = net.peer("bob").await;
+    let online = alice.client.send_text(bob.address, "bob is here".into()).await.unwrap();
+    let mut seen = Vec::new();
+    alice
+        .wait_for(|e| {
+            if let Event::Status { hash, stat } = e
+                && *hash == online
+            {
+                seen.push(*stat);
+            }
+            seen.last() == Some(&MessageStatus::Confirmed)
+        })
+        .await;
+    assert_eq!(seen, [MessageStatus::Sent, MessageStatus::Confirmed]);
+    bob.until_history(&alice.address, |h| h.len() == 1).await;
+
+    let bob_addr = bob.address;
+    bob.stop().await;
+    let away = alice.client.send_text(bob_addr, "bob is away".into()).await.unwrap();
+    let sent = |e: &Event| matches!(e, Event::Status { hash, stat: MessageStatus::Sent } if *hash == away);
+    alice.wait_for(sent).await;
+    let stat =
+        |alice: &wochat::testkit::TestPeer| alice.history(&bob_addr).iter().find(|m| m.hash == away).map(|m| m.stat);
+    alice.until_history(&bob_addr, |h| h.iter().any(|m| m.hash == away && m.stat == MessageStatus::Sent)).await;
+    assert_eq!(stat(&alice), Some(MessageStatus::Sent));
+    alice.stop().await;
+    let mut alice = net.peer("alice").await;
+    assert_eq!(stat(&alice), Some(MessageStatus::Sent), "recorded, not sent again as new");
+    let bob = net.peer("bob").await;
+    alice.wait_confirmed(away).await;
+    assert_eq!(bob.texts(&alice.address), ["bob is here", "bob is away"]);
+}

@@ -86,7 +86,9 @@ pub enum Event {
         /// Typing now; a front end also stops showing it after [`TYPING_SHOWN`] without news.
         on: bool,
     },
-    /// An own message changed status.
+    /// An own message changed status. Sent comes when the broker acknowledges the message;
+    /// the store records it a moment later unless the receipt comes first (then it goes from
+    /// stored to confirmed), and Sent is reported once more when it is recorded.
     Status {
         /// Its hash.
         hash: MessageHash,

@@ -89,7 +89,7 @@ impl Engine {
                 Ok((outcome, handed, told))
             })?;
         if handed {
-            self.queued.insert(hash);
+            self.queued.insert(hash, true);
         }
         self.await_keys(waiting);
         self.after_actions(outcome);

@@ -2,7 +2,8 @@
 //! link to the broker and the transfers, and applies their effects.
 //!
 //! - Sending: store with status N and seal in one transaction, then publish; the PUBACK makes
-//!   it S, the receipts C. Every N is published again after each (re)connect and at start;
+//!   it S (written a moment later, and not at all when the receipt comes first: [`acks`]),
+//!   the receipts C. Every N is published again after each (re)connect and at start;
 //!   every S without a receipt on the retransmission schedule (30 s, doubling to 1 h, 7 days).
 //! - Receiving: a batch of deliveries is opened, stored once by hash and receipted in one
 //!   transaction ([`super::receive`]); deliveries are acknowledged to the broker only after it
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+mod acks;
 mod actions;
 mod legacy;
 mod receive;
@@ -67,8 +69,13 @@ pub(super) struct Engine {
     verified_rx: mpsc::UnboundedReceiver<Verified>,
     transfers: Transfers,
     retry: RetryPolicy,
-    /// Messages handed to the link and not yet acknowledged or lost.
-    queued: HashSet<MessageHash>,
+    /// Messages handed to the link and not yet acknowledged or lost; `true` for those handed
+    /// while N (their acknowledgement turns them S; a retransmission's changes nothing).
+    queued: HashMap<MessageHash, bool>,
+    /// Acknowledged messages whose S is not written yet.
+    unsaved: acks::UnsavedAcks,
+    /// Queued messages confirmed before their acknowledgement came (it reports no S).
+    confirmed_early: HashSet<MessageHash>,
     /// Peers known to have written (their messages carry no introduction), and peers known
     /// not to have, until any message comes in: the store is not asked again per message.
     written: std::collections::HashMap<Address, bool>,
@@ -127,7 +134,9 @@ impl Engine {
             verified_rx,
             transfers,
             retry: options.retry,
-            queued: HashSet::new(),
+            queued: HashMap::new(),
+            unsaved: Default::default(),
+            confirmed_early: HashSet::new(),
             written: Default::default(),
             drops: BTreeMap::new(),
             connected: false,
@@ -209,9 +218,11 @@ impl Engine {
             // link's publisher, waiting in this worker's next-task slot, which no other worker
             // takes) runs only once this task's budget is spent, hundreds of batches later: a
             // subscription to a peer's keys went out seconds late under a burst of sends.
+            self.save_acks(false);
             tokio::task::yield_now().await;
         };
         self.apply(Vec::new()); // saves transfer progress
+        self.save_acks(true);
         if let Err(e) = self.account.chat.end_run() {
             self.fail(e.into());
         }
@@ -341,6 +352,7 @@ impl Engine {
         self.transfers.set_limits(limits);
         self.connected = false;
         self.queued.clear();
+        self.confirmed_early.clear();
         self.transfers.requeue_in_flight();
         let detail = Some("settings changed".into());
         self.emit(Event::Connection { state: ConnState::Reconnecting, broker, detail, protocol: None });
@@ -413,6 +425,8 @@ impl Engine {
         match ev {
             TransportEvent::Connected { broker, session_present, protocol, note } => {
                 self.connected = true;
+                // What follows reads the outbox as the store has it.
+                self.save_acks(true);
                 let protocol = protocol.map(|p| p.as_str());
                 self.broker = (broker.clone(), protocol);
                 // The broker may have lost what it retained: the key bundle goes again.
@@ -496,6 +510,38 @@ impl Engine {
         }
         if self.connected && self.keys_checked.elapsed() >= Duration::from_secs(5) {
             self.publish_own_keys(false);
+        }
+    }
+
+    /// Writes (and reports) S for the acknowledged messages whose receipt has not come within
+    /// [`acks::SAVE_AFTER_MS`] (all of them with `all`). A failed write leaves them N: they
+    /// are published again after the next connect.
+    pub(super) fn save_acks(&mut self, all: bool) {
+        let before = now_ms() - acks::SAVE_AFTER_MS;
+        if !all && !self.unsaved.any_before(before) {
+            return;
+        }
+        let due = self.unsaved.take((!all).then_some(before));
+        if due.is_empty() {
+            return;
+        }
+        let first = self.retry.first.as_millis() as i64;
+        let r = self.account.chat.batch(|tx, _| {
+            let mut sent = Vec::new();
+            for (hash, at) in &due {
+                if store::mark_sent(tx, hash, at + first)? {
+                    sent.push(*hash);
+                }
+            }
+            Ok::<_, ClientError>(sent)
+        });
+        match r {
+            Ok(sent) => {
+                for hash in sent {
+                    self.emit(Event::Status { hash, stat: store::MessageStatus::Sent });
+                }
+            }
+            Err(e) => self.fail(e),
         }
     }
 

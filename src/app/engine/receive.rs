@@ -10,7 +10,7 @@ use rusqlite::Transaction;
 use super::Engine;
 use super::sealing::Sealed;
 use crate::app::transfers::{MediaLimits, register_incoming};
-use crate::app::{ClientError, Event, RetryPolicy};
+use crate::app::{ClientError, Event};
 use crate::crypto::Address;
 use crate::objects::ObjectId;
 use crate::session::{KeySource, OpenError, Opened, Sessions};
@@ -88,10 +88,7 @@ type Delivery<'a> = (&'a str, &'a [u8]);
 /// The inputs of a batch.
 struct Batch<'a> {
     deliveries: Vec<Delivery<'a>>,
-    /// Own publishes the broker acknowledged.
-    acked: &'a [MessageHash],
     limits: MediaLimits,
-    retry: RetryPolicy,
     now: i64,
 }
 
@@ -121,13 +118,6 @@ fn receive(
     care: Care,
 ) -> Result<Received, ClientError> {
     let mut out = Received::default();
-    let now = batch.now;
-    let first_retry = batch.retry.first.as_millis() as i64;
-    for hash in batch.acked {
-        if store::mark_sent(tx, hash, now + first_retry).map_err(ClientError::Receive)? {
-            out.status.push((*hash, MessageStatus::Sent));
-        }
-    }
     // The receipts owed, by sender, in the order the messages came.
     let mut owed: Vec<(Address, [u8; 32])> = Vec::new();
     match care {
@@ -394,10 +384,14 @@ impl Engine {
                     for tag in tags {
                         match self.transfers.on_acked(&tag) {
                             Some(e) => effects.extend(e),
-                            None => {
-                                self.queued.remove(&MessageHash(tag));
-                                acked.push(MessageHash(tag));
-                            }
+                            None => match self.queued.remove(&MessageHash(tag)) {
+                                Some(true) => acked.push(MessageHash(tag)),
+                                // A retransmission: the store has S already.
+                                Some(false) => {}
+                                // Not known as handed over (an earlier connection's): written
+                                // if still N, reported then.
+                                None => self.unsaved.add(MessageHash(tag), now_ms()),
+                            },
                         }
                     }
                 }
@@ -405,6 +399,7 @@ impl Engine {
                     for t in tags {
                         if !self.transfers.on_lost(&t) {
                             self.queued.remove(&MessageHash(t));
+                            self.confirmed_early.remove(&MessageHash(t));
                         }
                     }
                 }
@@ -413,6 +408,7 @@ impl Engine {
                     for t in tags {
                         if !self.transfers.on_lost(&t) {
                             self.queued.remove(&MessageHash(t));
+                            self.confirmed_early.remove(&MessageHash(t));
                         }
                     }
                     after.push(TransportEvent::Refused { tags: Vec::new(), reason });
@@ -446,13 +442,22 @@ impl Engine {
         mut effects: Vec<crate::app::transfers::Effect>,
         legacy: bool,
     ) {
-        if !deliveries.is_empty() || !acked.is_empty() {
+        // The broker has these: S now, in the store unless a receipt comes first (see `acks`).
+        let now = now_ms();
+        for hash in acked {
+            if !self.confirmed_early.remove(&hash) {
+                self.unsaved.add(hash, now);
+                self.emit(Event::Status { hash, stat: MessageStatus::Sent });
+            }
+        }
+        if self.unsaved.len() > super::acks::MAX_UNSAVED {
+            self.save_acks(true);
+        }
+        if !deliveries.is_empty() {
             let batch = Batch {
                 deliveries: deliveries.iter().map(|d| (d.topic.as_str(), &d.payload[..])).collect(),
-                acked: &acked,
                 limits: self.transfers.limits(),
-                retry: self.retry,
-                now: now_ms(),
+                now,
             };
             let sessions = self.sessions.clone();
             let written = &mut self.written;
@@ -489,6 +494,13 @@ impl Engine {
                         self.emit(Event::Message { chat, hash });
                     }
                     for (hash, stat) in r.status {
+                        if stat == MessageStatus::Confirmed {
+                            self.unsaved.forget(&hash);
+                            // Confirmed before the broker's acknowledgement came: no S after C.
+                            if self.queued.contains_key(&hash) {
+                                self.confirmed_early.insert(hash);
+                            }
+                        }
                         self.emit(Event::Status { hash, stat });
                     }
                     self.after_actions(store::ActionOutcome { changed: r.changed, orphans: r.orphans });

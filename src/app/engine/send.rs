@@ -20,6 +20,17 @@ const LOST_SESSION_BATCH: usize = 1000;
 /// broker drops what is published to a peer whose session it does not have yet.
 pub(crate) const LOST_SESSION_AGAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Which own messages without a receipt [`Engine::publish_items`] publishes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outbox {
+    /// Those never acknowledged by the broker (N): an acknowledgement turns them S.
+    Unsent,
+    /// Acknowledged ones (S), again at once (the broker may have lost them).
+    Again,
+    /// Acknowledged ones (S) whose retransmission is due; the next one is scheduled.
+    Overdue,
+}
+
 impl Engine {
     /// The peer a message for `to` goes to.
     pub(super) fn peer_of(&self, to: To) -> ClientResult<Address> {
@@ -147,7 +158,7 @@ impl Engine {
         })?;
         // A message waiting for its peer's keys stays N: it goes once they arrive (or in v1
         // after a short wait), like any unsent message.
-        self.queued.extend(stored.iter().filter(|s| s.2).map(|s| s.1));
+        self.queued.extend(stored.iter().filter(|s| s.2).map(|s| (s.1, true)));
         self.await_keys(waiting);
         Ok(stored.into_iter().map(|(c, h, _)| (c, h)).collect())
     }
@@ -180,25 +191,27 @@ impl Engine {
         Ok(hash)
     }
 
-    /// Seals and publishes messages not handed to the link yet, then marks them queued; with
-    /// `overdue`, their next retransmission is scheduled.
+    /// Seals and publishes messages not handed to the link yet, then marks them queued; for
+    /// [`Outbox::Overdue`], their next retransmission is scheduled.
     fn publish_items(
         &mut self,
-        overdue: bool,
+        which: Outbox,
         items: impl FnOnce(&Transaction<'_>, &Address) -> ClientResult<Vec<OutboxItem>>,
     ) {
         let sessions = self.sessions.clone();
-        let queued = &self.queued;
+        let (queued, unsaved) = (&self.queued, &self.unsaved);
         let retry = self.retry;
         let r = transact(&mut self.account.chat, &*self.link, &*self.sessions, |tx, me, sealed| {
             let items = items(tx, me)?;
             let now = now_ms();
-            let unqueued: Vec<&OutboxItem> = items.iter().filter(|i| !queued.contains(&i.hash)).collect();
+            // Acknowledged ones whose S is not written yet are still N in the store.
+            let unqueued: Vec<&OutboxItem> =
+                items.iter().filter(|i| !queued.contains_key(&i.hash) && !unsaved.contains(&i.hash)).collect();
             let sealing: Vec<_> = unqueued.iter().map(|i| (i.to, &i.cbor[..], Some(i.hash.0))).collect();
             let results = sealed.seal_many(&*sessions, tx, &sealing, true)?;
             let handed: Vec<MessageHash> =
                 unqueued.iter().zip(results).filter(|(_, handed)| *handed).map(|(i, _)| i.hash).collect();
-            if overdue {
+            if which == Outbox::Overdue {
                 let all: Vec<MessageHash> = items.iter().map(|i| i.hash).collect();
                 let (first, max) = (retry.first.as_millis() as i64, retry.max.as_millis() as i64);
                 store::reschedule(tx, &all, now, first, max)?;
@@ -207,7 +220,7 @@ impl Engine {
         });
         match r {
             Ok((handed, waiting)) => {
-                self.queued.extend(handed);
+                self.queued.extend(handed.into_iter().map(|h| (h, which == Outbox::Unsent)));
                 self.await_keys(waiting);
             }
             Err(e) => self.fail(e),
@@ -216,7 +229,7 @@ impl Engine {
 
     /// Publishes every own message still N (after a connect).
     pub(super) fn publish_unsent(&mut self) {
-        self.publish_items(false, |tx, me| Ok(store::unsent_in(tx, me)?));
+        self.publish_items(Outbox::Unsent, |tx, me| Ok(store::unsent_in(tx, me)?));
     }
 
     /// The broker kept no session for us (it restarted without persistence, or it is another
@@ -228,7 +241,7 @@ impl Engine {
     pub(super) fn republish_after_lost_session(&mut self) -> usize {
         let again = now_ms() + LOST_SESSION_AGAIN.as_millis() as i64;
         let mut count = 0;
-        self.publish_items(false, |tx, me| {
+        self.publish_items(Outbox::Again, |tx, me| {
             count = store::restart_schedule(tx, me, now_ms(), again)?;
             Ok(store::unconfirmed_in(tx, me, now_ms(), LOST_SESSION_BATCH)?)
         });
@@ -238,7 +251,7 @@ impl Engine {
     /// Publishes again the messages whose receipt is overdue.
     pub(super) fn retry_overdue(&mut self) {
         if self.connected {
-            self.publish_items(true, |tx, me| Ok(store::due_in(tx, me, now_ms())?));
+            self.publish_items(Outbox::Overdue, |tx, me| Ok(store::due_in(tx, me, now_ms())?));
         }
     }
 }
