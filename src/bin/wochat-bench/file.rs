@@ -78,8 +78,10 @@ fn child_client(
 ) -> Result<(tokio::runtime::Runtime, Client, tokio::sync::mpsc::UnboundedReceiver<Event>, wochat::crypto::Address)> {
     let home = Home::open(&args[0])?;
     let keys = KeyStore::open(&home.keys_db_path())?;
-    let account = Account::open(&home, &keys, name, b"pw")?;
+    let mut account = Account::open(&home, &keys, name, b"pw")?;
     let peer: wochat::crypto::Address = args[2].parse()?;
+    // Friends: a stranger's file waits for the receiver to accept it (message requests).
+    account.chat.upsert_friend(&peer, "peer")?;
     let mut config = Config::default();
     config.media.auto_download_mb = 4096;
     config.media.max_file_mb = 4096;
